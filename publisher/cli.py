@@ -1,0 +1,383 @@
+"""The `publisher` command: options → library call → report; errors → exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from importlib.resources import files
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from . import __version__
+from .errors import EXIT_INVALID, PublisherError, UsageError
+from .keys import create_key, list_keys, revoke_key
+from .lock import DEFAULT_LOCK_TTL
+from .plan import DEFAULT_MAX_DELETES
+from .publish import PublishOptions, prepare, publish
+from .redact import key_label
+from .render import render_documents
+from .report import describe_key, error_json, publish_json, publish_text
+from .serve import DEFAULT_CACHE_CONTROL, make_server
+from .state import load_state
+from .validate import DEFAULT_MAX_DOCUMENT_BYTES
+
+app = typer.Typer(
+    help=(
+        "Publish A/B-experiment overrides as static JSON documents, one per API key at "
+        "<target>/config/<apiKey>, to a local directory (default ./public)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys in the state file.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+class Policy(StrEnum):
+    winners_only = "winners-only"
+    force_control = "force-control"
+
+
+StateArg = Annotated[
+    Path, typer.Argument(help="Experiment state file (.yaml, .yml or .json).", show_default=False)
+]
+PolicyOpt = Annotated[
+    Policy,
+    typer.Option(
+        "--stopped-policy",
+        help="Stopped experiments without a non-control winner: leave them out "
+        "(winners-only) or force control for everyone (force-control).",
+    ),
+]
+MaxBytesOpt = Annotated[
+    int, typer.Option("--max-document-bytes", min=1, help="Largest document allowed, in bytes.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable result on stdout.")]
+
+
+def _fail(error: PublisherError, as_json: bool) -> NoReturn:
+    for line in error.lines():
+        typer.echo(f"error: {line}" if not line.startswith("  ") else line, err=True)
+    if as_json:
+        typer.echo(json.dumps(error_json(error), indent=2))
+    raise typer.Exit(error.exit_code)
+
+
+@contextmanager
+def _errors(as_json: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except PublisherError as error:
+        _fail(error, as_json)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing more was written; re-run to finish", err=True)
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"publisher {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example state.")] = Path(
+        "experiments.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example state file to start from."""
+    with _errors():
+        if path.exists() and not force:
+            raise UsageError(f"{path} exists: pass --force to overwrite it")
+        example = files("publisher").joinpath("data/example.yaml").read_bytes()
+        path.write_bytes(example)
+    typer.echo(f"Wrote {path}. Next: publisher validate {path} && publisher publish {path}")
+
+
+@app.command()
+def validate(
+    state: StateArg,
+    stopped_policy: PolicyOpt = Policy.winners_only,
+    max_document_bytes: MaxBytesOpt = DEFAULT_MAX_DOCUMENT_BYTES,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the state and every document it renders; write nothing (exit 3 on a problem)."""
+    with _errors(as_json):
+        options = PublishOptions(
+            stopped_policy=stopped_policy.value, max_document_bytes=max_document_bytes
+        )
+        loaded, rendered = prepare(state, options)
+    summary = {
+        "ok": True,
+        "organizations": len(loaded.organizations),
+        "documents": len(rendered.documents),
+        "distinct": len(rendered.distinct()),
+        "revoked": sum(1 for k in rendered.keys.values() if k.revoked),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(
+            f"{state}: valid: {summary['organizations']} organization(s), "
+            f"{summary['documents']} document(s) ({summary['distinct']} distinct), "
+            f"{summary['revoked']} revoked key(s)"
+        )
+
+
+@app.command()
+def render(
+    state: StateArg,
+    key: Annotated[str, typer.Option("--key", "-k", help="The API key whose document to print.")],
+    stopped_policy: PolicyOpt = Policy.winners_only,
+) -> None:
+    """Print the document one API key would get, exactly as it would be published."""
+    with _errors():
+        _, rendered = prepare(state, PublishOptions(stopped_policy=stopped_policy.value))
+        doc = rendered.documents.get(key)
+        if doc is None:
+            info = rendered.keys.get(key)
+            why = "is revoked, so it gets no document" if info else "is not in the state"
+            raise UsageError(f"key {key_label(key)} {why}: see `publisher keys list {state}`")
+    sys.stdout.buffer.write(doc.body + b"\n")
+    sys.stdout.flush()
+
+
+@app.command(name="publish")
+def publish_cmd(
+    state: StateArg,
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", "-t", help="Directory to publish to; documents go to <target>/config/."
+        ),
+    ] = "./public",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            "-n",
+            help="Print the plan (per key, with what changed) and change nothing.",
+        ),
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="Delete documents of keys that are revoked or gone from the state."
+        ),
+    ] = False,
+    max_deletes: Annotated[
+        int,
+        typer.Option(
+            "--max-deletes", min=0, help="With --prune: refuse to delete more than this many."
+        ),
+    ] = DEFAULT_MAX_DELETES,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --prune: allow more than --max-deletes, or over half the live documents.",
+        ),
+    ] = False,
+    stopped_policy: PolicyOpt = Policy.winners_only,
+    max_document_bytes: MaxBytesOpt = DEFAULT_MAX_DOCUMENT_BYTES,
+    lock_ttl: Annotated[
+        float,
+        typer.Option(
+            "--lock-ttl", min=10, help="Seconds until a crashed publisher's lock may be taken over."
+        ),
+    ] = DEFAULT_LOCK_TTL,
+    verbose: Annotated[
+        bool, typer.Option("--list-all", help="List every changed key, not the first 20.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render, validate and sync every document to the target (SPEC §5).
+
+    Exit codes: 0 done · 2 usage · 3 invalid state or document, or a refused prune
+    (nothing published) · 4 storage failure (safe to re-run) · 5 the target is locked.
+    """
+    options = PublishOptions(
+        stopped_policy=stopped_policy.value,
+        prune=prune,
+        max_deletes=max_deletes,
+        force=force,
+        dry_run=dry_run,
+        max_document_bytes=max_document_bytes,
+        lock_ttl=lock_ttl,
+    )
+    with _errors(as_json), _progress(enabled=not as_json) as progress:
+        result = publish(state, target, options, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(publish_json(result), indent=2))
+    else:
+        typer.echo(publish_text(result, prune=prune, verbose=verbose))
+    if result.refused:
+        typer.echo(f"error: {result.refused}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    bars: list[Any] = []
+    shown = [0]
+
+    def update(done: int, total: int) -> None:
+        if total < 200:
+            return
+        if not bars:
+            bars.append(
+                typer.progressbar(length=total, label="Uploading", file=sys.stderr).__enter__()
+            )
+        bars[0].update(done - shown[0])
+        shown[0] = done
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+
+
+@app.command()
+def serve(
+    directory: Annotated[
+        Path, typer.Argument(help="A directory target (the --target of publish).")
+    ] = Path("./public"),
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on.")
+    ] = 3100,
+    cache_control: Annotated[
+        str, typer.Option("--cache-control", help="Cache-Control header of the documents.")
+    ] = DEFAULT_CACHE_CONTROL,
+) -> None:
+    """Serve GET|HEAD /config/<key> from a published directory, as the self-hosted API did."""
+    with _errors():
+        if not (directory / "config").is_dir():
+            raise UsageError(
+                f"{directory}/config is not a directory: run `publisher publish` first"
+            )
+        try:
+            server = make_server(directory, host, port, cache_control)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    typer.echo(
+        f"Serving {directory}/config at http://{host}:{server.server_port}/config/<key> "
+        "(Ctrl-C stops)",
+        err=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@keys_app.command("create")
+def keys_create(
+    state: StateArg,
+    org: Annotated[str, typer.Option("--org", help="Organization id to add the key to.")],
+    description: Annotated[
+        str | None, typer.Option("--description", help="What the key is for.")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Limit the key's document to this project.")
+    ] = None,
+) -> None:
+    """Generate a key (key_ + 32 hex digits), add it to the state file, print it."""
+    with _errors():
+        key = create_key(state, org, description, project)
+    typer.echo(key)
+    typer.echo(
+        f"Added to organization {org} in {state}; publish to make its document live.", err=True
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    state: StateArg,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show whole keys instead of labels.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the keys of the state: organization, label, project, description, revoked."""
+    with _errors(as_json):
+        rows = list_keys(state)
+    if as_json:
+        out = [
+            {
+                "org": r.org,
+                "key" if reveal else "key_label": r.key if reveal else key_label(r.key),
+                "project": r.project,
+                "description": r.description,
+                "revoked": r.revoked,
+            }
+            for r in rows
+        ]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    for r in rows:
+        shown = r.key if reveal else key_label(r.key)
+        flags = " ".join(
+            f
+            for f in (f"project={r.project}" if r.project else "", "REVOKED" if r.revoked else "")
+            if f
+        )
+        typer.echo("\t".join([r.org, shown, flags, r.description or ""]).rstrip())
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    state: StateArg,
+    key: Annotated[str, typer.Argument(help="The API key to revoke.", show_default=False)],
+) -> None:
+    """Mark a key revoked; `publisher publish --prune` then deletes its document."""
+    with _errors():
+        revoke_key(state, key)
+        info = render_documents(load_state(state)).keys.get(key)
+    typer.echo(
+        f"Revoked {describe_key(key, info)} in {state}; run publish --prune to delete its document."
+    )
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # runs the finally blocks that release the lock
+
+
+def main() -> None:
+    """Run the CLI (the `publisher` console script)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    app()

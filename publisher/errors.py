@@ -1,0 +1,92 @@
+"""One error base with an exit code; every user-facing failure is a PublisherError."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INVALID = 3
+EXIT_STORAGE = 4
+EXIT_LOCKED = 5
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem of an input, at a location (`organizations[0].experiments[3]`)."""
+
+    location: str
+    message: str
+    line: int | None = None
+    source: str | None = None
+
+    def __str__(self) -> str:
+        where = self.source or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        parts = [p for p in (where, self.location) if p]
+        return f"{': '.join(parts)}: {self.message}" if parts else self.message
+
+
+class PublisherError(Exception):
+    """Base of every error a user can cause or fix; carries the process exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems)
+
+    def lines(self) -> list[str]:
+        """Return one line per problem (or the message when there are none)."""
+        if not self.problems:
+            return [self.message]
+        return [self.message, *(f"  {p}" for p in self.problems)]
+
+
+class UsageError(PublisherError):
+    """A bad argument: a missing file, an unknown key, a wrong option."""
+
+    exit_code = EXIT_USAGE
+
+
+class StateError(PublisherError):
+    """The experiment state is invalid; nothing was published."""
+
+    exit_code = EXIT_INVALID
+
+    @classmethod
+    def from_problems(cls, source: str, problems: Iterable[Problem]) -> StateError:
+        found = sorted(problems, key=_problem_order)
+        noun = "problem" if len(found) == 1 else "problems"
+        return cls(f"{source}: {len(found)} {noun}; nothing was published", found)
+
+
+class DocumentError(PublisherError):
+    """A rendered document failed validation or the size limit; nothing was published."""
+
+    exit_code = EXIT_INVALID
+
+
+class PlanRefusedError(PublisherError):
+    """The plan trips a safety guard (too many deletes); nothing was published."""
+
+    exit_code = EXIT_INVALID
+
+
+class StorageError(PublisherError):
+    """The target or the CDN failed; the run may be partly applied and is safe to re-run."""
+
+    exit_code = EXIT_STORAGE
+
+
+class LockHeldError(PublisherError):
+    """Another publisher holds the target's lock."""
+
+    exit_code = EXIT_LOCKED
+
+
+def _problem_order(p: Problem) -> tuple[int, str, str]:
+    return (p.line if p.line is not None else 1 << 30, p.location, p.message)

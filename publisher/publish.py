@@ -1,0 +1,226 @@
+"""The publish algorithm of SPEC section 5; it knows targets only through their interface."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Problem, PublisherError, StorageError
+from .lock import DEFAULT_LOCK_TTL, LockInfo, new_lock
+from .manifest import MANIFEST, Manifest, build_manifest, manifest_documents, parse_manifest
+from .model import State, StoppedPolicy
+from .plan import (
+    DEFAULT_MAX_DELETES,
+    ExperimentChange,
+    Plan,
+    Put,
+    check_deletes,
+    diff_documents,
+    plan_sync,
+)
+from .redact import key_label
+from .render import Rendered, render_documents
+from .state import load_state
+from .targets import Target, open_target
+from .validate import DEFAULT_MAX_DOCUMENT_BYTES, validate_documents
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+MAX_FAILURES = 50
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    stopped_policy: StoppedPolicy = "winners-only"
+    prune: bool = False
+    max_deletes: int = DEFAULT_MAX_DELETES
+    force: bool = False
+    dry_run: bool = False
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    lock_ttl: float = DEFAULT_LOCK_TTL
+
+
+@dataclass
+class PublishResult:
+    """What a publish planned and did; the CLI reports it, a library caller inspects it."""
+
+    target: str
+    dry_run: bool
+    plan: Plan
+    rendered: Rendered
+    deleted: list[str] = field(default_factory=list)
+    generation: int | None = None
+    diffs: dict[str, list[ExperimentChange]] = field(default_factory=dict)
+    refused: str | None = None
+
+    @property
+    def left_in_place(self) -> list[str]:
+        """Keys no longer in the state whose documents stay live (no --prune)."""
+        return [] if self.deleted else self.plan.deletes
+
+
+def prepare(state: State | str | Path, options: PublishOptions) -> tuple[State, Rendered]:
+    """Load (if given a path), render and validate: everything before the first write."""
+    loaded = state if isinstance(state, State) else load_state(state)
+    rendered = render_documents(loaded, options.stopped_policy)
+    validate_documents(rendered, options.max_document_bytes)
+    return loaded, rendered
+
+
+def publish(
+    state: State | str | Path,
+    target: Target | str | Path,
+    options: PublishOptions | None = None,
+    progress: Progress | None = None,
+) -> PublishResult:
+    """Render, validate and sync every document to `target`; see SPEC section 5."""
+    options = options or PublishOptions()
+    loaded, rendered = prepare(state, options)
+    tgt = target if not isinstance(target, str | Path) else open_target(str(target))
+    if options.dry_run:
+        return _dry_run(loaded, rendered, tgt, options)
+    info = new_lock(options.lock_ttl)
+    tgt.acquire_lock(info)
+    try:
+        return _publish_locked(loaded, rendered, tgt, options, info, progress)
+    finally:
+        tgt.release_lock(info)
+
+
+def _plan(rendered: Rendered, target: Target) -> tuple[Plan, Manifest]:
+    live = target.list_live()
+    manifest = parse_manifest(target.read_meta(MANIFEST))
+    return plan_sync(rendered.documents, live, manifest.documents), manifest
+
+
+def _dry_run(
+    state: State, rendered: Rendered, target: Target, options: PublishOptions
+) -> PublishResult:
+    plan, _ = _plan(rendered, target)
+    result = PublishResult(target.description, True, plan, rendered)
+    cache: dict[tuple[bytes | None, str], list[ExperimentChange]] = {}
+    for put in plan.puts:
+        if put.reason == "changed":
+            old = target.read_document(put.key)
+            pair = (old, put.document.sha256)
+            if pair not in cache:
+                cache[pair] = diff_documents(old, put.document.body)
+            result.diffs[put.key] = cache[pair]
+    if options.prune:
+        try:
+            check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
+        except PublisherError as exc:
+            result.refused = exc.message
+    return result
+
+
+def _publish_locked(
+    state: State,
+    rendered: Rendered,
+    target: Target,
+    options: PublishOptions,
+    info: LockInfo,
+    progress: Progress | None,
+) -> PublishResult:
+    plan, manifest = _plan(rendered, target)
+    if options.prune:
+        check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
+    apply_puts(target, plan.puts, progress, _refresher(target, info, options.lock_ttl))
+    result = PublishResult(target.description, False, plan, rendered)
+    if options.prune and plan.deletes:
+        target.delete_documents(plan.deletes)
+        result.deleted = list(plan.deletes)
+    counts = {
+        "documents": len(rendered.documents),
+        "distinct": len(rendered.distinct()),
+        "added": plan.count("added"),
+        "changed": plan.count("changed"),
+        "unchanged": plan.unchanged,
+        "deleted": len(result.deleted),
+        "left_in_place": len(result.left_in_place),
+    }
+    documents = manifest_documents(
+        manifest, {key: doc.sha256 for key, doc in rendered.documents.items()}, result.left_in_place
+    )
+    if documents == manifest.documents and state.sha256 == manifest.state_sha256:
+        result.generation = manifest.generation  # nothing changed: no new generation
+        return result
+    generation, body, summary = build_manifest(
+        manifest,
+        documents,
+        state_sha256=state.sha256,
+        counts=counts,
+        extra={"stopped_policy": options.stopped_policy},
+    )
+    target.write_meta(MANIFEST, body)
+    target.write_meta(f"generations/{generation:08d}.json", summary)
+    result.generation = generation
+    return result
+
+
+def _refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:
+    last = [time.monotonic()]
+
+    def refresh() -> None:
+        if time.monotonic() - last[0] > ttl / 3:
+            target.refresh_lock(info.renewed(ttl))
+            last[0] = time.monotonic()
+
+    return refresh
+
+
+def apply_puts(
+    target: Target,
+    puts: Iterable[Put],
+    progress: Progress | None = None,
+    tick: Callable[[], None] | None = None,
+) -> None:
+    """Put documents concurrently; raise StorageError naming every failed key."""
+    todo = list(puts)
+    failures: list[Problem] = []
+    done = 0
+    window = max(1, target.concurrency) * 4
+    with ThreadPoolExecutor(max_workers=max(1, target.concurrency)) as pool:
+        pending: dict[Future[None], Put] = {}
+        queue = iter(todo)
+        while True:
+            while len(pending) < window and len(failures) < MAX_FAILURES:
+                put = next(queue, None)
+                if put is None:
+                    break
+                pending[pool.submit(target.put_document, put.key, put.document)] = put
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                put = pending.pop(future)
+                error = future.exception()
+                if error is not None:
+                    if not isinstance(error, Exception):
+                        raise error
+                    failures.append(_failure_line(put.key, error))
+                done += 1
+            if progress is not None:
+                progress(done, len(todo))
+            if tick is not None:
+                tick()
+    if failures:
+        skipped = len(todo) - done
+        tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""
+        raise StorageError(
+            f"{len(failures)} of {len(todo)} document(s) failed to upload{tail}; nothing was "
+            "deleted; re-run to finish (the next run puts only what is missing)",
+            failures,
+        )
+
+
+def _failure_line(key: str, error: BaseException) -> Problem:
+    cause = (
+        error.message if isinstance(error, PublisherError) else f"{type(error).__name__}: {error}"
+    )
+    return Problem(f"key {key_label(key)}", cause)

@@ -1,0 +1,17 @@
+"""Ways to name an API key anywhere but its own document path, without revealing it."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def key_hash(key: str) -> str:
+    """Return sha256(key) as hex: how bookkeeping under _publisher/ names a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_label(key: str) -> str:
+    """Return a short label that identifies a key to its owner but does not reveal it."""
+    if len(key) < 20:
+        return key[:3] + "…"
+    return key[:8] + "…" + key[-4:]

@@ -1,0 +1,140 @@
+"""Render the state into one canonical overrides document per API key (SPEC section 3).
+
+Pure: no I/O. Each experiment's override is serialized once per organization and
+each (organization, project) scope's document is assembled once, however many keys
+share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .model import Experiment, Organization, State, StoppedPolicy
+
+_PREFIX = b'{"status":200,"overrides":{'
+_SUFFIX = b"}}"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One rendered document, shared by every key of its scope."""
+
+    body: bytes
+    sha256: str
+    md5: str
+    org: str
+    project: str | None
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown about a key: never the key itself (see `label`)."""
+
+    org: str
+    description: str | None
+    project: str | None
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The documents of every active key, and what is known of every key in the state."""
+
+    documents: dict[str, Document]
+    keys: dict[str, KeyInfo]
+
+    def distinct(self) -> list[Document]:
+        """Return each distinct document once, in a stable order."""
+        unique = {id(doc): doc for doc in self.documents.values()}
+        return sorted(unique.values(), key=lambda d: (d.org, d.project or "", d.sha256))
+
+
+def canonical(value: Any) -> bytes:
+    """Serialize compactly as UTF-8, keeping the insertion order of mappings."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _number(value: float) -> float | int:
+    # 1 and 1.0 in the state must give the same bytes.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def render_override(exp: Experiment, policy: StoppedPolicy) -> dict[str, Any] | None:
+    """Return the override of one experiment by the table of SPEC section 3, or None."""
+    if exp.archived:
+        return None
+    last = exp.phases[-1] if exp.phases else None
+    out: dict[str, Any] = {"status": exp.status}
+    if exp.status == "stopped":
+        force = exp.winner if exp.winner else 0
+        if force == 0 and policy == "winners-only":
+            return None
+        out["force"] = force
+    if last is not None:
+        out["weights"] = [_number(w) for w in last.weights]
+    if exp.status == "stopped":
+        out["coverage"] = 1
+    elif last is not None:
+        out["coverage"] = _number(last.coverage)
+        if last.groups:
+            out["groups"] = list(last.groups)
+    if exp.url:
+        out["url"] = exp.url
+    return out
+
+
+def render_documents(state: State, policy: StoppedPolicy = "winners-only") -> Rendered:
+    """Render every active key's document; keys of one scope share one Document."""
+    documents: dict[str, Document] = {}
+    keys: dict[str, KeyInfo] = {}
+    for org in state.organizations:
+        fragments = _fragments(org.experiments, policy)
+        scopes: dict[str | None, Document] = {}
+        for api_key in org.api_keys:
+            keys[api_key.key] = KeyInfo(
+                org.id, api_key.description, api_key.project, api_key.revoked
+            )
+            if api_key.revoked:
+                continue
+            doc = scopes.get(api_key.project)
+            if doc is None:
+                doc = scopes[api_key.project] = _document(org, api_key.project, fragments)
+            documents[api_key.key] = doc
+    return Rendered(documents, keys)
+
+
+def _fragments(
+    experiments: Iterable[Experiment], policy: StoppedPolicy
+) -> list[tuple[str, str | None, bytes]]:
+    out = []
+    for exp in experiments:
+        override = render_override(exp, policy)
+        if override is not None:
+            out.append((exp.key, exp.project, canonical(exp.key) + b":" + canonical(override)))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def _document(
+    org: Organization, project: str | None, fragments: list[tuple[str, str | None, bytes]]
+) -> Document:
+    chosen = [frag for _, proj, frag in fragments if project is None or proj == project]
+    body = _PREFIX + b",".join(chosen) + _SUFFIX
+    return Document(
+        body=body,
+        sha256=hashlib.sha256(body).hexdigest(),
+        md5=hashlib.md5(body, usedforsecurity=False).hexdigest(),
+        org=org.id,
+        project=project,
+    )
+
+
+def render_key(state: State, key: str, policy: StoppedPolicy = "winners-only") -> Document | None:
+    """Return the document of one key, or None when the key is unknown or revoked."""
+    return render_documents(state, policy).documents.get(key)

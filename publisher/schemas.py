@@ -1,0 +1,36 @@
+"""Locate and load the JSON Schemas shipped with the package."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+_HERE = Path(__file__).resolve().parent
+
+
+def schema_dir() -> Path:
+    """Return the folder holding the schemas: inside the wheel, or the checkout's schema/."""
+    for candidate in (_HERE / "schema", _HERE.parent / "schema"):
+        if (candidate / "overrides.schema.json").is_file():
+            return candidate
+    raise RuntimeError(f"the JSON Schemas are missing beside {_HERE}: reinstall publisher")
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Return the parsed schema `name` (`state` or `overrides`)."""
+    with open(schema_dir() / f"{name}.schema.json", encoding="utf-8") as fh:
+        schema: dict[str, Any] = json.load(fh)
+    return schema
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """Return a draft 2020-12 validator for the schema `name`, built once."""
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)

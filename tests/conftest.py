@@ -1,0 +1,99 @@
+"""Shared helpers: state builders and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from publisher.cli import app
+
+KEY_A = "key_acme_prod_0000000000000001"
+KEY_A_CHECKOUT = "key_acme_checkout_00000000002"
+KEY_G = "key_globex_all_000000000000003"
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | Path) -> Run:
+    """Run the publisher CLI in-process and return its exit code and both streams."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def write_yaml(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def base_state() -> dict[str, Any]:
+    """Two organizations, three keys (one project-scoped), a few experiments."""
+    return {
+        "version": 1,
+        "organizations": [
+            {
+                "id": "acme",
+                "api_keys": [
+                    {"key": KEY_A, "description": "prod"},
+                    {"key": KEY_A_CHECKOUT, "project": "checkout"},
+                ],
+                "experiments": [
+                    {
+                        "key": "exp-a",
+                        "status": "running",
+                        "variations": ["c", "t"],
+                        "phases": [{"coverage": 1, "weights": [0.5, 0.5]}],
+                    },
+                    {
+                        "key": "exp-checkout",
+                        "project": "checkout",
+                        "status": "running",
+                        "variations": ["c", "t"],
+                        "phases": [{"coverage": 0.5, "weights": [0.2, 0.8]}],
+                    },
+                ],
+            },
+            {
+                "id": "globex",
+                "api_keys": [{"key": KEY_G}],
+                "experiments": [
+                    {
+                        "key": "exp-g",
+                        "status": "draft",
+                        "variations": ["c", "t"],
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def dump_state(path: Path, state: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(state, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def state_file(tmp_path: Path) -> Path:
+    return dump_state(tmp_path / "state.yaml", base_state())
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file below root, by relative path, with its bytes."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
