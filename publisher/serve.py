@@ -39,6 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "publisher"
     sys_version = ""
+    timeout = 30  # seconds an idle keep-alive connection may hold a thread
 
     def do_GET(self) -> None:
         self._answer(head=False)
