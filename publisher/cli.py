@@ -219,7 +219,11 @@ def publish_cmd(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Render, validate and sync every document to the target (SPEC §5).
+    """Render, validate and sync every document to the target.
+
+    New and changed documents are written, unchanged ones are left alone, and those of
+    revoked or removed keys are deleted only with --prune. Nothing is written unless
+    every document is valid; a re-run after any failure finishes the job.
 
     Exit codes: 0 done · 2 usage · 3 invalid state or document, or a refused prune
     (nothing published) · 4 storage failure (safe to re-run) · 5 the target is locked.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,21 @@ def _schema_problem(parsed: Parsed, error: Any) -> list[Problem]:
     if kind == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
-        hint = f"allowed here: {', '.join(allowed)}"
         return [
             Problem(
-                format_path((*path, name)), f"unknown field: {hint}", line_of(parsed, (*path, name))
+                format_path((*path, name)),
+                _unknown_field(name, allowed),
+                line_of(parsed, (*path, name)),
             )
             for name in extra
         ]
     return [Problem(format_path(path), _schema_message(error), line_of(parsed, path))]
+
+
+def _unknown_field(name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown field: {guess}allowed here: {', '.join(allowed)}"
 
 
 _TYPE_NAMES = {

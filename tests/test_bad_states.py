@@ -84,10 +84,10 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "unknown-field-typo.yaml": [
         "unknown-field-typo.yaml:11: organizations[0].experiments[0].phases[0]: missing required field 'weights'",
-        "unknown-field-typo.yaml:12: organizations[0].experiments[0].phases[0].weigths: unknown field: allowed here: coverage, groups, weights",
+        "unknown-field-typo.yaml:12: organizations[0].experiments[0].phases[0].weigths: unknown field: did you mean 'weights'? allowed here: coverage, groups, weights",
     ],
     "unknown-top-field.yaml": [
-        "unknown-top-field.yaml:13: organisations: unknown field: allowed here: organizations, version",
+        "unknown-top-field.yaml:13: organisations: unknown field: did you mean 'organizations'? allowed here: organizations, version",
     ],
     "variations-not-list.yaml": [
         "variations-not-list.yaml:9: organizations[0].experiments[0].variations: expected a list, got str 'a'",
