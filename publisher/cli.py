@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from . import __version__
+from .cdn import DEFAULT_INVALIDATION_THRESHOLD, make_purger
 from .errors import EXIT_INVALID, PublisherError, UsageError
 from .keys import create_key, list_keys, revoke_key
 from .lock import DEFAULT_LOCK_TTL
@@ -27,6 +28,7 @@ from .render import render_documents
 from .report import describe_key, error_json, publish_json, publish_text
 from .serve import DEFAULT_CACHE_CONTROL, make_server
 from .state import load_state
+from .targets import open_target
 from .validate import DEFAULT_MAX_DOCUMENT_BYTES
 
 app = typer.Typer(
@@ -43,6 +45,12 @@ keys_app = typer.Typer(
     help="Create, list and revoke API keys in the state file.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+
+
+class Cdn(StrEnum):
+    none = "none"
+    cloudfront = "cloudfront"
+    http_purge = "http-purge"
 
 
 class Policy(StrEnum):
@@ -65,6 +73,20 @@ MaxBytesOpt = Annotated[
     int, typer.Option("--max-document-bytes", min=1, help="Largest document allowed, in bytes.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable result on stdout.")]
+S3 = "S3 target (--target s3://...)"
+CDN = "CDN purge"
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url", help="S3-compatible endpoint (R2, MinIO, moto...).", rich_help_panel=S3
+    ),
+]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="Bucket region.", rich_help_panel=S3)
+]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="AWS config profile to use.", rich_help_panel=S3)
+]
 
 
 def _fail(error: PublisherError, as_json: bool) -> NoReturn:
@@ -218,6 +240,56 @@ def publish_cmd(
         bool, typer.Option("--list-all", help="List every changed key, not the first 20.")
     ] = False,
     as_json: JsonOpt = False,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    cache_control: Annotated[
+        str,
+        typer.Option("--cache-control", help="Cache-Control of the documents.", rich_help_panel=S3),
+    ] = DEFAULT_CACHE_CONTROL,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", min=1, max=256, help="Uploads in flight.", rich_help_panel=S3
+        ),
+    ] = 32,
+    no_lock: Annotated[
+        bool,
+        typer.Option(
+            "--no-lock",
+            help="Skip the publish lock, for stores without conditional writes. Unsafe if two "
+            "publishers can run at once.",
+            rich_help_panel=S3,
+        ),
+    ] = False,
+    cdn: Annotated[
+        Cdn, typer.Option("--cdn", help="Purge changed paths from this CDN.", rich_help_panel=CDN)
+    ] = Cdn.none,
+    distribution_id: Annotated[
+        str | None,
+        typer.Option("--distribution-id", help="CloudFront distribution id.", rich_help_panel=CDN),
+    ] = None,
+    invalidation_threshold: Annotated[
+        int,
+        typer.Option(
+            "--invalidation-threshold",
+            min=1,
+            help="Above this many paths, invalidate one wildcard /<prefix>/config/*.",
+            rich_help_panel=CDN,
+        ),
+    ] = DEFAULT_INVALIDATION_THRESHOLD,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait for the CloudFront invalidation.", rich_help_panel=CDN),
+    ] = False,
+    purge_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--purge-url",
+            help="Edge base URL for --cdn http-purge (repeat for several edges).",
+            rich_help_panel=CDN,
+        ),
+    ] = None,
 ) -> None:
     """Render, validate and sync every document to the target.
 
@@ -238,7 +310,28 @@ def publish_cmd(
         lock_ttl=lock_ttl,
     )
     with _errors(as_json), _progress(enabled=not as_json) as progress:
-        result = publish(state, target, options, progress=progress)
+        if no_lock:
+            typer.echo("warning: --no-lock: nothing stops two publishers at once", err=True)
+        tgt = open_target(
+            target,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            cache_control=cache_control,
+            concurrency=concurrency,
+            lock=not no_lock,
+        )
+        purger = make_purger(
+            cdn.value,
+            tgt,
+            region,
+            profile,
+            distribution_id,
+            invalidation_threshold,
+            wait,
+            purge_url or [],
+        )
+        result = publish(state, tgt, options, progress=progress, purger=purger)
     if as_json:
         typer.echo(json.dumps(publish_json(result), indent=2))
     else:
@@ -307,6 +400,35 @@ def serve(
         pass
     finally:
         server.server_close()
+
+
+@app.command("init-bucket")
+def init_bucket(
+    url: Annotated[
+        str, typer.Argument(help="s3://bucket[/prefix] to prepare.", show_default=False)
+    ],
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the bucket if it is missing.")
+    ] = False,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Prepare a bucket: create it (--create), allow GET/HEAD from any origin (CORS), and
+    warn if anyone may list it (a public listing leaks every API key)."""
+    from .aws import AwsOptions
+    from .bucket import prepare_bucket
+
+    with _errors():
+        report = prepare_bucket(
+            url,
+            AwsOptions(endpoint_url=endpoint_url, region=region, profile=profile),
+            create=create,
+        )
+    for line in report.lines:
+        typer.echo(line)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @keys_app.command("create")

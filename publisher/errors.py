@@ -90,3 +90,7 @@ class LockHeldError(PublisherError):
 
 def _problem_order(p: Problem) -> tuple[int, str, str]:
     return (p.line if p.line is not None else 1 << 30, p.location, p.message)
+
+
+class TooManyInvalidationsError(Exception):
+    """CloudFront's limit of invalidations in progress was hit; the caller backs off."""

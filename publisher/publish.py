@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -9,6 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cdn import Purger
 from .errors import Problem, PublisherError, StorageError
 from .lock import DEFAULT_LOCK_TTL, LockInfo, new_lock
 from .manifest import MANIFEST, Manifest, build_manifest, manifest_documents, parse_manifest
@@ -22,7 +24,7 @@ from .plan import (
     diff_documents,
     plan_sync,
 )
-from .redact import key_label
+from .redact import key_hash, key_label
 from .render import Rendered, render_documents
 from .state import load_state
 from .targets import Target, open_target
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 MAX_FAILURES = 50
+PENDING_PURGE = "pending-purge.json"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class PublishResult:
     generation: int | None = None
     diffs: dict[str, list[ExperimentChange]] = field(default_factory=dict)
     refused: str | None = None
+    purged: list[str] = field(default_factory=list)
 
     @property
     def left_in_place(self) -> list[str]:
@@ -77,8 +81,9 @@ def publish(
     target: Target | str | Path,
     options: PublishOptions | None = None,
     progress: Progress | None = None,
+    purger: Purger | None = None,
 ) -> PublishResult:
-    """Render, validate and sync every document to `target`; see SPEC section 5."""
+    """Render, validate and sync every document to `target`, then purge the CDN (SPEC §5)."""
     options = options or PublishOptions()
     loaded, rendered = prepare(state, options)
     tgt = target if not isinstance(target, str | Path) else open_target(str(target))
@@ -87,7 +92,7 @@ def publish(
     info = new_lock(options.lock_ttl)
     tgt.acquire_lock(info)
     try:
-        return _publish_locked(loaded, rendered, tgt, options, info, progress)
+        return _publish_locked(loaded, rendered, tgt, options, info, progress, purger)
     finally:
         tgt.release_lock(info)
 
@@ -126,6 +131,7 @@ def _publish_locked(
     options: PublishOptions,
     info: LockInfo,
     progress: Progress | None,
+    purger: Purger | None,
 ) -> PublishResult:
     plan, manifest = _plan(rendered, target)
     if options.prune:
@@ -135,6 +141,27 @@ def _publish_locked(
     if options.prune and plan.deletes:
         target.delete_documents(plan.deletes)
         result.deleted = list(plan.deletes)
+    result.generation = _record_generation(state, result, manifest, target, options)
+    if purger is not None:
+        changed = [p.key for p in plan.puts] + result.deleted
+        result.purged = purge_changed(purger, target, changed, _known_keys(rendered, plan))
+    return result
+
+
+def _known_keys(rendered: Rendered, plan: Plan) -> dict[str, str]:
+    keys = [*rendered.keys, *plan.deletes]
+    return {key_hash(k): k for k in keys}
+
+
+def _record_generation(
+    state: State, result: PublishResult, manifest: Manifest, target: Target, options: PublishOptions
+) -> int:
+    plan, rendered = result.plan, result.rendered
+    documents = manifest_documents(
+        manifest, {key: doc.sha256 for key, doc in rendered.documents.items()}, result.left_in_place
+    )
+    if documents == manifest.documents and state.sha256 == manifest.state_sha256:
+        return manifest.generation  # nothing changed: no new generation
     counts = {
         "documents": len(rendered.documents),
         "distinct": len(rendered.distinct()),
@@ -144,12 +171,6 @@ def _publish_locked(
         "deleted": len(result.deleted),
         "left_in_place": len(result.left_in_place),
     }
-    documents = manifest_documents(
-        manifest, {key: doc.sha256 for key, doc in rendered.documents.items()}, result.left_in_place
-    )
-    if documents == manifest.documents and state.sha256 == manifest.state_sha256:
-        result.generation = manifest.generation  # nothing changed: no new generation
-        return result
     generation, body, summary = build_manifest(
         manifest,
         documents,
@@ -159,8 +180,46 @@ def _publish_locked(
     )
     target.write_meta(MANIFEST, body)
     target.write_meta(f"generations/{generation:08d}.json", summary)
-    result.generation = generation
-    return result
+    return generation
+
+
+def purge_changed(
+    purger: Purger, target: Target, changed: list[str], known: dict[str, str]
+) -> list[str]:
+    """Purge the changed keys' paths and any left pending by a failed purge; return the paths.
+
+    A failed purge is recorded under _publisher/ (as key hashes) and retried next time.
+    """
+    pending = _read_pending(target)
+    keys = sorted(set(changed) | {known[h] for h in pending if h in known})
+    if not keys:
+        return []
+    paths = [target.document_path(k) for k in keys]
+    try:
+        purger.purge(paths)
+    except StorageError as exc:
+        target.write_meta(PENDING_PURGE, _pending_bytes(keys))
+        raise StorageError(
+            f"the documents are published, but the CDN purge failed: {exc.message}; the "
+            "next publish retries it, or purge these paths by hand",
+            [Problem("", path) for path in paths],
+        ) from None
+    if pending:
+        target.write_meta(PENDING_PURGE, _pending_bytes([]))
+    return paths
+
+
+def _read_pending(target: Target) -> list[str]:
+    raw = target.read_meta(PENDING_PURGE)
+    try:
+        value = json.loads(raw) if raw else {}
+        return [str(h) for h in value.get("keys", [])]
+    except (ValueError, AttributeError):
+        return []
+
+
+def _pending_bytes(keys: list[str]) -> bytes:
+    return json.dumps({"keys": sorted(key_hash(k) for k in keys)}, indent=1).encode() + b"\n"
 
 
 def _refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:

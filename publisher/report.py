@@ -66,6 +66,8 @@ def publish_text(result: PublishResult, *, prune: bool, verbose: bool = False) -
         )
     if result.refused:
         lines.append(f"This publish would be refused: {result.refused}")
+    if result.purged:
+        lines.append(f"Purged {len(result.purged)} path(s) from the CDN")
     if result.generation is not None and (plan.puts or result.deleted):
         lines.append(
             f"Generation {result.generation} recorded in {result.target}/_publisher/manifest.json"
@@ -130,6 +132,7 @@ def publish_json(result: PublishResult) -> dict[str, Any]:
         "changes": [entry(p.key, p.reason) for p in plan.puts]
         + [entry(k, "deleted" if k in deleted else gone_action) for k in plan.deletes],
         "refused": result.refused,
+        "purged": len(result.purged),
     }
 
 

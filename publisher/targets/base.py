@@ -19,6 +19,10 @@ class Target(Protocol):
     description: str
     concurrency: int
 
+    def document_path(self, key: str) -> str:
+        """Return the URL path a CDN serves the key's document at (`/<prefix>/config/<key>`)."""
+        ...
+
     def list_live(self) -> dict[str, LiveObject]:
         """Return every document under config/ that the publisher owns, by API key."""
         ...

@@ -34,6 +34,9 @@ class LocalTarget:
 
     # documents
 
+    def document_path(self, key: str) -> str:
+        return f"/{CONFIG}/{key}"
+
     def list_live(self) -> dict[str, LiveObject]:
         live: dict[str, LiveObject] = {}
         try:

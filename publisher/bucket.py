@@ -1,0 +1,51 @@
+"""`publisher init-bucket`: create a bucket, set its CORS rule, check it is not listable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .aws import AwsOptions, S3Bucket, client
+from .errors import StorageError
+from .targets.s3 import parse_s3_url
+
+CORS_RULE = {
+    "ID": "publisher-config-read",
+    "AllowedMethods": ["GET", "HEAD"],
+    "AllowedOrigins": ["*"],
+    "AllowedHeaders": ["*"],
+    "ExposeHeaders": ["ETag", "Cache-Control"],
+    "MaxAgeSeconds": 86400,
+}
+
+
+@dataclass
+class BucketReport:
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_bucket(url: str, options: AwsOptions, *, create: bool = False) -> BucketReport:
+    """Create (if asked) and configure the bucket of `url`; return what was done."""
+    location = parse_s3_url(url)
+    bucket = S3Bucket(client("s3", options), location.bucket, options.endpoint_url or "AWS S3")
+    report = BucketReport()
+    if not bucket.exists():
+        if not create:
+            raise StorageError(
+                f"bucket {location.bucket} does not exist at {bucket.endpoint}: pass --create "
+                "to create it, or check the name and --endpoint-url"
+            )
+        bucket.create(options.region)
+        report.lines.append(f"Created bucket {location.bucket}")
+    bucket.put_cors([CORS_RULE])
+    report.lines.append(
+        f"Set CORS on {location.bucket}: GET and HEAD from any origin "
+        "(S3 applies CORS to the whole bucket; only config/ should be served)"
+    )
+    for reason in bucket.public_listing():
+        report.warnings.append(
+            f"anyone may list bucket {location.bucket} ({reason}): a public listing reveals "
+            "every API key; allow public s3:GetObject on config/* only, never s3:ListBucket"
+        )
+    report.lines.append(f"Publish with: publisher publish STATE --target {location}")
+    return report
