@@ -18,6 +18,7 @@ import botocore.exceptions as bex
 from botocore.config import Config
 
 from .errors import PublisherError, StorageError, TooManyInvalidationsError, UsageError
+from .redact import redact_paths
 
 _REGION_CODES = {
     "PermanentRedirect",
@@ -109,9 +110,9 @@ def translate(exc: Exception, where: str, endpoint: str) -> PublisherError:
                 f"access denied to {where}: the credentials need s3:ListBucket, s3:GetObject, "
                 "s3:PutObject and s3:DeleteObject on it"
             )
-        return StorageError(f"{where}: {code or status}: {message}".rstrip(": "))
+        return StorageError(redact_paths(f"{where}: {code or status}: {message}".rstrip(": ")))
     if isinstance(exc, bex.BotoCoreError):
-        return StorageError(f"{where}: {exc}")
+        return StorageError(redact_paths(f"{where}: {exc}"))
     raise exc
 
 
@@ -222,6 +223,12 @@ class S3Bucket:
         try:
             self.s3.delete_object(**args)
         except Exception as exc:
+            if (
+                isinstance(exc, bex.ClientError)
+                and _status(exc) == 404
+                and _code(exc) != "NoSuchBucket"
+            ):
+                return  # already gone, e.g. a retry of a delete that succeeded
             if if_match and (is_precondition_failed(exc) or is_not_implemented(exc)):
                 raise
             raise self._fail(exc) from None

@@ -114,6 +114,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _configure_logging(verbose: bool) -> None:
+    # Only our own loggers, to the stderr of this invocation; libraries' loggers
+    # (botocore, urllib3) stay quiet.
+    logger = logging.getLogger("publisher")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+
+
 @app.callback()
 def _root(
     version: Annotated[
@@ -121,11 +134,7 @@ def _root(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(verbose)
 
 
 @app.command()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
+
+_IN_PATH = re.compile(r"/config/([A-Za-z0-9_-]{8,128})")
 
 
 def key_hash(key: str) -> str:
@@ -15,3 +18,8 @@ def key_label(key: str) -> str:
     if len(key) < 20:
         return key[:3] + "…"
     return key[:8] + "…" + key[-4:]
+
+
+def redact_paths(text: str) -> str:
+    """Replace each raw key in a `/config/<key>` path of `text` with its label."""
+    return _IN_PATH.sub(lambda m: "/config/" + key_label(m[1]), text)

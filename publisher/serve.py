@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .redact import key_label
+from .redact import key_label, redact_paths
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         # The request line holds the raw API key: log only its label.
-        text = format % args
-        text = re.sub(r"/config/([A-Za-z0-9_-]+)", lambda m: "/config/" + key_label(m[1]), text)
-        log.info("%s %s", self.address_string(), text)
+        log.info("%s %s", self.address_string(), redact_paths(format % args))
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

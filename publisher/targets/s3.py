@@ -125,6 +125,9 @@ class S3Target:
                 raise
         held = self.bucket.get(self._lock_key)
         holder = decode_lock(held.body or b"") if held else None
+        if held is not None and holder is not None and holder.token == info.token:
+            self._lock_etag = held.etag  # our own write, answered 412 on a retry
+            return
         if held is not None and not is_stale(holder):
             assert holder is not None
             raise LockHeldError(
@@ -170,11 +173,14 @@ class S3Target:
         try:
             self._lock_etag = self._put_lock(info, if_match=self._lock_etag)
         except Exception as exc:
-            if is_precondition_failed(exc):
+            if not is_precondition_failed(exc):
+                raise
+            held = self.bucket.get(self._lock_key)
+            if held is None or held.body != info.encode():  # not our own retried write
                 raise StorageError(
-                    f"lost the lock on {self.description}: another publisher took it"
+                    f"lost the lock on {self.description}: another publisher took it over"
                 ) from None
-            raise
+            self._lock_etag = held.etag
 
     def release_lock(self, info: LockInfo) -> None:
         if not self.use_lock or self._lock_etag is None:

@@ -1,0 +1,183 @@
+"""Real servers for S3 tests: moto's HTTP server and a counting, fault-injecting proxy."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
+
+BUCKET = "publisher-test"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+SLOWDOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+INTERNAL = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
+    b"<Message>We encountered an internal error. Please try again.</Message></Error>"
+)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Run moto's S3 server on 127.0.0.1 and yield its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_client(endpoint: str) -> object:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@dataclass
+class Faults:
+    """Shares of requests to fail, and added latency; seeded so a run is repeatable."""
+
+    slowdown: float = 0.0
+    error500: float = 0.0
+    drop_before: float = 0.0
+    drop_after: float = 0.0
+    latency: float = 0.0
+    only: str | None = None
+    """Disturb only requests whose path contains this (None: all requests)."""
+    seed: int = 7
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    def pick(self, path: str) -> str | None:
+        if self.only is not None and self.only not in path:
+            return None
+        with self._lock:
+            roll = self._random.random()
+            delay = self._random.random() * self.latency
+        time.sleep(delay)
+        for name in ("slowdown", "error500", "drop_before", "drop_after"):
+            share = getattr(self, name)
+            if roll < share:
+                with self._lock:
+                    self.injected[name] = self.injected.get(name, 0) + 1
+                return name
+            roll -= share
+        return None
+
+
+class Proxy:
+    """An HTTP proxy on 127.0.0.1 in front of an S3 endpoint that logs every request."""
+
+    def __init__(self, upstream: str, faults: Faults | None = None) -> None:
+        self.upstream = upstream.removeprefix("http://")
+        self.faults = faults or Faults()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.requests: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if "/config/" in self.path:
+                    proxy.gate.wait(timeout=60)  # tests hold document requests here
+                fault = proxy.faults.pick(self.path)
+                if fault == "drop_before":
+                    proxy._log(self.command, self.path, -1)
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault in ("slowdown", "error500"):
+                    status = 503 if fault == "slowdown" else 500
+                    payload = SLOWDOWN if fault == "slowdown" else INTERNAL
+                    proxy._log(self.command, self.path, status)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                conn.close()
+                proxy._log(self.command, self.path, response.status)
+                if fault == "drop_after":  # the store applied it; the client never hears
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in (
+                        "connection",
+                        "transfer-encoding",
+                        "content-length",
+                        "server",
+                        "date",
+                    ):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def _log(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self.requests.append((method, path, status))
+
+    def reset(self) -> list[tuple[str, str, int]]:
+        with self._lock:
+            taken, self.requests = self.requests, []
+        return taken
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def count(requests: list[tuple[str, str, int]], method: str, part: str = "") -> int:
+    """How many requests of `method` whose path contains `part` the server answered."""
+    return sum(1 for m, p, status in requests if m == method and part in p and status != -1)
