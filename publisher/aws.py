@@ -7,6 +7,7 @@ botocore's, and that take their client as an argument so tests hand in a moto on
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -134,6 +135,31 @@ class Object:
     key: str
     etag: str
     body: bytes | None = None
+
+
+def lists_publicly(policy: str) -> bool:
+    """True when a bucket policy lets anyone (Principal *) list the bucket."""
+    try:
+        statements = json.loads(policy).get("Statement", [])
+    except ValueError:
+        return False
+    for st in statements if isinstance(statements, list) else [statements]:
+        principal = st.get("Principal")
+        anyone = principal == "*" or (
+            isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
+        )
+        actions = {a.lower() for a in _as_list(st.get("Action"))}
+        if (
+            st.get("Effect") == "Allow"
+            and anyone
+            and actions & {"s3:listbucket", "s3:*", "*", "s3:list*"}
+        ):
+            return True
+    return False
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 class S3Bucket:
@@ -276,6 +302,12 @@ class S3Bucket:
         except Exception as exc:
             raise self._fail(exc) from None
 
+    def put_policy(self, policy: str) -> None:
+        try:
+            self.s3.put_bucket_policy(Bucket=self.bucket, Policy=policy)
+        except Exception as exc:
+            raise self._fail(exc) from None
+
     def public_listing(self) -> list[str]:
         """Return why the bucket may let anyone list it (an ACL grant or a policy), if it does."""
         reasons = []
@@ -292,13 +324,13 @@ class S3Bucket:
         except bex.ClientError:
             pass
         try:
-            status = self.s3.get_bucket_policy_status(Bucket=self.bucket)
-            if status.get("PolicyStatus", {}).get("IsPublic"):
-                reasons.append("the bucket policy is public")
+            policy = self.s3.get_bucket_policy(Bucket=self.bucket)["Policy"]
         except bex.ClientError:
-            pass
+            policy = None
         except Exception as exc:
             raise self._fail(exc) from None
+        if policy and lists_publicly(policy):
+            reasons.append("the bucket policy allows s3:ListBucket to everyone")
         return reasons
 
 

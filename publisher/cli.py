@@ -419,6 +419,14 @@ def init_bucket(
     create: Annotated[
         bool, typer.Option("--create", help="Create the bucket if it is missing.")
     ] = False,
+    public_read: Annotated[
+        bool,
+        typer.Option(
+            "--public-read",
+            help="Set a bucket policy letting anyone GET <prefix>/config/* (never list). For "
+            "stores served without an origin identity; replaces the bucket policy.",
+        ),
+    ] = False,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -433,6 +441,7 @@ def init_bucket(
             url,
             AwsOptions(endpoint_url=endpoint_url, region=region, profile=profile),
             create=create,
+            public_read=public_read,
         )
     for line in report.lines:
         typer.echo(line)

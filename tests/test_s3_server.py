@@ -336,3 +336,44 @@ def test_init_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
         "warning: anyone may list bucket fresh-bucket (the ACL grants READ to AllUsers)"
         in public.stderr
     )
+
+
+def test_init_bucket_public_read_serves_only_config(
+    endpoint: str, bucket: str, state_file: Path
+) -> None:
+    """--public-read lets anyone GET config/* but not bookkeeping; a listable policy is warned about."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    prepared = run_cli(
+        "init-bucket", f"s3://{bucket}/site", "--public-read", "--endpoint-url", endpoint
+    )
+    assert prepared.exit_code == 0, prepared.stderr
+    assert "warning" not in prepared.stderr
+    assert (
+        run_cli(
+            "publish", state_file, "--target", f"s3://{bucket}/site", "--endpoint-url", endpoint
+        ).exit_code
+        == 0
+    )
+    with urllib.request.urlopen(f"{endpoint}/{bucket}/site/config/{KEY_G}", timeout=10) as response:
+        assert response.status == 200
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(f"{endpoint}/{bucket}/site/_publisher/manifest.json", timeout=10)
+    assert denied.value.code == 403
+    client: Any = s3_client(endpoint)
+    listable = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:ListBucket"],
+                "Resource": f"arn:aws:s3:::{bucket}",
+            }
+        ],
+    }
+    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(listable))
+    warned = run_cli("init-bucket", f"s3://{bucket}", "--endpoint-url", endpoint)
+    assert "the bucket policy allows s3:ListBucket to everyone" in warned.stderr
