@@ -38,6 +38,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -51,6 +52,11 @@ class Cdn(StrEnum):
     none = "none"
     cloudfront = "cloudfront"
     http_purge = "http-purge"
+
+
+class RetryMode(StrEnum):
+    standard = "standard"
+    adaptive = "adaptive"
 
 
 class Policy(StrEnum):
@@ -207,7 +213,9 @@ def publish_cmd(
     target: Annotated[
         str,
         typer.Option(
-            "--target", "-t", help="Directory to publish to; documents go to <target>/config/."
+            "--target",
+            "-t",
+            help="A directory, or s3://bucket[/prefix]; documents go to <target>/config/<key>.",
         ),
     ] = "./public",
     dry_run: Annotated[
@@ -262,6 +270,14 @@ def publish_cmd(
             "--concurrency", min=1, max=256, help="Uploads in flight.", rich_help_panel=S3
         ),
     ] = 32,
+    retry_mode: Annotated[
+        RetryMode,
+        typer.Option(
+            "--retry-mode",
+            help="botocore retry mode for throttling and 5xx (adaptive also rate-limits).",
+            rich_help_panel=S3,
+        ),
+    ] = RetryMode.standard,
     no_lock: Annotated[
         bool,
         typer.Option(
@@ -307,7 +323,7 @@ def publish_cmd(
     every document is valid; a re-run after any failure finishes the job.
 
     Exit codes: 0 done · 2 usage · 3 invalid state or document, or a refused prune
-    (nothing published) · 4 storage failure (safe to re-run) · 5 the target is locked.
+    (nothing published) · 4 storage or CDN failure (safe to re-run) · 5 the target is locked.
     """
     options = PublishOptions(
         stopped_policy=stopped_policy.value,
@@ -329,6 +345,7 @@ def publish_cmd(
             cache_control=cache_control,
             concurrency=concurrency,
             lock=not no_lock,
+            retry_mode=retry_mode.value,
         )
         purger = make_purger(
             cdn.value,

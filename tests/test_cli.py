@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        ((), ["publish", "validate", "render", "serve", "init", "keys"]),
+        ((), ["publish", "validate", "render", "serve", "init", "init-bucket", "keys"]),
         (
             ("publish",),
             [
@@ -37,6 +37,23 @@ BIN = Path(sys.executable).parent
             ],
         ),
         (("serve",), ["--host", "--port", "--cache-control"]),
+        (
+            ("publish",),
+            [
+                "--endpoint-url",
+                "--region",
+                "--profile",
+                "--concurrency",
+                "--retry-mode",
+                "--no-lock",
+                "--cdn",
+                "--distribution-id",
+                "--invalidation-threshold",
+                "--wait",
+                "--purge-url",
+            ],
+        ),
+        (("init-bucket",), ["--create", "--public-read", "--endpoint-url"]),
         (("keys",), ["create", "list", "revoke"]),
         (("keys", "create"), ["--org", "--description", "--project"]),
         (("render",), ["--key"]),
@@ -191,3 +208,26 @@ def test_wheel_ships_the_schemas(tmp_path: Path) -> None:
             zf.read("publisher/schema/overrides.schema.json")
             == (ROOT / "schema" / "overrides.schema.json").read_bytes()
         )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--cdn", "cloudfront"), "--cdn cloudfront needs --distribution-id"),
+        (("--cdn", "http-purge"), "--cdn http-purge needs at least one --purge-url"),
+        (
+            ("--cdn", "http-purge", "--purge-url", "edge.local"),
+            "must start with http:// or https://",
+        ),
+        (("--purge-url", "http://edge"), "need --cdn cloudfront or http-purge"),
+        (("--target", "ftp://x"), "ftp:// is not a target"),
+    ],
+)
+def test_cdn_and_target_usage_errors(
+    state_file: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """Inconsistent CDN or target options exit 2 before anything is written."""
+    result = run_cli("publish", state_file, "--target", tmp_path / "out", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -21,6 +21,7 @@ def open_target(
     cache_control: str = DEFAULT_CACHE_CONTROL,
     concurrency: int = 32,
     lock: bool = True,
+    retry_mode: str = "standard",
 ) -> Target:
     """Return the target a `--target` value names: `s3://bucket[/prefix]` or a directory."""
     if spec.startswith("s3://"):
@@ -28,7 +29,9 @@ def open_target(
         from .s3 import S3Target, parse_s3_url
 
         location = parse_s3_url(spec)
-        options = AwsOptions(endpoint_url, region, profile, pool_size=max(10, concurrency))
+        options = AwsOptions(
+            endpoint_url, region, profile, retry_mode=retry_mode, pool_size=max(10, concurrency)
+        )
         bucket = S3Bucket(client("s3", options), location.bucket, endpoint_url or "AWS S3")
         return S3Target(
             location, bucket, cache_control=cache_control, concurrency=concurrency, lock=lock
