@@ -28,11 +28,75 @@ _PYTHON_ONLY = [
 Found = Iterator[tuple[Path_, str]]
 
 
-def check_semantics(data: Any) -> list[tuple[Path_, str]]:
-    """Return (path, message) for each semantic problem of the state."""
+# A lone surrogate can only come from an escape (`\ud800`); most files have none.
+_SURROGATE_ESCAPE = re.compile(r"\\(u|U0000)[dD][89a-fA-F]")
+
+
+def may_hold_surrogates(text: str) -> bool:
+    """True when the source text has an escape that can make a lone surrogate."""
+    return _SURROGATE_ESCAPE.search(text) is not None
+
+
+def check_semantics(data: Any, escapes: bool = True) -> list[tuple[Path_, str]]:
+    """Return (path, message) for each semantic problem; `escapes`: look for lone surrogates."""
     if not isinstance(data, dict):
         return []
-    return [*_strings(data, ()), *_organizations(_list(data.get("organizations")))]
+    checker = SemanticChecker(escapes)
+    found = []
+    for index, org in enumerate(_list(data.get("organizations"))):
+        found += checker.organization(index, org)
+    return found
+
+
+class SemanticChecker:
+    """Check organizations one at a time, remembering what must be unique across them."""
+
+    def __init__(self, escapes: bool = True) -> None:
+        self.escapes = escapes
+        self.org_ids: dict[str, int] = {}
+        self.api_keys: dict[str, tuple[int, int]] = {}
+
+    def organization(self, index: int, org: Any) -> list[tuple[Path_, str]]:
+        """Return the problems of `organizations[index]`."""
+        if not isinstance(org, dict):
+            return []
+        path: Path_ = ("organizations", index)
+        found = list(_strings(org, path)) if self.escapes else []
+        found += _unique(org.get("id"), (*path, "id"), self.org_ids, index, "organization id", "")
+        for j, key in _dicts(org.get("api_keys")):
+            value = key.get("key")
+            if isinstance(value, str) and value in self.api_keys:
+                first = format_path(
+                    (
+                        "organizations",
+                        self.api_keys[value][0],
+                        "api_keys",
+                        self.api_keys[value][1],
+                        "key",
+                    )
+                )
+                found.append(
+                    (
+                        (*path, "api_keys", j, "key"),
+                        f"duplicate API key: already used at {first} "
+                        "(keys are unique across all organizations)",
+                    )
+                )
+            elif isinstance(value, str):
+                self.api_keys[value] = (index, j)
+        exp_keys: dict[str, int] = {}
+        for j, exp in _dicts(org.get("experiments")):
+            exp_path: Path_ = (*path, "experiments", j)
+            found += _unique(
+                exp.get("key"),
+                (*exp_path, "key"),
+                exp_keys,
+                j,
+                "experiment key",
+                " in this organization",
+            )
+            found += _experiment(exp, exp_path)
+        return found
 
 
 def _list(value: Any) -> list[Any]:
@@ -58,38 +122,6 @@ def _strings(value: Any, path: Path_) -> Found:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, (*path, index))
-
-
-def _organizations(orgs: list[Any]) -> Found:
-    org_ids: dict[str, int] = {}
-    api_keys: dict[str, Path_] = {}
-    for i, org in _dicts(orgs):
-        org_path: Path_ = ("organizations", i)
-        yield from _unique(org.get("id"), (*org_path, "id"), org_ids, i, "organization id", "")
-        for j, key in _dicts(org.get("api_keys")):
-            key_path: Path_ = (*org_path, "api_keys", j, "key")
-            value = key.get("key")
-            if isinstance(value, str) and value in api_keys:
-                first = format_path(api_keys[value])
-                yield (
-                    key_path,
-                    f"duplicate API key: already used at {first} "
-                    "(keys are unique across all organizations)",
-                )
-            elif isinstance(value, str):
-                api_keys[value] = key_path
-        exp_keys: dict[str, int] = {}
-        for j, exp in _dicts(org.get("experiments")):
-            exp_path: Path_ = (*org_path, "experiments", j)
-            yield from _unique(
-                exp.get("key"),
-                (*exp_path, "key"),
-                exp_keys,
-                j,
-                "experiment key",
-                " in this organization",
-            )
-            yield from _experiment(exp, exp_path)
 
 
 def _unique(

@@ -1,24 +1,25 @@
-"""The experiment state as typed, immutable data (SPEC section 2)."""
+"""The experiment state as typed, immutable data (SPEC section 2).
+
+NamedTuples rather than dataclasses: a state of 100,000 keys holds hundreds of
+thousands of these, and tuples are built faster and take less memory.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Status = Literal["draft", "running", "stopped"]
 StoppedPolicy = Literal["winners-only", "force-control"]
 STOPPED_POLICIES: tuple[StoppedPolicy, ...] = ("winners-only", "force-control")
 
 
-@dataclass(frozen=True)
-class Phase:
+class Phase(NamedTuple):
     coverage: float
     weights: tuple[float, ...]
     groups: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Experiment:
+class Experiment(NamedTuple):
     key: str
     status: Status
     variations: tuple[str, ...]
@@ -29,24 +30,21 @@ class Experiment:
     winner: int | None = None
 
 
-@dataclass(frozen=True)
-class ApiKey:
+class ApiKey(NamedTuple):
     key: str
     description: str | None = None
     project: str | None = None
     revoked: bool = False
 
 
-@dataclass(frozen=True)
-class Webhook:
+class Webhook(NamedTuple):
     url: str
     secret_env: str
     project: str | None = None
     description: str | None = None
 
 
-@dataclass(frozen=True)
-class Organization:
+class Organization(NamedTuple):
     id: str
     name: str | None = None
     api_keys: tuple[ApiKey, ...] = ()
@@ -54,8 +52,7 @@ class Organization:
     experiments: tuple[Experiment, ...] = ()
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     organizations: tuple[Organization, ...]
     sha256: str = ""
     """The sha256 of the source file's bytes, recorded in the generation manifest."""

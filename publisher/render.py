@@ -11,16 +11,12 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .model import Experiment, Organization, State, StoppedPolicy
 
-_PREFIX = b'{"status":200,"overrides":{'
-_SUFFIX = b"}}"
 
-
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     """One rendered document, shared by every key of its scope."""
 
     body: bytes
@@ -30,8 +26,7 @@ class Document:
     project: str | None
 
 
-@dataclass(frozen=True)
-class KeyInfo:
+class KeyInfo(NamedTuple):
     """What may be shown about a key: never the key itself (see `label`)."""
 
     org: str
@@ -53,16 +48,13 @@ class Rendered:
         return sorted(unique.values(), key=lambda d: (d.org, d.project or "", d.sha256))
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_encode = _ENCODER.encode
+
+
 def canonical(value: Any) -> bytes:
     """Serialize compactly as UTF-8, keeping the insertion order of mappings."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def _number(value: float) -> float | int:
-    # 1 and 1.0 in the state must give the same bytes.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+    return _encode(value).encode()
 
 
 def render_override(exp: Experiment, policy: StoppedPolicy) -> dict[str, Any] | None:
@@ -77,11 +69,11 @@ def render_override(exp: Experiment, policy: StoppedPolicy) -> dict[str, Any] | 
             return None
         out["force"] = force
     if last is not None:
-        out["weights"] = [_number(w) for w in last.weights]
+        out["weights"] = list(last.weights)
     if exp.status == "stopped":
         out["coverage"] = 1
     elif last is not None:
-        out["coverage"] = _number(last.coverage)
+        out["coverage"] = last.coverage
         if last.groups:
             out["groups"] = list(last.groups)
     if exp.url:
@@ -111,21 +103,26 @@ def render_documents(state: State, policy: StoppedPolicy = "winners-only") -> Re
 
 def _fragments(
     experiments: Iterable[Experiment], policy: StoppedPolicy
-) -> list[tuple[str, str | None, bytes]]:
+) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """Build each experiment's override once per organization, sorted by key."""
     out = []
     for exp in experiments:
         override = render_override(exp, policy)
         if override is not None:
-            out.append((exp.key, exp.project, canonical(exp.key) + b":" + canonical(override)))
+            out.append((exp.key, exp.project, override))
     out.sort(key=lambda item: item[0])
     return out
 
 
 def _document(
-    org: Organization, project: str | None, fragments: list[tuple[str, str | None, bytes]]
+    org: Organization,
+    project: str | None,
+    fragments: list[tuple[str, str | None, dict[str, Any]]],
 ) -> Document:
-    chosen = [frag for _, proj, frag in fragments if project is None or proj == project]
-    body = _PREFIX + b",".join(chosen) + _SUFFIX
+    # One call of the C encoder per document: per-override calls cost more than the
+    # encoding itself.
+    overrides = {key: o for key, proj, o in fragments if project is None or proj == project}
+    body = _encode({"status": 200, "overrides": overrides}).encode()
     return Document(
         body=body,
         sha256=hashlib.sha256(body).hexdigest(),

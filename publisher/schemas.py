@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 
 _HERE = Path(__file__).resolve().parent
@@ -22,7 +23,19 @@ def schema_dir() -> Path:
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """Return the parsed schema `name` (`state` or `overrides`)."""
+    """Return the parsed schema `name`: `state`, `overrides`, or `state#organization`.
+
+    `NAME#DEF` is the definition DEF of schema NAME on its own, with the same `$defs`,
+    for checking one part of a document at a time.
+    """
+    if "#" in name:
+        base, part = name.split("#", 1)
+        whole = load_schema(base)
+        return {
+            "$schema": whole["$schema"],
+            "$defs": whole["$defs"],
+            "$ref": f"#/$defs/{part}",
+        }
     with open(schema_dir() / f"{name}.schema.json", encoding="utf-8") as fh:
         schema: dict[str, Any] = json.load(fh)
     return schema
@@ -34,3 +47,13 @@ def validator(name: str) -> Draft202012Validator:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+@cache
+def fast_validator(name: str) -> jsonschema_rs.Draft202012Validator:
+    """Return the compiled (Rust) validator of the same schema: the fast yes/no check.
+
+    jsonschema's own validator stays the reference for messages: it runs only when
+    this one says no.
+    """
+    return jsonschema_rs.Draft202012Validator(load_schema(name))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,27 +45,6 @@ def line_of(parsed: Parsed, path: Path_) -> int | None:
         if line is not None:
             return line
     return None
-
-
-def parse_json(text: str) -> Parsed:
-    """Parse JSON text; a duplicate object key is a problem, not a silent overwrite."""
-    parsed = Parsed()
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in items:
-            if key in out:
-                parsed.problems.append(Problem("", f"duplicate key {key!r} in a JSON object"))
-            out[key] = value
-        return out
-
-    try:
-        parsed.data = json.loads(text, object_pairs_hook=pairs)
-    except json.JSONDecodeError as exc:
-        parsed.problems.append(
-            Problem("", f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
-        )
-    return parsed
 
 
 def parse_yaml(text: str) -> Parsed:

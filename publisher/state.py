@@ -7,11 +7,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from .checks import check_semantics
+from .checks import SemanticChecker, check_semantics, may_hold_surrogates
 from .errors import Problem, StateError, UsageError
+from .jsonstream import JsonStateReader, JsonSyntaxError
 from .model import ApiKey, Experiment, Organization, Phase, State, Webhook
-from .schemas import validator
-from .sources import Parsed, Path_, format_path, line_of, parse_json, parse_yaml
+from .schemas import fast_validator, validator
+from .sources import Parsed, Path_, format_path, line_of, parse_yaml
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
@@ -41,43 +42,107 @@ def load_state(path: Path | str) -> State:
     path = Path(path)
     fmt = state_format(path)
     raw = read_state_bytes(path)
-    return parse_state(raw, fmt, str(path))
+    sha256 = hashlib.sha256(raw).hexdigest()
+    text = _decode(raw, str(path))
+    del raw  # a large state: hold one copy of the text at a time
+    return _parse(text, fmt, str(path), sha256)
 
 
 def parse_state(raw: bytes, fmt: str, source: str = "<state>") -> State:
     """Parse state bytes of format `yaml` or `json`; raise StateError listing every problem."""
+    return _parse(_decode(raw, source), fmt, source, hashlib.sha256(raw).hexdigest())
+
+
+def _decode(raw: bytes, source: str) -> str:
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         problem = Problem("", f"not UTF-8: byte {exc.start} cannot be decoded")
         raise StateError.from_problems(source, [problem]) from None
-    text = text.removeprefix("\ufeff")
-    parsed = parse_yaml(text) if fmt == "yaml" else parse_json(text)
+
+
+def _parse(text: str, fmt: str, source: str, sha256: str) -> State:
+    if fmt == "json":
+        return _parse_json(text, source, sha256)
+    escapes = may_hold_surrogates(text)
+    parsed = parse_yaml(text)
+    del text
     problems = [_with_source(p, source) for p in parsed.problems]
     if not problems:
-        problems = [_with_source(p, source) for p in _check(parsed)]
+        problems = [_with_source(p, source) for p in _check(parsed, escapes)]
     if problems:
         raise StateError.from_problems(source, problems)
-    return _build(parsed.data, hashlib.sha256(raw).hexdigest())
+    return _build(parsed.data, sha256)
+
+
+def _parse_json(text: str, source: str, sha256: str) -> State:
+    """Check and build a JSON state one organization at a time (large states stay small)."""
+    reader = JsonStateReader(text)
+    checker = SemanticChecker(may_hold_surrogates(text))
+    builder = _Builder()
+    problems: list[Problem] = []
+    orgs: list[Organization] = []
+
+    def on_org(index: int, org: Any) -> None:
+        found = _org_problems(index, org, checker)
+        problems.extend(found)
+        if not problems:
+            orgs.append(builder.org(org))
+
+    try:
+        top = reader.read(on_org)
+    except JsonSyntaxError as exc:
+        problems.append(exc.problem)
+        top = {}
+    else:
+        if isinstance(top, dict) and reader.streamed:
+            top = {**top, "organizations": []}
+        if top is None:
+            problems.append(
+                Problem("", "expected an object with `version` and `organizations`, got null", 1)
+            )
+        else:
+            problems += _check(Parsed(top), escapes=False)
+    problems = [_with_source(p, source) for p in [*reader.problems, *problems]]
+    if problems:
+        raise StateError.from_problems(source, problems)
+    return State(tuple(orgs), sha256)
+
+
+def _org_problems(index: int, org: Any, checker: SemanticChecker) -> list[Problem]:
+    prefix: Path_ = ("organizations", index)
+    found: list[Problem] = []
+    if not fast_validator("state#organization").is_valid(org):
+        for error in validator("state#organization").iter_errors(org):
+            found += _schema_problem(Parsed(), error, prefix)
+    for path, message in checker.organization(index, org):
+        found.append(Problem(format_path(path), message))
+    return found
 
 
 def _with_source(problem: Problem, source: str) -> Problem:
     return Problem(problem.location, problem.message, problem.line, source)
 
 
-def _check(parsed: Parsed) -> list[Problem]:
+def _check(parsed: Parsed, escapes: bool) -> list[Problem]:
     data = parsed.data
     if data is None:
         return [Problem("", "the file is empty: expected `version: 1` and `organizations`", 1)]
-    problems = [_schema_problem(parsed, e) for e in validator("state").iter_errors(data)]
-    found = [p for group in problems for p in group]
-    for path, message in check_semantics(data):
+    found: list[Problem] = []
+    if not fast_validator("state").is_valid(data):
+        for error in validator("state").iter_errors(data):
+            found += _schema_problem(parsed, error)
+        if not found:  # the validators disagree: the stricter one's words
+            for rs_error in fast_validator("state").iter_errors(data):
+                path = tuple(rs_error.instance_path)
+                found.append(Problem(format_path(path), rs_error.message, line_of(parsed, path)))
+    for path, message in check_semantics(data, escapes):
         found.append(Problem(format_path(path), message, line_of(parsed, path)))
     return sorted(set(found), key=lambda p: (p.line or 0, p.location, p.message))
 
 
-def _schema_problem(parsed: Parsed, error: Any) -> list[Problem]:
-    path: Path_ = tuple(error.absolute_path)
+def _schema_problem(parsed: Parsed, error: Any, prefix: Path_ = ()) -> list[Problem]:
+    path: Path_ = (*prefix, *error.absolute_path)
     kind = error.validator
     if kind == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
@@ -89,6 +154,12 @@ def _schema_problem(parsed: Parsed, error: Any) -> list[Problem]:
                 line_of(parsed, (*path, name)),
             )
             for name in extra
+        ]
+    if kind == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        line = line_of(parsed, path)
+        return [
+            Problem(format_path(path), f"missing required field {name!r}", line) for name in missing
         ]
     return [Problem(format_path(path), _schema_message(error), line_of(parsed, path))]
 
@@ -124,9 +195,6 @@ def _describe(value: Any) -> str:
 
 def _schema_message(error: Any) -> str:
     kind, value, arg = error.validator, error.instance, error.validator_value
-    if kind == "required":
-        missing = [name for name in arg if isinstance(value, dict) and name not in value]
-        return f"missing required field {missing[0]!r}" if missing else error.message
     if kind == "type":
         hint = " (quote it to make it a string)" if arg == "string" and value is not None else ""
         return f"expected {_TYPE_NAMES.get(arg, arg)}, got {_describe(value)}{hint}"
@@ -151,37 +219,73 @@ def _schema_message(error: Any) -> str:
 
 
 def _build(data: dict[str, Any], sha256: str) -> State:
-    return State(tuple(_org(o) for o in data["organizations"]), sha256)
+    orgs = data["organizations"]
+    builder = _Builder()
+    built = []
+    for index, org in enumerate(orgs):
+        built.append(builder.org(org))
+        orgs[index] = None  # free the parsed copy as the typed one grows
+    return State(tuple(built), sha256)
 
 
-def _org(o: dict[str, Any]) -> Organization:
-    return Organization(
-        id=o["id"],
-        name=o.get("name"),
-        api_keys=tuple(
-            ApiKey(k["key"], k.get("description"), k.get("project"), bool(k.get("revoked", False)))
-            for k in o.get("api_keys", [])
-        ),
-        webhooks=tuple(
-            Webhook(w["url"], w["secret_env"], w.get("project"), w.get("description"))
-            for w in o.get("webhooks", [])
-        ),
-        experiments=tuple(_experiment(e) for e in o.get("experiments", [])),
-    )
+class _Builder:
+    """Build the typed state, sharing repeated values (statuses, variation names, weights).
+
+    A state of 100,000 keys repeats the same few strings and tuples hundreds of
+    thousands of times; one shared copy of each keeps the process small.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[Any, Any] = {}
+
+    def share(self, value: Any) -> Any:
+        return self._seen.setdefault(value, value)
+
+    def org(self, o: dict[str, Any]) -> Organization:
+        share = self.share
+        return Organization(
+            id=o["id"],
+            name=o.get("name"),
+            api_keys=tuple(
+                ApiKey(
+                    k["key"],
+                    share(k.get("description")),
+                    share(k.get("project")),
+                    bool(k.get("revoked", False)),
+                )
+                for k in o.get("api_keys", [])
+            ),
+            webhooks=tuple(
+                Webhook(w["url"], w["secret_env"], w.get("project"), w.get("description"))
+                for w in o.get("webhooks", [])
+            ),
+            experiments=tuple(self.experiment(e) for e in o.get("experiments", [])),
+        )
+
+    def experiment(self, e: dict[str, Any]) -> Experiment:
+        share = self.share
+        phases = tuple(
+            share(
+                Phase(
+                    _number(p["coverage"]),
+                    share(tuple(map(_number, p["weights"]))),
+                    share(tuple(map(share, p.get("groups", ())))),
+                )
+            )
+            for p in e.get("phases", [])
+        )
+        return Experiment(
+            key=e["key"],
+            status=share(e["status"]),
+            variations=share(tuple(map(share, e["variations"]))),
+            phases=phases,
+            project=share(e.get("project")),
+            archived=bool(e.get("archived", False)),
+            url=share(e.get("url")),
+            winner=e.get("winner"),
+        )
 
 
-def _experiment(e: dict[str, Any]) -> Experiment:
-    phases = tuple(
-        Phase(p["coverage"], tuple(p["weights"]), tuple(p.get("groups", ())))
-        for p in e.get("phases", [])
-    )
-    return Experiment(
-        key=e["key"],
-        status=e["status"],
-        variations=tuple(e["variations"]),
-        phases=phases,
-        project=e.get("project"),
-        archived=bool(e.get("archived", False)),
-        url=e.get("url"),
-        winner=e.get("winner"),
-    )
+def _number(value: float) -> float:
+    # 1 and 1.0 in the state must give the same bytes: integral floats become ints.
+    return int(value) if type(value) is float and value.is_integer() else value

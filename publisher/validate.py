@@ -7,7 +7,7 @@ import json
 from .errors import DocumentError, Problem
 from .redact import key_label
 from .render import Document, Rendered
-from .schemas import validator
+from .schemas import fast_validator, validator
 from .sources import format_path
 
 DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -32,11 +32,23 @@ def document_problems(doc: Document, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
         value = json.loads(doc.body)
     except ValueError as exc:  # a bug in rendering, but say it plainly
         return [*problems, Problem("", f"is not valid JSON: {exc}", source=scope)]
-    for error in validator("overrides").iter_errors(value):
-        problems.append(
-            Problem(format_path(tuple(error.absolute_path)), error.message, source=scope)
-        )
+    if problems or not fast_validator("overrides").is_valid(value):
+        problems += schema_problems(value, scope)
     return sorted(problems)
+
+
+def schema_problems(value: object, scope: str) -> list[Problem]:
+    """Return every schema problem of a document, from the reference validator."""
+    found = [
+        Problem(format_path(tuple(error.absolute_path)), error.message, source=scope)
+        for error in validator("overrides").iter_errors(value)
+    ]
+    if not found:  # the two validators disagree: trust the stricter one's words
+        found = [
+            Problem(format_path(tuple(e.instance_path)), e.message, source=scope)
+            for e in fast_validator("overrides").iter_errors(value)
+        ]
+    return found
 
 
 def validate_documents(rendered: Rendered, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from publisher.model import ApiKey, Experiment, Organization, Phase, State
 from publisher.render import render_documents, render_override
+from publisher.state import parse_state
 
 P1 = Phase(coverage=0.5, weights=(0.2, 0.8))
 P2 = Phase(coverage=1.0, weights=(0.5, 0.5), groups=("beta", "qa"))
@@ -176,14 +177,26 @@ def test_keys_of_a_scope_share_one_document() -> None:
     assert len(render_documents(state).distinct()) == 2
 
 
-def test_bytes_are_canonical() -> None:
+CANON_STATE = """
+version: 1
+organizations:
+  - id: a
+    api_keys: [{key: key_canon_0001}]
+    experiments:
+      - {key: zeta, status: running, variations: [a, b], phases: [{coverage: COV, weights: [W1, W0]}]}
+      - key: Ålpha
+        status: running
+        variations: [a, b]
+        phases: [{coverage: 0.25, weights: [0.5, 0.5], groups: [gruppe-ü]}]
+      - {key: alpha, status: draft, variations: [a, b]}
+"""
+
+
+@pytest.mark.parametrize(("cov", "w1", "w0"), [("1.0", "1.0", "0.0"), ("1", "1", "0")])
+def test_bytes_are_canonical(cov: str, w1: str, w0: str) -> None:
     """Compact UTF-8, status first, override keys sorted, 1.0 written as 1, stable across runs."""
-    exps = (
-        Experiment("zeta", "running", ("a", "b"), (Phase(1.0, (1.0, 0.0)),)),
-        Experiment("Ålpha", "running", ("a", "b"), (Phase(0.25, (0.5, 0.5), ("gruppe-ü",)),)),
-        Experiment("alpha", "draft", ("a", "b")),
-    )
-    state = State((org("a", (ApiKey("key_canon_0001"),), exps),))
+    text = CANON_STATE.replace("COV", cov).replace("W1", w1).replace("W0", w0)
+    state = parse_state(text.encode(), "yaml")
     body = render_documents(state).documents["key_canon_0001"].body
     assert (
         body
