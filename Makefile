@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest bench clean
+
+SIZE ?= small
+AWSCLI := bench/.awscli/bin/aws
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +23,8 @@ demo: $(STAMP)
 	@echo "Serve it with: $(BIN)/publisher serve ./public --port 3100"
 
 lint: $(STAMP)
-	$(BIN)/ruff check publisher tests
-	$(BIN)/ruff format --check publisher tests
+	$(BIN)/ruff check publisher tests bench
+	$(BIN)/ruff format --check publisher tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict publisher
@@ -31,5 +34,14 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# The benchmark: figures side by side against one local moto server (see bench/README.md).
+# awscli gets a virtualenv of its own: it pins botocore versions of its own.
+$(AWSCLI):
+	$(PYTHON) -m venv bench/.awscli
+	bench/.awscli/bin/python -m pip install --quiet awscli
+
+bench: $(STAMP) $(AWSCLI)
+	$(BIN)/python bench/run.py --size $(SIZE)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build bench/work bench/.awscli

@@ -15,7 +15,12 @@ import random
 from pathlib import Path
 from typing import Any
 
-SIZES = {"tiny": (20, 4), "small": (1_000, 200), "medium": (10_000, 2_000), "large": (100_000, 20_000)}
+SIZES = {
+    "tiny": (20, 4),
+    "small": (1_000, 200),
+    "medium": (10_000, 2_000),
+    "large": (100_000, 20_000),
+}
 PROJECTS = ["web", "checkout", "search", "mobile", "growth"]
 GROUPS = ["beta", "employees", "qa", "vip", "new-users", "eu", "us"]
 URLS = ["^/post/[0-9]+$", "^/checkout(/.*)?$", "^/$", "^/pricing", "^/docs/.*", "^/search\\?q="]
@@ -44,8 +49,13 @@ def _experiment(rng: random.Random, index: int, projects: list[str]) -> dict[str
     if rng.random() < 0.3:
         exp["url"] = rng.choice(URLS)
     phases = []
-    for _ in range(rng.choice([1, 1, 2, 3]) if exp["status"] != "draft" or rng.random() < 0.5 else 0):
-        phase: dict[str, Any] = {"coverage": rng.choice([1, 1, 0.5, 0.25, 0.8, 0.1]), "weights": _weights(rng, n)}
+    for _ in range(
+        rng.choice([1, 1, 2, 3]) if exp["status"] != "draft" or rng.random() < 0.5 else 0
+    ):
+        phase: dict[str, Any] = {
+            "coverage": rng.choice([1, 1, 0.5, 0.25, 0.8, 0.1]),
+            "weights": _weights(rng, n),
+        }
         if rng.random() < 0.3:
             phase["groups"] = rng.sample(GROUPS, rng.randint(1, 3))
         phases.append(phase)
@@ -61,20 +71,34 @@ def generate(keys: int, orgs: int, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
     per_org = [1] * orgs
     for _ in range(keys - orgs):  # a skewed mix: some organizations have many keys
-        per_org[min(int(rng.paretovariate(1.2)) - 1, orgs - 1) if rng.random() < 0.2 else rng.randrange(orgs)] += 1
+        per_org[
+            min(int(rng.paretovariate(1.2)) - 1, orgs - 1)
+            if rng.random() < 0.2
+            else rng.randrange(orgs)
+        ] += 1
     organizations = []
     for i in range(orgs):
         projects = rng.sample(PROJECTS, rng.choice([0, 0, 1, 2, 3]))
         api_keys = []
         for j in range(per_org[i]):
-            key: dict[str, Any] = {"key": f"key_{rng.getrandbits(128):032x}", "description": f"server {j}"}
+            key: dict[str, Any] = {
+                "key": f"key_{rng.getrandbits(128):032x}",
+                "description": f"server {j}",
+            }
             if projects and rng.random() < 0.4:
                 key["project"] = rng.choice(projects)
             if rng.random() < 0.02:
                 key["revoked"] = True
             api_keys.append(key)
         experiments = [_experiment(rng, e, projects) for e in range(rng.randint(7, 13))]
-        organizations.append({"id": f"org-{i:05d}", "name": f"Organization {i}", "api_keys": api_keys, "experiments": experiments})
+        organizations.append(
+            {
+                "id": f"org-{i:05d}",
+                "name": f"Organization {i}",
+                "api_keys": api_keys,
+                "experiments": experiments,
+            }
+        )
     return {"version": 1, "organizations": organizations}
 
 
@@ -90,10 +114,14 @@ def first_keys(state: dict[str, Any], limit: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--max-keys", type=int, default=None, help="keep only the leading organizations")
+    parser.add_argument(
+        "--max-keys", type=int, default=None, help="keep only the leading organizations"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     keys, orgs = SIZES[args.size]

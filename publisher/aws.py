@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions as bex
+import botocore.handlers
 from botocore.config import Config
 
 from .errors import PublisherError, StorageError, TooManyInvalidationsError, UsageError
@@ -56,6 +57,10 @@ def client(service: str, options: AwsOptions) -> Any:
     """Return a boto3 client with retries for throttling and 5xx and a sized pool."""
     config = Config(
         retries={"mode": options.retry_mode, "max_attempts": options.max_attempts},
+        # Documents carry Content-MD5 (S3 checks it, and it is the ETag we compare), so
+        # no CRC32 trailer and aws-chunked framing, which some S3-compatible stores reject.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
         max_pool_connections=options.pool_size,
         connect_timeout=options.connect_timeout,
         read_timeout=options.read_timeout,
@@ -63,9 +68,14 @@ def client(service: str, options: AwsOptions) -> Any:
     )
     session = _session(options)
     region = options.region or session.region_name or "us-east-1"
-    return session.client(
+    made = session.client(
         service, endpoint_url=options.endpoint_url, region_name=region, config=config
     )
+    if service == "s3":
+        # `Expect: 100-continue` costs a round trip per PUT; it pays off only for bodies
+        # far larger than a document (at most a few MiB).
+        made.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
+    return made
 
 
 def _code(exc: bex.ClientError) -> str:

@@ -359,7 +359,7 @@ def publish_cmd(
         )
         result = publish(state, tgt, options, progress=progress, purger=purger)
     if as_json:
-        typer.echo(json.dumps(publish_json(result), indent=2))
+        typer.echo(json.dumps(publish_json(result), separators=(",", ":")))  # C encoder: 100k rows
     else:
         typer.echo(publish_text(result, prune=prune, verbose=verbose))
     if result.refused:

@@ -82,4 +82,6 @@ def build_manifest(
 
 
 def _dump(value: Any) -> bytes:
-    return json.dumps(value, indent=1, sort_keys=False).encode() + b"\n"
+    return (
+        json.dumps(value, separators=(",", ":")).encode() + b"\n"
+    )  # the C encoder: fast at 100k keys

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from .model import State, StoppedPolicy
 from .plan import (
     DEFAULT_MAX_DELETES,
     ExperimentChange,
+    LiveObject,
     Plan,
     Put,
     check_deletes,
@@ -70,10 +74,21 @@ class PublishResult:
 
 def prepare(state: State | str | Path, options: PublishOptions) -> tuple[State, Rendered]:
     """Load (if given a path), render and validate: everything before the first write."""
-    loaded = state if isinstance(state, State) else load_state(state)
-    rendered = render_documents(loaded, options.stopped_policy)
-    validate_documents(rendered, options.max_document_bytes)
+    with _timed("loaded the state"):
+        loaded = state if isinstance(state, State) else load_state(state)
+    with _timed("rendered the documents"):
+        rendered = render_documents(loaded, options.stopped_policy)
+    with _timed("validated the documents"):
+        validate_documents(rendered, options.max_document_bytes)
     return loaded, rendered
+
+
+@contextmanager
+def _timed(what: str) -> Iterator[None]:
+    """Log how long a step took (shown with --verbose)."""
+    start = time.perf_counter()
+    yield
+    log.info("%s in %.2f s", what, time.perf_counter() - start)
 
 
 def publish(
@@ -83,30 +98,92 @@ def publish(
     progress: Progress | None = None,
     purger: Purger | None = None,
 ) -> PublishResult:
-    """Render, validate and sync every document to `target`, then purge the CDN (SPEC §5)."""
+    """Render, validate and sync every document to `target`, then purge the CDN (SPEC §5).
+
+    What is live is read while the state is loaded and rendered. A publish that finds
+    nothing to do takes no lock and writes nothing; otherwise it takes the lock and
+    reads what is live again before it writes.
+    """
     options = options or PublishOptions()
-    loaded, rendered = prepare(state, options)
     tgt = target if not isinstance(target, str | Path) else open_target(str(target))
+    reading = _Background(lambda: Snapshot.read(tgt))
+    loaded, rendered = prepare(state, options)
+    snapshot = reading.result()
+    plan = snapshot.plan(rendered)
     if options.dry_run:
-        return _dry_run(loaded, rendered, tgt, options)
+        return _dry_run(rendered, tgt, options, plan)
+    if _up_to_date(loaded, rendered, plan, snapshot, options):
+        generation = snapshot.manifest.generation
+        return PublishResult(tgt.description, False, plan, rendered, generation=generation)
     info = new_lock(options.lock_ttl)
     tgt.acquire_lock(info)
+    # The state and documents live to the end: keep the collector from rescanning
+    # them on every few thousand allocations of the uploads.
+    gc.freeze()
     try:
         return _publish_locked(loaded, rendered, tgt, options, info, progress, purger)
     finally:
+        gc.unfreeze()
         tgt.release_lock(info)
 
 
-def _plan(rendered: Rendered, target: Target) -> tuple[Plan, Manifest]:
-    live = target.list_live()
-    manifest = parse_manifest(target.read_meta(MANIFEST))
-    return plan_sync(rendered.documents, live, manifest.documents), manifest
+@dataclass(frozen=True)
+class Snapshot:
+    """What is on the target: live documents, the manifest, purges left pending."""
+
+    live: dict[str, LiveObject]
+    manifest: Manifest
+    pending_purge: list[str]
+
+    @classmethod
+    def read(cls, target: Target) -> Snapshot:
+        with _timed(f"read what is live at {target.description}"):
+            manifest = parse_manifest(target.read_meta(MANIFEST))
+            return cls(target.list_live(), manifest, _read_pending(target))
+
+    def plan(self, rendered: Rendered) -> Plan:
+        return plan_sync(rendered.documents, self.live, self.manifest.documents)
+
+
+class _Background:
+    """Run one call on a daemon thread (an invalid state must not wait for a listing)."""
+
+    def __init__(self, call: Callable[[], Snapshot]) -> None:
+        self._call = call
+        self._value: Snapshot | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> Snapshot:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+def _up_to_date(
+    state: State, rendered: Rendered, plan: Plan, snapshot: Snapshot, options: PublishOptions
+) -> bool:
+    """True when a publish would write nothing: no document, manifest or purge pending."""
+    if plan.puts or snapshot.pending_purge or (options.prune and plan.deletes):
+        return False
+    published = {key: doc.sha256 for key, doc in rendered.documents.items()}
+    documents = manifest_documents(snapshot.manifest, published, plan.deletes)
+    manifest = snapshot.manifest
+    return documents == manifest.documents and state.sha256 == manifest.state_sha256
 
 
 def _dry_run(
-    state: State, rendered: Rendered, target: Target, options: PublishOptions
+    rendered: Rendered, target: Target, options: PublishOptions, plan: Plan
 ) -> PublishResult:
-    plan, _ = _plan(rendered, target)
     result = PublishResult(target.description, True, plan, rendered)
     cache: dict[tuple[bytes | None, str], list[ExperimentChange]] = {}
     for put in plan.puts:
@@ -133,18 +210,21 @@ def _publish_locked(
     progress: Progress | None,
     purger: Purger | None,
 ) -> PublishResult:
-    plan, manifest = _plan(rendered, target)
+    snapshot = Snapshot.read(target)  # again: now no other publisher can write
+    plan = snapshot.plan(rendered)
     if options.prune:
         check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
-    apply_puts(target, plan.puts, progress, _refresher(target, info, options.lock_ttl))
+    with _timed(f"wrote {len(plan.puts)} document(s)"):
+        apply_puts(target, plan.puts, progress, _refresher(target, info, options.lock_ttl))
     result = PublishResult(target.description, False, plan, rendered)
     if options.prune and plan.deletes:
         target.delete_documents(plan.deletes)
         result.deleted = list(plan.deletes)
-    result.generation = _record_generation(state, result, manifest, target, options)
+    result.generation = _record_generation(state, result, snapshot.manifest, target, options)
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted
-        result.purged = purge_changed(purger, target, changed, _known_keys(rendered, plan))
+        known = _known_keys(rendered, plan)
+        result.purged = purge_changed(purger, target, changed, known, snapshot.pending_purge)
     return result
 
 
@@ -184,13 +264,16 @@ def _record_generation(
 
 
 def purge_changed(
-    purger: Purger, target: Target, changed: list[str], known: dict[str, str]
+    purger: Purger,
+    target: Target,
+    changed: list[str],
+    known: dict[str, str],
+    pending: list[str],
 ) -> list[str]:
     """Purge the changed keys' paths and any left pending by a failed purge; return the paths.
 
     A failed purge is recorded under _publisher/ (as key hashes) and retried next time.
     """
-    pending = _read_pending(target)
     keys = sorted(set(changed) | {known[h] for h in pending if h in known})
     if not keys:
         return []

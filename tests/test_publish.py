@@ -359,3 +359,18 @@ def test_library_publish_returns_a_result(state_file: Path, tmp_path: Path) -> N
     assert result.plan.count("added") == 3
     assert result.generation == 1
     assert not result.dry_run
+
+
+def test_noop_takes_no_lock(state_file: Path, tmp_path: Path) -> None:
+    """A publish with nothing to change exits 0 even while another publisher holds the lock."""
+    target = tmp_path / "public"
+    assert run_cli("publish", state_file, "--target", target).exit_code == 0
+    holder = new_lock(600)
+    (target / "_publisher" / "lock").write_bytes(holder.encode())
+    age(target)
+    result = run_cli("publish", state_file, "--target", target)
+    assert result.exit_code == 0
+    assert "Nothing to upload" in result.stdout
+    assert [p for p in target.rglob("*") if p.is_file() and p.stat().st_mtime != OLD] == []
+    dump_state(state_file, many_keys(1))
+    assert run_cli("publish", state_file, "--target", target).exit_code == 5

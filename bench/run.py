@@ -1,0 +1,430 @@
+"""`make bench`: measure the publisher beside its floors and peers, in one run.
+
+    python bench/run.py --size small|medium|large [--out bench/results.json] [--skip-sync]
+
+Everything runs against one local moto S3 server on 127.0.0.1, each workload in its
+own process so none shares an interpreter with the server. Figures are ratios of
+workloads measured side by side in this run; absolute times on a shared machine mean
+little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.generate import SIZES, first_keys, generate  # noqa: E402
+from tests.s3util import Proxy, count  # noqa: E402
+
+BIN = Path(sys.executable).parent
+AWS = ROOT / "bench" / ".awscli" / "bin" / "aws"
+COLD_LIMIT = 10_000  # a local moto server takes ~150-300 PUTs/s: cold runs use this many keys
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def env() -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**clean, **CREDENTIALS}
+
+
+def timed(cmd: list[str], **kw: Any) -> dict[str, Any]:
+    """Like run, but collects the child's own peak RSS through wait4."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        env={**env(), **kw.get("extra_env", {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out = proc.stdout.read() if proc.stdout else b""
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    result = {
+        "wall_s": wall,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "code": code,
+        "stdout": out.decode(),
+        "stderr": err.decode(),
+    }
+    if code != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])}... exited {code}:\n{result['stderr'][-3000:]}")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("moto_server did not start")
+
+
+def reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(endpoint + "/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def publisher(*args: str) -> list[str]:
+    return [sys.executable, "-m", "publisher", *args]
+
+
+def make_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        **{k.lower(): v for k, v in CREDENTIALS.items() if k != "AWS_DEFAULT_REGION"},
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+
+
+def change_one_org(state: dict[str, Any]) -> tuple[dict[str, Any], str, int]:
+    """Change one running experiment of one organization; return the keys that must be PUT.
+
+    Prefers the organization with the most keys among those whose every key sees the
+    experiment, so the expected count is that organization's key count.
+    """
+    best: tuple[int, int, dict[str, Any], dict[str, Any]] | None = None
+    for org in state["organizations"]:
+        active = [k for k in org["api_keys"] if not k.get("revoked")]
+        for exp in org["experiments"]:
+            if exp["status"] != "running" or exp.get("archived"):
+                continue
+            seeing = [
+                k for k in active if not k.get("project") or k.get("project") == exp.get("project")
+            ]
+            if not seeing:
+                continue
+            rank = (len(seeing) == len(active), len(seeing))
+            if best is None or rank > best[:2]:
+                best = (*rank, org, exp)  # type: ignore[assignment]
+    assert best is not None, "no running experiment is seen by any key"
+    _, expected, org, exp = best
+    phase = exp["phases"][-1]
+    phase["coverage"] = 0.5 if phase["coverage"] != 0.5 else 0.25
+    return state, org["id"], expected
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--skip-sync", action="store_true", help="do not run aws s3 sync (no awscli)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="cold-publish rounds, order alternating"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="scratch folder (default bench/work/SIZE)"
+    )
+    args = parser.parse_args()
+    work = args.work or ROOT / "bench" / "work" / args.size
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    keys, orgs = SIZES[args.size]
+    print(f"generating {args.size}: {keys:,} keys over {orgs:,} organizations", flush=True)
+    state = generate(keys, orgs, seed=1)
+    full = work / "state.json"
+    full.write_text(json.dumps(state, separators=(",", ":")))
+    cold_state = first_keys(state, COLD_LIMIT) if keys > COLD_LIMIT else state
+    cold = work / "state-cold.json"
+    cold.write_text(json.dumps(cold_state, separators=(",", ":")))
+    cold_keys = sum(len(o["api_keys"]) for o in cold_state["organizations"])
+    results: dict[str, Any] = {
+        "size": args.size,
+        "keys": keys,
+        "organizations": orgs,
+        "cold_keys": cold_keys,
+        "concurrency": args.concurrency,
+        "cpus": os.cpu_count(),
+    }
+
+    print("render+validate vs json.dumps floor", flush=True)
+    measured = json.loads(
+        timed([sys.executable, str(ROOT / "bench" / "measure_render.py"), str(full)])["stdout"]
+    )
+    results["render"] = measured
+
+    moto, endpoint = start_moto()
+    try:
+        tree = work / "tree"
+        timed(publisher("publish", str(cold), "--target", str(tree)))
+        documents = len(list((tree / "config").iterdir()))
+        conc = str(args.concurrency)
+        config = work / "aws-config"
+        config.write_text(f"[default]\ns3 =\n  max_concurrent_requests = {conc}\n")
+
+        def cold_raw(bucket: str) -> dict[str, Any]:
+            return timed(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "raw_put.py"),
+                    str(tree / "config"),
+                    bucket,
+                    endpoint,
+                    "--concurrency",
+                    conc,
+                ]
+            )
+
+        def cold_publisher(bucket: str) -> dict[str, Any]:
+            return timed(
+                publisher(
+                    "publish",
+                    str(cold),
+                    "--target",
+                    f"s3://{bucket}",
+                    "--endpoint-url",
+                    endpoint,
+                    "--concurrency",
+                    conc,
+                    "--json",
+                )
+            )
+
+        def cold_sync(bucket: str) -> dict[str, Any]:
+            return timed(
+                [
+                    str(AWS),
+                    "s3",
+                    "sync",
+                    str(tree / "config"),
+                    f"s3://{bucket}/config",
+                    "--endpoint-url",
+                    endpoint,
+                    "--only-show-errors",
+                    "--no-progress",
+                ],
+                extra_env={"AWS_CONFIG_FILE": str(config)},
+            )
+
+        runners = {"raw": cold_raw, "publisher": cold_publisher}
+        if not args.skip_sync:
+            runners["sync"] = cold_sync
+        # Alternate the order over rounds so that no tool gains by going first.
+        walls: dict[str, list[float]] = {name: [] for name in runners}
+        cold_rss = 0.0
+        for round_ in range(args.rounds):
+            order = list(runners) if round_ % 2 == 0 else list(reversed(runners))
+            for name in order:
+                # A moto server slows as it fills: each cold run starts from an empty server.
+                reset_moto(endpoint)
+                bucket = f"bench-{name}-{round_}"
+                make_bucket(endpoint, bucket)
+                print(f"cold round {round_ + 1}: {name}, {documents:,} documents", flush=True)
+                measured_run = runners[name](bucket)
+                walls[name].append(measured_run["wall_s"])
+                if name == "publisher":
+                    cold_rss = max(cold_rss, measured_run["rss_mib"])
+                    puts = json.loads(measured_run["stdout"])["counts"]["added"]
+                    assert puts == documents, (puts, documents)
+        results["cold"] = {
+            "documents": documents,
+            "rounds": args.rounds,
+            "publisher_rss_mib": cold_rss,
+            **{f"{name}_s": sum(w) / len(w) for name, w in walls.items()},
+            "walls": walls,
+        }
+        pub = {"rss_mib": cold_rss}
+
+        # The no-op and incremental runs use every key: fill one bucket with all of them.
+        reset_moto(endpoint)
+        make_bucket(endpoint, "bench-full")
+        state_file = full if keys > COLD_LIMIT else cold
+        print(
+            f"filling a bucket with all {keys:,} keys for the no-op and incremental runs",
+            flush=True,
+        )
+        fill = timed(
+            publisher(
+                "publish",
+                str(state_file),
+                "--target",
+                "s3://bench-full",
+                "--endpoint-url",
+                endpoint,
+                "--concurrency",
+                conc,
+                "--json",
+            )
+        )
+        full_bucket, full_rss = "bench-full", max(pub["rss_mib"], fill["rss_mib"])
+
+        proxy = Proxy(endpoint)
+        try:
+            print("no-op republish vs a bare paged listing", flush=True)
+            listing = timed(
+                [sys.executable, str(ROOT / "bench" / "raw_list.py"), full_bucket, proxy.url]
+            )
+            proxy.reset()
+            noop = timed(
+                publisher(
+                    "publish",
+                    str(state_file),
+                    "--target",
+                    f"s3://{full_bucket}",
+                    "--endpoint-url",
+                    proxy.url,
+                    "--concurrency",
+                    conc,
+                    "--json",
+                )
+            )
+            noop_requests = proxy.reset()
+            results["noop"] = {
+                "listing_s": listing["wall_s"],
+                "listed": int(listing["stdout"]),
+                "publisher_s": noop["wall_s"],
+                "puts": count(noop_requests, "PUT"),
+                "requests": len(noop_requests),
+                "publisher_rss_mib": noop["rss_mib"],
+            }
+
+            print("incremental: one experiment of one organization", flush=True)
+            changed, org_id, expected = change_one_org(json.loads(state_file.read_text()))
+            inc_file = work / "state-inc.json"
+            inc_file.write_text(json.dumps(changed, separators=(",", ":")))
+            inc = timed(
+                publisher(
+                    "publish",
+                    str(inc_file),
+                    "--target",
+                    f"s3://{full_bucket}",
+                    "--endpoint-url",
+                    proxy.url,
+                    "--concurrency",
+                    conc,
+                    "--json",
+                )
+            )
+            inc_requests = proxy.reset()
+            results["incremental"] = {
+                "organization": org_id,
+                "expected_puts": expected,
+                "document_puts": count(inc_requests, "PUT", "/config/"),
+                "publisher_s": inc["wall_s"],
+                "publisher_rss_mib": inc["rss_mib"],
+            }
+        finally:
+            proxy.close()
+        results["peak_rss_mib"] = max(pub["rss_mib"], full_rss, noop["rss_mib"], inc["rss_mib"])
+        results["peak_rss_at_keys"] = keys
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+
+
+def table(r: dict[str, Any]) -> str:
+    render, cold, noop, inc = r["render"], r["cold"], r["noop"], r["incremental"]
+    rows = [
+        (
+            "render+validate",
+            f"{render['render_validate_s']:.2f} s",
+            f"json.dumps per key {render['floor_per_key_s']:.2f} s",
+            f"{render['render_validate_s'] / render['floor_per_key_s']:.2f}x time",
+            "<= 3x",
+        ),
+        (
+            "",
+            "",
+            f"json.dumps per distinct doc {render['floor_distinct_s']:.2f} s",
+            f"{render['render_validate_s'] / render['floor_distinct_s']:.2f}x time",
+            "",
+        ),
+        (
+            "cold publish",
+            f"{cold['documents'] / cold['publisher_s']:.0f} docs/s",
+            f"raw put loop {cold['documents'] / cold['raw_s']:.0f} docs/s",
+            f"{cold['raw_s'] / cold['publisher_s']:.2f}x throughput",
+            ">= 0.9x",
+        ),
+    ]
+    if "sync_s" in cold:
+        rows.append(
+            (
+                "",
+                "",
+                f"aws s3 sync {cold['documents'] / cold['sync_s']:.0f} docs/s",
+                f"{cold['sync_s'] / cold['publisher_s']:.2f}x throughput",
+                "> 1x",
+            )
+        )
+    rows += [
+        (
+            "no-op republish",
+            f"{noop['publisher_s']:.2f} s, {noop['puts']} PUTs",
+            f"bare listing {noop['listing_s']:.2f} s ({noop['listed']:,} objects)",
+            f"{noop['publisher_s'] / noop['listing_s']:.2f}x time",
+            "<= 1.5x, 0 PUTs",
+        ),
+        (
+            "incremental",
+            f"{inc['document_puts']} document PUTs",
+            f"keys of {inc['organization']}: {inc['expected_puts']}",
+            "equal" if inc["document_puts"] == inc["expected_puts"] else "DIFFERENT",
+            "equal",
+        ),
+        (
+            "peak RSS",
+            f"{r['peak_rss_mib']:.0f} MiB",
+            f"at {r['peak_rss_at_keys']:,} keys",
+            "",
+            "<= 400 MiB",
+        ),
+    ]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
+    head = ("measure", "publisher", "beside", "ratio", "target")
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
+    lines = [
+        f"size {r['size']}: {r['keys']:,} keys, {r['organizations']:,} organizations; "
+        f"cold runs on {r['cold_keys']:,} keys; "
+        f"concurrency {r['concurrency']}; {r['cpus']} CPUs"
+    ]
+    for row in (head, *rows):
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The benchmark code runs end to end on a tiny state (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_runs_on_a_tiny_state(tmp_path: Path) -> None:
+    """bench/run.py produces every figure, 0 PUTs on the no-op and one PUT per key of the changed org."""
+    out = tmp_path / "results.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--size",
+            "tiny",
+            "--skip-sync",
+            "--rounds",
+            "1",
+            "--work",
+            str(tmp_path / "work"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["keys"] == 20
+    assert results["render"]["documents"] > 0 and results["render"]["floor_per_key_s"] > 0
+    assert results["cold"]["documents"] == results["render"]["documents"]
+    assert results["noop"]["puts"] == 0
+    assert results["noop"]["listed"] == results["cold"]["documents"]
+    assert results["incremental"]["document_puts"] == results["incremental"]["expected_puts"] > 0
+    assert results["peak_rss_mib"] > 0
+    assert "render+validate" in run.stdout and "peak RSS" in run.stdout
