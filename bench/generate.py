@@ -69,13 +69,12 @@ def _experiment(rng: random.Random, index: int, projects: list[str]) -> dict[str
 def generate(keys: int, orgs: int, seed: int = 1) -> dict[str, Any]:
     """Return a state with exactly `keys` API keys spread over `orgs` organizations."""
     rng = random.Random(seed)
-    per_org = [1] * orgs
-    for _ in range(keys - orgs):  # a skewed mix: some organizations have many keys
-        per_org[
-            min(int(rng.paretovariate(1.2)) - 1, orgs - 1)
-            if rng.random() < 0.2
-            else rng.randrange(orgs)
-        ] += 1
+    # A skewed mix: most organizations have a few keys, a few have hundreds.
+    weights = [min(rng.paretovariate(1.5), 200.0) for _ in range(orgs)]
+    total = sum(weights)
+    per_org = [1 + int((keys - orgs) * w / total) for w in weights]
+    for i in rng.sample(range(orgs), keys - sum(per_org)):
+        per_org[i] += 1
     organizations = []
     for i in range(orgs):
         projects = rng.sample(PROJECTS, rng.choice([0, 0, 1, 2, 3]))

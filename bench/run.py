@@ -44,28 +44,26 @@ def env() -> dict[str, str]:
 
 
 def timed(cmd: list[str], **kw: Any) -> dict[str, Any]:
-    """Like run, but collects the child's own peak RSS through wait4."""
+    """Run a command; return its wall time and output, and the publisher's own peak RSS."""
+    peak_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"publisher-peak-{os.getpid()}"
+    peak_file.unlink(missing_ok=True)
+    extra = {**kw.get("extra_env", {}), "PEAK_FILE": str(peak_file)}
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        env={**env(), **kw.get("extra_env", {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out = proc.stdout.read() if proc.stdout else b""
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, env={**env(), **extra}, capture_output=True)
     wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
+    rss = int(peak_file.read_text()) / 1024 if peak_file.exists() else 0.0
+    peak_file.unlink(missing_ok=True)
     result = {
         "wall_s": wall,
-        "rss_mib": usage.ru_maxrss / 1024,
-        "code": code,
-        "stdout": out.decode(),
-        "stderr": err.decode(),
+        "rss_mib": rss,
+        "code": proc.returncode,
+        "stdout": proc.stdout.decode(),
+        "stderr": proc.stderr.decode(),
     }
-    if code != 0:
-        raise SystemExit(f"{' '.join(cmd[:4])}... exited {code}:\n{result['stderr'][-3000:]}")
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(cmd[:4])}... exited {proc.returncode}:\n{result['stderr'][-3000:]}"
+        )
     return result
 
 
@@ -98,7 +96,7 @@ def reset_moto(endpoint: str) -> None:
 
 
 def publisher(*args: str) -> list[str]:
-    return [sys.executable, "-m", "publisher", *args]
+    return [sys.executable, str(ROOT / "bench" / "peak.py"), *args]
 
 
 def make_bucket(endpoint: str, name: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .errors import PlanRefusedError
 from .redact import key_hash
@@ -14,8 +14,7 @@ from .render import Document
 DEFAULT_MAX_DELETES = 100
 
 
-@dataclass(frozen=True)
-class LiveObject:
+class LiveObject(NamedTuple):
     """A document found on the target; `md5` is None where the store's ETag is not an MD5."""
 
     md5: str | None

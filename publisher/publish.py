@@ -115,6 +115,7 @@ def publish(
     if _up_to_date(loaded, rendered, plan, snapshot, options):
         generation = snapshot.manifest.generation
         return PublishResult(tgt.description, False, plan, rendered, generation=generation)
+    del snapshot, plan  # read again under the lock; do not hold two copies
     info = new_lock(options.lock_ttl)
     tgt.acquire_lock(info)
     # The state and documents live to the end: keep the collector from rescanning

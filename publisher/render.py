@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .gcpause import no_cycles
 from .model import Experiment, Organization, State, StoppedPolicy
 
 
@@ -83,6 +84,11 @@ def render_override(exp: Experiment, policy: StoppedPolicy) -> dict[str, Any] | 
 
 def render_documents(state: State, policy: StoppedPolicy = "winners-only") -> Rendered:
     """Render every active key's document; keys of one scope share one Document."""
+    with no_cycles():
+        return _render(state, policy)
+
+
+def _render(state: State, policy: StoppedPolicy) -> Rendered:
     documents: dict[str, Document] = {}
     keys: dict[str, KeyInfo] = {}
     for org in state.organizations:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .checks import SemanticChecker, check_semantics, may_hold_surrogates
 from .errors import Problem, StateError, UsageError
+from .gcpause import no_cycles
 from .jsonstream import JsonStateReader, JsonSyntaxError
 from .model import ApiKey, Experiment, Organization, Phase, State, Webhook
 from .schemas import fast_validator, validator
@@ -62,6 +63,11 @@ def _decode(raw: bytes, source: str) -> str:
 
 
 def _parse(text: str, fmt: str, source: str, sha256: str) -> State:
+    with no_cycles():
+        return _parse_any(text, fmt, source, sha256)
+
+
+def _parse_any(text: str, fmt: str, source: str, sha256: str) -> State:
     if fmt == "json":
         return _parse_json(text, source, sha256)
     escapes = may_hold_surrogates(text)

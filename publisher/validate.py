@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from .errors import DocumentError, Problem
+from .gcpause import no_cycles
 from .redact import key_label
 from .render import Document, Rendered
 from .schemas import fast_validator, validator
@@ -53,6 +54,11 @@ def schema_problems(value: object, scope: str) -> list[Problem]:
 
 def validate_documents(rendered: Rendered, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> None:
     """Check each distinct document once; raise DocumentError listing every problem."""
+    with no_cycles():
+        _validate(rendered, max_bytes)
+
+
+def _validate(rendered: Rendered, max_bytes: int) -> None:
     problems: list[Problem] = []
     failing: list[str] = []
     for doc in rendered.distinct():
