@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -18,7 +20,7 @@ import typer
 
 from . import __version__
 from .cdn import DEFAULT_INVALIDATION_THRESHOLD, make_purger
-from .errors import EXIT_INVALID, PublisherError, UsageError
+from .errors import EXIT_INVALID, PublisherError, StorageError, UsageError
 from .keys import create_key, list_keys, revoke_key
 from .lock import DEFAULT_LOCK_TTL
 from .plan import DEFAULT_MAX_DELETES
@@ -42,10 +44,16 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+webhooks_app = typer.Typer(
+    help="Send the current documents to webhooks on demand.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 keys_app = typer.Typer(
     help="Create, list and revoke API keys in the state file.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 class Cdn(StrEnum):
@@ -171,13 +179,14 @@ def validate(
         options = PublishOptions(
             stopped_policy=stopped_policy.value, max_document_bytes=max_document_bytes
         )
-        loaded, rendered = prepare(state, options)
+        loaded, rendered, hooks = prepare(state, options)
     summary = {
         "ok": True,
         "organizations": len(loaded.organizations),
         "documents": len(rendered.documents),
         "distinct": len(rendered.distinct()),
         "revoked": sum(1 for k in rendered.keys.values() if k.revoked),
+        "webhooks": len(hooks),
     }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -197,7 +206,7 @@ def render(
 ) -> None:
     """Print the document one API key would get, exactly as it would be published."""
     with _errors():
-        _, rendered = prepare(state, PublishOptions(stopped_policy=stopped_policy.value))
+        _, rendered, _ = prepare(state, PublishOptions(stopped_policy=stopped_policy.value))
         doc = rendered.documents.get(key)
         if doc is None:
             info = rendered.keys.get(key)
@@ -464,6 +473,104 @@ def init_bucket(
         typer.echo(line)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
+
+
+@app.command()
+def pull(
+    url: Annotated[str, typer.Argument(help="The document URL: https://cdn.example/config/<key>.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to keep current.")],
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait.")] = 10,
+    max_stale: Annotated[
+        float | None,
+        typer.Option(
+            "--max-stale",
+            min=0,
+            help="Tolerate a failed fetch (exit 0, a warning) while the last good copy was "
+            "confirmed less than this many seconds ago; fail once it is older.",
+        ),
+    ] = None,
+) -> None:
+    """Refresh FILE from the CDN, for a cronjob: a conditional GET with the saved ETag.
+
+    304 leaves FILE alone; 200 is validated, then replaces FILE atomically. On any
+    failure FILE keeps the last good document. Exit codes: 0 done, 3 invalid
+    document, 4 unreachable or an HTTP error.
+    """
+    from .pull import pull as pull_document
+
+    with _errors():
+        result = pull_document(url, out, timeout=timeout, max_stale=max_stale)
+    if result.warning:
+        typer.echo(f"warning: {result.warning}", err=True)
+    elif result.status == 304:
+        typer.echo(f"{out}: not modified")
+    else:
+        typer.echo(f"{out}: {'updated' if result.changed else 'unchanged'}")
+
+
+@app.command()
+def receive(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to keep current.")],
+    secret_env: Annotated[
+        str, typer.Option("--secret-env", help="Environment variable holding the signing secret.")
+    ],
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port.")] = 3200,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Accept signed webhook pushes and keep FILE current (the push side of pull).
+
+    Verifies X-GrowthBook-Signature or the Standard Webhooks headers in constant time,
+    rejects a timestamp more than 5 minutes off, validates the overrides and replaces
+    FILE atomically: 401 bad signature, 400 bad body, 413 too large.
+    """
+    from .receive import ReceiveServer
+
+    with _errors():
+        secret = os.environ.get(secret_env)
+        if not secret:
+            raise UsageError(f"--secret-env {secret_env}: the variable is not set")
+        try:
+            server = ReceiveServer(host, port, secret, out)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    typer.echo(
+        f"Receiving at http://{host}:{server.server_port}/ into {out} (Ctrl-C stops)", err=True
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@webhooks_app.command("send")
+def webhooks_send(
+    state: StateArg,
+    org: Annotated[str, typer.Option("--org", help="Organization whose webhooks to send to.")],
+    project: Annotated[
+        str | None, typer.Option("--project", help="Only the webhooks of this project.")
+    ] = None,
+    stopped_policy: PolicyOpt = Policy.winners_only,
+) -> None:
+    """Send the current document to an organization's webhooks now (to test a receiver)."""
+    from .webhooks import Sender, payload
+
+    with _errors():
+        _, rendered, hooks = prepare(state, PublishOptions(stopped_policy=stopped_policy.value))
+        chosen = [h for h in hooks if h.org == org and (project is None or h.project == project)]
+        if not chosen:
+            raise UsageError(
+                f"no webhook of organization {org!r}{' in that project' if project else ''}"
+            )
+        stamp = int(time.time())
+        jobs = [(h, payload(rendered.scopes[(h.org, h.project)], stamp)) for h in chosen]
+        failed = Sender().send_all(jobs)
+        for hook in chosen:
+            status = f"failed: {failed[hook.id]}" if hook.id in failed else "delivered"
+            typer.echo(f"{hook.label}: {status}")
+        if failed:
+            raise StorageError(f"{len(failed)} of {len(chosen)} webhook(s) failed")
 
 
 @keys_app.command("create")
