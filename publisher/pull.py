@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -14,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DocumentError, Problem, StorageError
+from .files import write_atomic
 from .schemas import fast_validator
 from .validate import DEFAULT_MAX_DOCUMENT_BYTES
 
@@ -121,9 +120,9 @@ def pull(
     if fetched.status == 200 and fetched.body is not None:
         current = out.read_bytes() if out.exists() else None
         if current != fetched.body:
-            _write_atomic(out, fetched.body)
+            write_atomic(out, fetched.body)
             changed = True
-    _write_atomic(meta_path, json.dumps({"etag": fetched.etag, "checked_at": now}).encode())
+    write_atomic(meta_path, json.dumps({"etag": fetched.etag, "checked_at": now}).encode())
     return PullResult(fetched.status, changed, 0.0)
 
 
@@ -133,21 +132,3 @@ def _read_meta(path: Path) -> dict[str, Any]:
         return value if isinstance(value, dict) else {}
     except (OSError, ValueError):
         return {}
-
-
-def write_atomic(path: Path, body: bytes) -> None:
-    """Replace `path` with `body` at once: a reader sees the old or the new bytes."""
-    _write_atomic(path, body)
-
-
-def _write_atomic(path: Path, body: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .errors import DocumentError
-from .pull import check_document, write_atomic
+from .files import write_atomic
+from .pull import check_document
 from .render import canonical
 from .signatures import DEFAULT_TOLERANCE, SignatureError, verify
 from .validate import DEFAULT_MAX_DOCUMENT_BYTES
