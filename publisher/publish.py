@@ -258,8 +258,8 @@ def _push(
 
     A failed purge is raised after the pushes: the documents are live either way.
     """
-    if hooks:
-        record = Record.parse(target.read_meta(RECORD))
+    record = Record.parse(target.read_meta(RECORD))
+    if hooks or record.hooks:  # also forgets the webhooks gone from the state
         result.webhooks = notify(target, result.rendered, hooks, record, sender)
     if result.purge_error is not None:
         raise result.purge_error

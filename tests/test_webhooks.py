@@ -189,3 +189,32 @@ def test_webhooks_send_on_demand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert "delivered" in result.stdout
         check_push(hook.pushes[0], SECRET, overrides(state, KEY_A))
     assert run_cli("webhooks", "send", state, "--org", "globex").exit_code == 2
+
+
+def test_removed_webhook_is_forgotten(tmp_path: Path) -> None:
+    """A webhook dropped from the state is no longer retried: its pending record goes."""
+    with receiver() as probe:
+        dead_url = probe.url
+    state = with_hooks(tmp_path / "s.yaml", dead_url)
+    target = tmp_path / "public"
+    with pytest.raises(StorageError):
+        publisher.publish(state, target, publisher.PublishOptions(environ=ENV), sender=FAST)
+    dump_state(state, base_state())  # no webhooks any more
+    result = publisher.publish(state, target, publisher.PublishOptions(environ=ENV), sender=FAST)
+    assert not result.webhooks.failed
+    record = json.loads((target / "_publisher" / "webhooks.json").read_bytes())
+    assert record["hooks"] == {}
+
+
+def test_dry_run_lists_due_webhooks(tmp_path: Path) -> None:
+    """--dry-run names the webhooks a publish would push to, and pushes nothing."""
+    with receiver() as hook:
+        state = with_hooks(tmp_path / "s.yaml", hook.url)
+        result = publisher.publish(
+            state,
+            tmp_path / "public",
+            publisher.PublishOptions(environ=ENV, dry_run=True),
+            sender=FAST,
+        )
+        assert result.webhooks_due == [f"acme → {hook.url}"]
+        assert hook.pushes == []
