@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -20,16 +18,13 @@ import typer
 
 from . import __version__
 from .cdn import DEFAULT_INVALIDATION_THRESHOLD, make_purger
-from .errors import EXIT_INVALID, PublisherError, StorageError, UsageError
-from .keys import create_key, list_keys, revoke_key
+from .errors import EXIT_INVALID, PublisherError, UsageError
 from .lock import DEFAULT_LOCK_TTL
 from .plan import DEFAULT_MAX_DELETES
 from .publish import PublishOptions, prepare, publish
 from .redact import key_label
-from .render import render_documents
-from .report import describe_key, error_json, publish_json, publish_text
-from .serve import DEFAULT_CACHE_CONTROL, make_server
-from .state import load_state
+from .report import error_json, publish_json, publish_text
+from .serve import DEFAULT_CACHE_CONTROL
 from .targets import open_target
 from .validate import DEFAULT_MAX_DOCUMENT_BYTES
 
@@ -401,244 +396,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
             bars[0].__exit__(None, None, None)
 
 
-@app.command()
-def serve(
-    directory: Annotated[
-        Path, typer.Argument(help="A directory target (the --target of publish).")
-    ] = Path("./public"),
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on.")
-    ] = 3100,
-    cache_control: Annotated[
-        str, typer.Option("--cache-control", help="Cache-Control header of the documents.")
-    ] = DEFAULT_CACHE_CONTROL,
-) -> None:
-    """Serve GET|HEAD /config/<key> from a published directory, as the self-hosted API did."""
-    with _errors():
-        if not (directory / "config").is_dir():
-            raise UsageError(
-                f"{directory}/config is not a directory: run `publisher publish` first"
-            )
-        try:
-            server = make_server(directory, host, port, cache_control)
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    typer.echo(
-        f"Serving {directory}/config at http://{host}:{server.server_port}/config/<key> "
-        "(Ctrl-C stops)",
-        err=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-@app.command("init-bucket")
-def init_bucket(
-    url: Annotated[
-        str, typer.Argument(help="s3://bucket[/prefix] to prepare.", show_default=False)
-    ],
-    create: Annotated[
-        bool, typer.Option("--create", help="Create the bucket if it is missing.")
-    ] = False,
-    public_read: Annotated[
-        bool,
-        typer.Option(
-            "--public-read",
-            help="Set a bucket policy letting anyone GET <prefix>/config/* (never list). For "
-            "stores served without an origin identity; replaces the bucket policy.",
-        ),
-    ] = False,
-    endpoint_url: EndpointOpt = None,
-    region: RegionOpt = None,
-    profile: ProfileOpt = None,
-) -> None:
-    """Prepare a bucket: create it (--create), allow GET/HEAD from any origin (CORS), and
-    warn if anyone may list it (a public listing leaks every API key)."""
-    from .aws import AwsOptions
-    from .bucket import prepare_bucket
-
-    with _errors():
-        report = prepare_bucket(
-            url,
-            AwsOptions(endpoint_url=endpoint_url, region=region, profile=profile),
-            create=create,
-            public_read=public_read,
-        )
-    for line in report.lines:
-        typer.echo(line)
-    for warning in report.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-
-
-@app.command()
-def pull(
-    url: Annotated[str, typer.Argument(help="The document URL: https://cdn.example/config/<key>.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The file to keep current.")],
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait.")] = 10,
-    max_stale: Annotated[
-        float | None,
-        typer.Option(
-            "--max-stale",
-            min=0,
-            help="Tolerate a failed fetch (exit 0, a warning) while the last good copy was "
-            "confirmed less than this many seconds ago; fail once it is older.",
-        ),
-    ] = None,
-) -> None:
-    """Refresh FILE from the CDN, for a cronjob: a conditional GET with the saved ETag.
-
-    304 leaves FILE alone; 200 is validated, then replaces FILE atomically. On any
-    failure FILE keeps the last good document. Exit codes: 0 done, 3 invalid
-    document, 4 unreachable or an HTTP error.
-    """
-    from .pull import pull as pull_document
-
-    with _errors():
-        result = pull_document(url, out, timeout=timeout, max_stale=max_stale)
-    if result.warning:
-        typer.echo(f"warning: {result.warning}", err=True)
-    elif result.status == 304:
-        typer.echo(f"{out}: not modified")
-    else:
-        typer.echo(f"{out}: {'updated' if result.changed else 'unchanged'}")
-
-
-@app.command()
-def receive(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The file to keep current.")],
-    secret_env: Annotated[
-        str, typer.Option("--secret-env", help="Environment variable holding the signing secret.")
-    ],
-    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port.")] = 3200,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-) -> None:
-    """Accept signed webhook pushes and keep FILE current (the push side of pull).
-
-    Verifies X-GrowthBook-Signature or the Standard Webhooks headers in constant time,
-    rejects a timestamp more than 5 minutes off, validates the overrides and replaces
-    FILE atomically: 401 bad signature, 400 bad body, 413 too large.
-    """
-    from .receive import ReceiveServer
-
-    with _errors():
-        secret = os.environ.get(secret_env)
-        if not secret:
-            raise UsageError(f"--secret-env {secret_env}: the variable is not set")
-        try:
-            server = ReceiveServer(host, port, secret, out)
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    typer.echo(
-        f"Receiving at http://{host}:{server.server_port}/ into {out} (Ctrl-C stops)", err=True
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-@webhooks_app.command("send")
-def webhooks_send(
-    state: StateArg,
-    org: Annotated[str, typer.Option("--org", help="Organization whose webhooks to send to.")],
-    project: Annotated[
-        str | None, typer.Option("--project", help="Only the webhooks of this project.")
-    ] = None,
-    stopped_policy: PolicyOpt = Policy.winners_only,
-) -> None:
-    """Send the current document to an organization's webhooks now (to test a receiver)."""
-    from .webhooks import Sender, payload
-
-    with _errors():
-        _, rendered, hooks = prepare(state, PublishOptions(stopped_policy=stopped_policy.value))
-        chosen = [h for h in hooks if h.org == org and (project is None or h.project == project)]
-        if not chosen:
-            raise UsageError(
-                f"no webhook of organization {org!r}{' in that project' if project else ''}"
-            )
-        stamp = int(time.time())
-        jobs = [(h, payload(rendered.scopes[(h.org, h.project)], stamp)) for h in chosen]
-        failed = Sender().send_all(jobs)
-        for hook in chosen:
-            status = f"failed: {failed[hook.id]}" if hook.id in failed else "delivered"
-            typer.echo(f"{hook.label}: {status}")
-        if failed:
-            raise StorageError(f"{len(failed)} of {len(chosen)} webhook(s) failed")
-
-
-@keys_app.command("create")
-def keys_create(
-    state: StateArg,
-    org: Annotated[str, typer.Option("--org", help="Organization id to add the key to.")],
-    description: Annotated[
-        str | None, typer.Option("--description", help="What the key is for.")
-    ] = None,
-    project: Annotated[
-        str | None, typer.Option("--project", help="Limit the key's document to this project.")
-    ] = None,
-) -> None:
-    """Generate a key (key_ + 32 hex digits), add it to the state file, print it."""
-    with _errors():
-        key = create_key(state, org, description, project)
-    typer.echo(key)
-    typer.echo(
-        f"Added to organization {org} in {state}; publish to make its document live.", err=True
-    )
-
-
-@keys_app.command("list")
-def keys_list(
-    state: StateArg,
-    reveal: Annotated[
-        bool, typer.Option("--reveal", help="Show whole keys instead of labels.")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """List the keys of the state: organization, label, project, description, revoked."""
-    with _errors(as_json):
-        rows = list_keys(state)
-    if as_json:
-        out = [
-            {
-                "org": r.org,
-                "key" if reveal else "key_label": r.key if reveal else key_label(r.key),
-                "project": r.project,
-                "description": r.description,
-                "revoked": r.revoked,
-            }
-            for r in rows
-        ]
-        typer.echo(json.dumps(out, indent=2))
-        return
-    for r in rows:
-        shown = r.key if reveal else key_label(r.key)
-        flags = " ".join(
-            f
-            for f in (f"project={r.project}" if r.project else "", "REVOKED" if r.revoked else "")
-            if f
-        )
-        typer.echo("\t".join([r.org, shown, flags, r.description or ""]).rstrip())
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    state: StateArg,
-    key: Annotated[str, typer.Argument(help="The API key to revoke.", show_default=False)],
-) -> None:
-    """Mark a key revoked; `publisher publish --prune` then deletes its document."""
-    with _errors():
-        revoke_key(state, key)
-        info = render_documents(load_state(state)).keys.get(key)
-    typer.echo(
-        f"Revoked {describe_key(key, info)} in {state}; run publish --prune to delete its document."
-    )
+from . import cli_admin, cli_servers  # noqa: E402,F401  (they add their commands to `app`)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
