@@ -19,15 +19,12 @@ import typer
 from . import __version__
 from .cdn import DEFAULT_INVALIDATION_THRESHOLD, make_purger
 from .errors import EXIT_INVALID, PublisherError, UsageError
-from .keys import create_key, list_keys, revoke_key
 from .lock import DEFAULT_LOCK_TTL
 from .plan import DEFAULT_MAX_DELETES
 from .publish import PublishOptions, prepare, publish
 from .redact import key_label
-from .render import render_documents
-from .report import describe_key, error_json, publish_json, publish_text
-from .serve import DEFAULT_CACHE_CONTROL, make_server
-from .state import load_state
+from .report import error_json, publish_json, publish_text
+from .serve import DEFAULT_CACHE_CONTROL
 from .targets import open_target
 from .validate import DEFAULT_MAX_DOCUMENT_BYTES
 
@@ -42,10 +39,16 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+webhooks_app = typer.Typer(
+    help="Send the current documents to webhooks on demand.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 keys_app = typer.Typer(
     help="Create, list and revoke API keys in the state file.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 class Cdn(StrEnum):
@@ -171,13 +174,14 @@ def validate(
         options = PublishOptions(
             stopped_policy=stopped_policy.value, max_document_bytes=max_document_bytes
         )
-        loaded, rendered = prepare(state, options)
+        loaded, rendered, hooks = prepare(state, options)
     summary = {
         "ok": True,
         "organizations": len(loaded.organizations),
         "documents": len(rendered.documents),
         "distinct": len(rendered.distinct()),
         "revoked": sum(1 for k in rendered.keys.values() if k.revoked),
+        "webhooks": len(hooks),
     }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -197,7 +201,7 @@ def render(
 ) -> None:
     """Print the document one API key would get, exactly as it would be published."""
     with _errors():
-        _, rendered = prepare(state, PublishOptions(stopped_policy=stopped_policy.value))
+        _, rendered, _ = prepare(state, PublishOptions(stopped_policy=stopped_policy.value))
         doc = rendered.documents.get(key)
         if doc is None:
             info = rendered.keys.get(key)
@@ -392,146 +396,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
             bars[0].__exit__(None, None, None)
 
 
-@app.command()
-def serve(
-    directory: Annotated[
-        Path, typer.Argument(help="A directory target (the --target of publish).")
-    ] = Path("./public"),
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on.")
-    ] = 3100,
-    cache_control: Annotated[
-        str, typer.Option("--cache-control", help="Cache-Control header of the documents.")
-    ] = DEFAULT_CACHE_CONTROL,
-) -> None:
-    """Serve GET|HEAD /config/<key> from a published directory, as the self-hosted API did."""
-    with _errors():
-        if not (directory / "config").is_dir():
-            raise UsageError(
-                f"{directory}/config is not a directory: run `publisher publish` first"
-            )
-        try:
-            server = make_server(directory, host, port, cache_control)
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    typer.echo(
-        f"Serving {directory}/config at http://{host}:{server.server_port}/config/<key> "
-        "(Ctrl-C stops)",
-        err=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-@app.command("init-bucket")
-def init_bucket(
-    url: Annotated[
-        str, typer.Argument(help="s3://bucket[/prefix] to prepare.", show_default=False)
-    ],
-    create: Annotated[
-        bool, typer.Option("--create", help="Create the bucket if it is missing.")
-    ] = False,
-    public_read: Annotated[
-        bool,
-        typer.Option(
-            "--public-read",
-            help="Set a bucket policy letting anyone GET <prefix>/config/* (never list). For "
-            "stores served without an origin identity; replaces the bucket policy.",
-        ),
-    ] = False,
-    endpoint_url: EndpointOpt = None,
-    region: RegionOpt = None,
-    profile: ProfileOpt = None,
-) -> None:
-    """Prepare a bucket: create it (--create), allow GET/HEAD from any origin (CORS), and
-    warn if anyone may list it (a public listing leaks every API key)."""
-    from .aws import AwsOptions
-    from .bucket import prepare_bucket
-
-    with _errors():
-        report = prepare_bucket(
-            url,
-            AwsOptions(endpoint_url=endpoint_url, region=region, profile=profile),
-            create=create,
-            public_read=public_read,
-        )
-    for line in report.lines:
-        typer.echo(line)
-    for warning in report.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-
-
-@keys_app.command("create")
-def keys_create(
-    state: StateArg,
-    org: Annotated[str, typer.Option("--org", help="Organization id to add the key to.")],
-    description: Annotated[
-        str | None, typer.Option("--description", help="What the key is for.")
-    ] = None,
-    project: Annotated[
-        str | None, typer.Option("--project", help="Limit the key's document to this project.")
-    ] = None,
-) -> None:
-    """Generate a key (key_ + 32 hex digits), add it to the state file, print it."""
-    with _errors():
-        key = create_key(state, org, description, project)
-    typer.echo(key)
-    typer.echo(
-        f"Added to organization {org} in {state}; publish to make its document live.", err=True
-    )
-
-
-@keys_app.command("list")
-def keys_list(
-    state: StateArg,
-    reveal: Annotated[
-        bool, typer.Option("--reveal", help="Show whole keys instead of labels.")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """List the keys of the state: organization, label, project, description, revoked."""
-    with _errors(as_json):
-        rows = list_keys(state)
-    if as_json:
-        out = [
-            {
-                "org": r.org,
-                "key" if reveal else "key_label": r.key if reveal else key_label(r.key),
-                "project": r.project,
-                "description": r.description,
-                "revoked": r.revoked,
-            }
-            for r in rows
-        ]
-        typer.echo(json.dumps(out, indent=2))
-        return
-    for r in rows:
-        shown = r.key if reveal else key_label(r.key)
-        flags = " ".join(
-            f
-            for f in (f"project={r.project}" if r.project else "", "REVOKED" if r.revoked else "")
-            if f
-        )
-        typer.echo("\t".join([r.org, shown, flags, r.description or ""]).rstrip())
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    state: StateArg,
-    key: Annotated[str, typer.Argument(help="The API key to revoke.", show_default=False)],
-) -> None:
-    """Mark a key revoked; `publisher publish --prune` then deletes its document."""
-    with _errors():
-        revoke_key(state, key)
-        info = render_documents(load_state(state)).keys.get(key)
-    typer.echo(
-        f"Revoked {describe_key(key, info)} in {state}; run publish --prune to delete its document."
-    )
+from . import cli_admin, cli_servers  # noqa: E402,F401  (they add their commands to `app`)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import StateError, UsageError
+from .files import write_atomic
 from .state import parse_state, read_state_bytes, state_format
 from .yamledit import add_api_key, revoke_api_key
 
@@ -73,7 +72,7 @@ def _edit(path: Path, yaml_edit: Any, json_edit: Any) -> None:
         new_text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     new_raw = new_text.encode("utf-8")
     parse_state(new_raw, fmt, str(path))  # the edit must leave a valid state
-    _write_atomic(path, new_raw)
+    write_atomic(path, new_raw)
 
 
 def _json_org(data: dict[str, Any], org: str) -> dict[str, Any]:
@@ -95,16 +94,3 @@ def _json_revoke(data: dict[str, Any], key: str) -> None:
                 item["revoked"] = True
                 return
     raise UsageError("that API key is not in the state: check it with `publisher keys list`")
-
-
-def _write_atomic(path: Path, body: bytes) -> None:
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -5,9 +5,10 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from .render import Rendered, render_documents
 from .state import load_state
 from .targets import Target, open_target
 from .validate import DEFAULT_MAX_DOCUMENT_BYTES, validate_documents
+from .webhooks import RECORD, Delivery, Hook, Record, Sender, notify, resolve_hooks, scope_shas
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class PublishOptions:
     dry_run: bool = False
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     lock_ttl: float = DEFAULT_LOCK_TTL
+    environ: Mapping[str, str] | None = None
+    """Where webhook secrets are read from (default: os.environ)."""
 
 
 @dataclass
@@ -65,6 +69,9 @@ class PublishResult:
     diffs: dict[str, list[ExperimentChange]] = field(default_factory=dict)
     refused: str | None = None
     purged: list[str] = field(default_factory=list)
+    webhooks: Delivery = field(default_factory=Delivery)
+    webhooks_due: list[str] = field(default_factory=list)
+    purge_error: StorageError | None = None
 
     @property
     def left_in_place(self) -> list[str]:
@@ -72,15 +79,19 @@ class PublishResult:
         return [] if self.deleted else self.plan.deletes
 
 
-def prepare(state: State | str | Path, options: PublishOptions) -> tuple[State, Rendered]:
-    """Load (if given a path), render and validate: everything before the first write."""
+def prepare(
+    state: State | str | Path, options: PublishOptions
+) -> tuple[State, Rendered, list[Hook]]:
+    """Load (if given a path), render and validate, and read webhook secrets: everything
+    that can fail before the first write."""
     with _timed("loaded the state"):
         loaded = state if isinstance(state, State) else load_state(state)
+    hooks = resolve_hooks(loaded, os.environ if options.environ is None else options.environ)
     with _timed("rendered the documents"):
         rendered = render_documents(loaded, options.stopped_policy)
     with _timed("validated the documents"):
         validate_documents(rendered, options.max_document_bytes)
-    return loaded, rendered
+    return loaded, rendered, hooks
 
 
 @contextmanager
@@ -97,8 +108,10 @@ def publish(
     options: PublishOptions | None = None,
     progress: Progress | None = None,
     purger: Purger | None = None,
+    sender: Sender | None = None,
 ) -> PublishResult:
-    """Render, validate and sync every document to `target`, then purge the CDN (SPEC §5).
+    """Render, validate and sync every document to `target`, purge the CDN and push the
+    changed documents to webhooks (SPEC §5, §9).
 
     What is live is read while the state is loaded and rendered. A publish that finds
     nothing to do takes no lock and writes nothing; otherwise it takes the lock and
@@ -107,12 +120,15 @@ def publish(
     options = options or PublishOptions()
     tgt = target if not isinstance(target, str | Path) else open_target(str(target))
     reading = _Background(lambda: Snapshot.read(tgt))
-    loaded, rendered = prepare(state, options)
+    loaded, rendered, hooks = prepare(state, options)
     snapshot = reading.result()
     plan = snapshot.plan(rendered)
+    due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
     if options.dry_run:
-        return _dry_run(rendered, tgt, options, plan)
-    if _up_to_date(loaded, rendered, plan, snapshot, options):
+        result = _dry_run(rendered, tgt, options, plan)
+        result.webhooks_due = due
+        return result
+    if not due and _up_to_date(loaded, rendered, plan, snapshot, options):
         generation = snapshot.manifest.generation
         return PublishResult(tgt.description, False, plan, rendered, generation=generation)
     del snapshot, plan  # read again under the lock; do not hold two copies
@@ -122,7 +138,8 @@ def publish(
     # them on every few thousand allocations of the uploads.
     gc.freeze()
     try:
-        return _publish_locked(loaded, rendered, tgt, options, info, progress, purger)
+        result = _publish_locked(loaded, rendered, tgt, options, info, progress, purger)
+        return _push(result, tgt, hooks, sender or Sender())
     finally:
         gc.unfreeze()
         tgt.release_lock(info)
@@ -130,17 +147,19 @@ def publish(
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What is on the target: live documents, the manifest, purges left pending."""
+    """What is on the target: live documents, the manifest, purges and pushes left pending."""
 
     live: dict[str, LiveObject]
     manifest: Manifest
     pending_purge: list[str]
+    record: Record
 
     @classmethod
     def read(cls, target: Target) -> Snapshot:
         with _timed(f"read what is live at {target.description}"):
             manifest = parse_manifest(target.read_meta(MANIFEST))
-            return cls(target.list_live(), manifest, _read_pending(target))
+            record = Record.parse(target.read_meta(RECORD))
+            return cls(target.list_live(), manifest, _read_pending(target), record)
 
     def plan(self, rendered: Rendered) -> Plan:
         return plan_sync(rendered.documents, self.live, self.manifest.documents)
@@ -225,7 +244,34 @@ def _publish_locked(
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted
         known = _known_keys(rendered, plan)
-        result.purged = purge_changed(purger, target, changed, known, snapshot.pending_purge)
+        try:
+            result.purged = purge_changed(purger, target, changed, known, snapshot.pending_purge)
+        except StorageError as exc:
+            result.purge_error = exc
+    return result
+
+
+def _push(
+    result: PublishResult, target: Target, hooks: list[Hook], sender: Sender
+) -> PublishResult:
+    """Push changed documents to webhooks once they are live; exit 4 while any is pending.
+
+    A failed purge is raised after the pushes: the documents are live either way.
+    """
+    record = Record.parse(target.read_meta(RECORD))
+    if hooks or record.hooks:  # also forgets the webhooks gone from the state
+        result.webhooks = notify(target, result.rendered, hooks, record, sender)
+    if result.purge_error is not None:
+        raise result.purge_error
+    if result.webhooks.failed:
+        problems = [
+            Problem(label, error) for label, error in sorted(result.webhooks.failed.items())
+        ]
+        raise StorageError(
+            f"the documents are published, but {len(problems)} webhook delivery(ies) failed; "
+            "the next publish retries them",
+            problems,
+        )
     return result
 
 

@@ -42,12 +42,16 @@ class Rendered:
 
     documents: dict[str, Document]
     keys: dict[str, KeyInfo]
+    scopes: dict[tuple[str, str | None], Document]
+    """Every rendered (organization, project) document: the keys' and the webhooks'."""
 
     def distinct(self) -> list[Document]:
         """Return each distinct document once, in a stable order."""
-        unique = {id(doc): doc for doc in self.documents.values()}
-        return sorted(unique.values(), key=lambda d: (d.org, d.project or "", d.sha256))
+        return sorted(self.scopes.values(), key=lambda d: (d.org, d.project or "", d.sha256))
 
+
+DOCUMENT_PREFIX = b'{"status":200,"overrides":'
+"""Every document starts with these bytes; the overrides object follows, then `}`."""
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _encode = _ENCODER.encode
@@ -89,6 +93,7 @@ def render_documents(state: State, policy: StoppedPolicy = "winners-only") -> Re
 
 
 def _render(state: State, policy: StoppedPolicy) -> Rendered:
+    all_scopes: dict[tuple[str, str | None], Document] = {}
     documents: dict[str, Document] = {}
     keys: dict[str, KeyInfo] = {}
     for org in state.organizations:
@@ -104,7 +109,12 @@ def _render(state: State, policy: StoppedPolicy) -> Rendered:
             if doc is None:
                 doc = scopes[api_key.project] = _document(org, api_key.project, fragments)
             documents[api_key.key] = doc
-    return Rendered(documents, keys)
+        for hook in org.webhooks:  # a webhook's scope may have no key of its own
+            if hook.project not in scopes:
+                scopes[hook.project] = _document(org, hook.project, fragments)
+        for project, doc in scopes.items():
+            all_scopes[(org.id, project)] = doc
+    return Rendered(documents, keys, all_scopes)
 
 
 def _fragments(

@@ -68,6 +68,10 @@ def publish_text(result: PublishResult, *, prune: bool, verbose: bool = False) -
         lines.append(f"This publish would be refused: {result.refused}")
     if result.purged:
         lines.append(f"Purged {len(result.purged)} path(s) from the CDN")
+    for label in result.webhooks.delivered:
+        lines.append(f"Webhook {label}: delivered")
+    for label in result.webhooks_due:
+        lines.append(f"Webhook {label}: would be sent")
     if result.generation is not None and (plan.puts or result.deleted):
         lines.append(
             f"Generation {result.generation} recorded in {result.target}/_publisher/manifest.json"
@@ -133,6 +137,11 @@ def publish_json(result: PublishResult) -> dict[str, Any]:
         + [entry(k, "deleted" if k in deleted else gone_action) for k in plan.deletes],
         "refused": result.refused,
         "purged": len(result.purged),
+        "webhooks": {
+            "delivered": result.webhooks.delivered,
+            "failed": result.webhooks.failed,
+            "due": result.webhooks_due,
+        },
     }
 
 

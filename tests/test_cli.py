@@ -110,6 +110,7 @@ def test_validate_json(state_file: Path) -> None:
         "documents": 3,
         "distinct": 3,
         "revoked": 0,
+        "webhooks": 0,
     }
 
 
