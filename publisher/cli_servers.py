@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Annotated
 
@@ -44,12 +45,7 @@ def serve(
         "(Ctrl-C stops)",
         err=True,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    _run_until_interrupted(server)
 
 
 @app.command()
@@ -113,6 +109,10 @@ def receive(
     typer.echo(
         f"Receiving at http://{host}:{server.server_port}/ into {out} (Ctrl-C stops)", err=True
     )
+    _run_until_interrupted(server)
+
+
+def _run_until_interrupted(server: ThreadingHTTPServer) -> None:
     try:
         server.serve_forever()
     except KeyboardInterrupt:
