@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, default=None, help="scratch folder (default bench/work/SIZE)"
     )
+    parser.add_argument("--cold-only", action="store_true", help="stop after the cold-publish runs")
     args = parser.parse_args()
     work = args.work or ROOT / "bench" / "work" / args.size
     shutil.rmtree(work, ignore_errors=True)
@@ -262,6 +263,10 @@ def main() -> None:
             "walls": walls,
         }
         pub = {"rss_mib": cold_rss}
+        if args.cold_only:
+            cold_r = results["cold"]
+            print(json.dumps({k: v for k, v in cold_r.items() if k != "walls"}), cold_r["walls"])
+            return
 
         # The no-op and incremental runs use every key: fill one bucket with all of them.
         reset_moto(endpoint)
