@@ -244,14 +244,6 @@ class S3Bucket:
                 raise
             raise self._fail(exc) from None
 
-    def head(self, key: str) -> dict[str, Any] | None:
-        try:
-            return dict(self.s3.head_object(Bucket=self.bucket, Key=key))
-        except bex.ClientError as exc:
-            if _status(exc) == 404:
-                return None
-            raise self._fail(exc) from None
-
     def delete(self, key: str, if_match: str | None = None) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if if_match:

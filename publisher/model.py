@@ -10,7 +10,6 @@ from typing import Literal, NamedTuple
 
 Status = Literal["draft", "running", "stopped"]
 StoppedPolicy = Literal["winners-only", "force-control"]
-STOPPED_POLICIES: tuple[StoppedPolicy, ...] = ("winners-only", "force-control")
 
 
 class Phase(NamedTuple):

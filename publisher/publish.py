@@ -8,12 +8,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .apply import Progress, apply_puts, refresher
 from .cdn import Purger
 from .errors import Problem, PublisherError, StorageError
 from .lock import DEFAULT_LOCK_TTL, LockInfo, new_lock
@@ -24,12 +24,11 @@ from .plan import (
     ExperimentChange,
     LiveObject,
     Plan,
-    Put,
     check_deletes,
     diff_documents,
     plan_sync,
 )
-from .redact import key_hash, key_label
+from .redact import key_hash
 from .render import Rendered, render_documents
 from .state import load_state
 from .targets import Target, open_target
@@ -38,8 +37,6 @@ from .webhooks import RECORD, Delivery, Hook, Record, Sender, notify, resolve_ho
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-MAX_FAILURES = 50
 PENDING_PURGE = "pending-purge.json"
 
 
@@ -235,7 +232,7 @@ def _publish_locked(
     if options.prune:
         check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
     with _timed(f"wrote {len(plan.puts)} document(s)"):
-        apply_puts(target, plan.puts, progress, _refresher(target, info, options.lock_ttl))
+        apply_puts(target, plan.puts, progress, refresher(target, info, options.lock_ttl))
     result = PublishResult(target.description, False, plan, rendered)
     if options.prune and plan.deletes:
         target.delete_documents(plan.deletes)
@@ -350,66 +347,3 @@ def _read_pending(target: Target) -> list[str]:
 
 def _pending_bytes(keys: list[str]) -> bytes:
     return json.dumps({"keys": sorted(key_hash(k) for k in keys)}, indent=1).encode() + b"\n"
-
-
-def _refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:
-    last = [time.monotonic()]
-
-    def refresh() -> None:
-        if time.monotonic() - last[0] > ttl / 3:
-            target.refresh_lock(info.renewed(ttl))
-            last[0] = time.monotonic()
-
-    return refresh
-
-
-def apply_puts(
-    target: Target,
-    puts: Iterable[Put],
-    progress: Progress | None = None,
-    tick: Callable[[], None] | None = None,
-) -> None:
-    """Put documents concurrently; raise StorageError naming every failed key."""
-    todo = list(puts)
-    failures: list[Problem] = []
-    done = 0
-    window = max(1, target.concurrency) * 4
-    with ThreadPoolExecutor(max_workers=max(1, target.concurrency)) as pool:
-        pending: dict[Future[None], Put] = {}
-        queue = iter(todo)
-        while True:
-            while len(pending) < window and len(failures) < MAX_FAILURES:
-                put = next(queue, None)
-                if put is None:
-                    break
-                pending[pool.submit(target.put_document, put.key, put.document)] = put
-            if not pending:
-                break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                put = pending.pop(future)
-                error = future.exception()
-                if error is not None:
-                    if not isinstance(error, Exception):
-                        raise error
-                    failures.append(_failure_line(put.key, error))
-                done += 1
-            if progress is not None:
-                progress(done, len(todo))
-            if tick is not None:
-                tick()
-    if failures:
-        skipped = len(todo) - done
-        tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""
-        raise StorageError(
-            f"{len(failures)} of {len(todo)} document(s) failed to upload{tail}; nothing was "
-            "deleted; re-run to finish (the next run puts only what is missing)",
-            failures,
-        )
-
-
-def _failure_line(key: str, error: BaseException) -> Problem:
-    cause = (
-        error.message if isinstance(error, PublisherError) else f"{type(error).__name__}: {error}"
-    )
-    return Problem(f"key {key_label(key)}", cause)

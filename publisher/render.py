@@ -146,8 +146,3 @@ def _document(
         org=org.id,
         project=project,
     )
-
-
-def render_key(state: State, key: str, policy: StoppedPolicy = "winners-only") -> Document | None:
-    """Return the document of one key, or None when the key is unknown or revoked."""
-    return render_documents(state, policy).documents.get(key)
