@@ -90,6 +90,21 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto_server did not start")
 
 
+def publish_to(state: Path, bucket: str, endpoint: str, concurrency: str) -> list[str]:
+    """The publisher command that publishes `state` to s3://bucket, with --json."""
+    return publisher(
+        "publish",
+        str(state),
+        "--target",
+        f"s3://{bucket}",
+        "--endpoint-url",
+        endpoint,
+        "--concurrency",
+        concurrency,
+        "--json",
+    )
+
+
 def reset_moto(endpoint: str) -> None:
     request = urllib.request.Request(endpoint + "/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=30).read()
@@ -205,19 +220,7 @@ def main() -> None:
             )
 
         def cold_publisher(bucket: str) -> dict[str, Any]:
-            return timed(
-                publisher(
-                    "publish",
-                    str(cold),
-                    "--target",
-                    f"s3://{bucket}",
-                    "--endpoint-url",
-                    endpoint,
-                    "--concurrency",
-                    conc,
-                    "--json",
-                )
-            )
+            return timed(publish_to(cold, bucket, endpoint, conc))
 
         def cold_sync(bucket: str) -> dict[str, Any]:
             return timed(
@@ -276,19 +279,7 @@ def main() -> None:
             f"filling a bucket with all {keys:,} keys for the no-op and incremental runs",
             flush=True,
         )
-        fill = timed(
-            publisher(
-                "publish",
-                str(state_file),
-                "--target",
-                "s3://bench-full",
-                "--endpoint-url",
-                endpoint,
-                "--concurrency",
-                conc,
-                "--json",
-            )
-        )
+        fill = timed(publish_to(state_file, "bench-full", endpoint, conc))
         full_bucket, full_rss = "bench-full", max(pub["rss_mib"], fill["rss_mib"])
 
         proxy = Proxy(endpoint)
@@ -298,19 +289,7 @@ def main() -> None:
                 [sys.executable, str(ROOT / "bench" / "raw_list.py"), full_bucket, proxy.url]
             )
             proxy.reset()
-            noop = timed(
-                publisher(
-                    "publish",
-                    str(state_file),
-                    "--target",
-                    f"s3://{full_bucket}",
-                    "--endpoint-url",
-                    proxy.url,
-                    "--concurrency",
-                    conc,
-                    "--json",
-                )
-            )
+            noop = timed(publish_to(state_file, full_bucket, proxy.url, conc))
             noop_requests = proxy.reset()
             results["noop"] = {
                 "listing_s": listing["wall_s"],
@@ -325,19 +304,7 @@ def main() -> None:
             changed, org_id, expected = change_one_org(json.loads(state_file.read_text()))
             inc_file = work / "state-inc.json"
             inc_file.write_text(json.dumps(changed, separators=(",", ":")))
-            inc = timed(
-                publisher(
-                    "publish",
-                    str(inc_file),
-                    "--target",
-                    f"s3://{full_bucket}",
-                    "--endpoint-url",
-                    proxy.url,
-                    "--concurrency",
-                    conc,
-                    "--json",
-                )
-            )
+            inc = timed(publish_to(inc_file, full_bucket, proxy.url, conc))
             inc_requests = proxy.reset()
             results["incremental"] = {
                 "organization": org_id,

@@ -169,7 +169,8 @@ def validate(
     max_document_bytes: MaxBytesOpt = DEFAULT_MAX_DOCUMENT_BYTES,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the state and every document it renders; write nothing (exit 3 on a problem)."""
+    """Check the state, every document it renders and that webhook secrets are set; write
+    nothing (exit 3 on a problem)."""
     with _errors(as_json):
         options = PublishOptions(
             stopped_policy=stopped_policy.value, max_document_bytes=max_document_bytes
@@ -201,7 +202,8 @@ def render(
 ) -> None:
     """Print the document one API key would get, exactly as it would be published."""
     with _errors():
-        _, rendered, _ = prepare(state, PublishOptions(stopped_policy=stopped_policy.value))
+        options = PublishOptions(stopped_policy=stopped_policy.value)
+        _, rendered, _ = prepare(state, options, secrets=False)  # printing needs no secret
         doc = rendered.documents.get(key)
         if doc is None:
             info = rendered.keys.get(key)

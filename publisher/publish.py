@@ -77,13 +77,14 @@ class PublishResult:
 
 
 def prepare(
-    state: State | str | Path, options: PublishOptions
+    state: State | str | Path, options: PublishOptions, *, secrets: bool = True
 ) -> tuple[State, Rendered, list[Hook]]:
     """Load (if given a path), render and validate, and read webhook secrets: everything
-    that can fail before the first write."""
+    that can fail before the first write. `secrets=False` skips the secrets (no hooks)."""
     with _timed("loaded the state"):
         loaded = state if isinstance(state, State) else load_state(state)
-    hooks = resolve_hooks(loaded, os.environ if options.environ is None else options.environ)
+    environ = os.environ if options.environ is None else options.environ
+    hooks = resolve_hooks(loaded, environ) if secrets else []
     with _timed("rendered the documents"):
         rendered = render_documents(loaded, options.stopped_policy)
     with _timed("validated the documents"):

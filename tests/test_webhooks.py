@@ -218,3 +218,14 @@ def test_dry_run_lists_due_webhooks(tmp_path: Path) -> None:
         )
         assert result.webhooks_due == [f"acme → {hook.url}"]
         assert hook.pushes == []
+
+
+def test_render_needs_no_webhook_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`render` prints a document without the webhook secrets; `validate` requires them."""
+    monkeypatch.delenv("ACME_HOOK", raising=False)
+    state = with_hooks(tmp_path / "s.yaml", "http://127.0.0.1:9")
+    printed = run_cli("render", state, "--key", KEY_A)
+    assert printed.exit_code == 0, printed.stderr
+    assert json.loads(printed.stdout)["overrides"] == overrides(state, KEY_A)
+    checked = run_cli("validate", state)
+    assert checked.exit_code == 3 and "ACME_HOOK is not set" in checked.stderr
