@@ -12,9 +12,10 @@ import json
 import sys
 import time
 
-from publisher.render import render_documents
+from publisher.documents.render import render_documents
+from publisher.documents.validate import validate_documents
+
 from publisher.state import load_state
-from publisher.validate import validate_documents
 
 
 def main() -> None:

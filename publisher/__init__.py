@@ -1,31 +1,41 @@
-"""publisher: experiment overrides as static JSON documents behind a CDN."""
+"""publisher: experiment overrides as static JSON documents behind a CDN.
+
+The library API: `publish` does what `publisher publish` does, with the same settings
+as data; nothing here prints.
+"""
 
 from __future__ import annotations
 
+from .api import check, publish, send_webhooks
+from .delivery.signatures import SignatureError
+from .delivery.signatures import verify as verify_webhook
+from .documents import render_documents, validate_documents
 from .errors import PublisherError
-from .model import State
-from .publish import PublishOptions, PublishResult, publish
-from .pull import Fetched, fetch_overrides
-from .render import render_documents
-from .signatures import SignatureError
-from .signatures import verify as verify_webhook
-from .state import load_state
-from .validate import validate_documents
+from .servers.pull import Fetched, fetch_overrides
+from .settings import CdnKind, CdnSettings, PublishOptions, StorageSettings
+from .state import State, StoppedPolicy, load_state
+from .sync.publish import PublishResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CdnKind",
+    "CdnSettings",
     "Fetched",
     "PublishOptions",
     "PublishResult",
     "PublisherError",
     "SignatureError",
     "State",
+    "StoppedPolicy",
+    "StorageSettings",
     "__version__",
+    "check",
     "fetch_overrides",
     "load_state",
     "publish",
     "render_documents",
+    "send_webhooks",
     "validate_documents",
     "verify_webhook",
 ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+Path_ = tuple[str | int, ...]
+"""A location in parsed data: ("organizations", 0, "experiments", 3)."""
+
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INVALID = 3
@@ -27,6 +30,17 @@ class Problem:
             where = f"{where}:{self.line}" if where else f"line {self.line}"
         parts = [p for p in (where, self.location) if p]
         return f"{': '.join(parts)}: {self.message}" if parts else self.message
+
+
+def format_path(path: Path_) -> str:
+    """Render a path as `organizations[0].experiments[3].phases[0].weights`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
 
 
 class PublisherError(Exception):

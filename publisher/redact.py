@@ -1,11 +1,17 @@
-"""Ways to name an API key anywhere but its own document path, without revealing it."""
+"""The one API-key pattern, and every way to name a key without revealing it."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 
-_IN_PATH = re.compile(r"/config/([A-Za-z0-9_-]{8,128})")
+KEY_PATTERN = r"[A-Za-z0-9_-]{8,128}"
+"""What an API key looks like; the state schema says the same (`^...$`)."""
+
+KEY_NAME = re.compile(KEY_PATTERN)
+"""Match a whole file or object name with `KEY_NAME.fullmatch(name)`."""
+
+_IN_PATH = re.compile(r"/config/(" + KEY_PATTERN + ")")
 
 
 def key_hash(key: str) -> str:

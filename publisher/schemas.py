@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 _HERE = Path(__file__).resolve().parent
 
@@ -57,3 +58,20 @@ def fast_validator(name: str) -> jsonschema_rs.Draft202012Validator:
     this one says no.
     """
     return jsonschema_rs.Draft202012Validator(load_schema(name))
+
+
+def schema_errors(name: str, value: Any) -> list[ValidationError]:
+    """Return every schema problem of `value`: the one validator sequence.
+
+    The compiled validator answers yes/no fast; only on a no does jsonschema run, for
+    its located messages. Should the two disagree, the compiled one's words stand.
+    """
+    if fast_validator(name).is_valid(value):
+        return []
+    found = list(validator(name).iter_errors(value))
+    if not found:
+        found = [
+            ValidationError(e.message, path=deque(e.instance_path))
+            for e in fast_validator(name).iter_errors(value)
+        ]
+    return found

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.render import render_documents
+from publisher.documents.render import render_documents
 from publisher.state import load_state
 from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.render import render_documents
+from publisher.documents.render import render_documents
+from publisher.documents.validate import validate_documents
 from publisher.state import load_state
-from publisher.validate import validate_documents
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"

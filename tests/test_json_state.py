@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from publisher.documents.render import render_documents
 from publisher.errors import StateError
-from publisher.render import render_documents
 from publisher.state import load_state, parse_state
 from tests.conftest import base_state
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 import publisher
+from publisher.documents.render import Document, render_documents
 from publisher.errors import StorageError
-from publisher.lock import new_lock
 from publisher.redact import key_hash
-from publisher.render import Document, render_documents
 from publisher.state import load_state
-from publisher.targets import LocalTarget
+from publisher.sync.lock import new_lock
+from publisher.sync.targets import LocalTarget
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state, run_cli, tree
 
 OLD = 1_000_000_000  # an mtime no write of this test can produce

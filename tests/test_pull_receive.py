@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 import publisher
-from publisher.receive import ReceiveServer
-from publisher.serve import DEFAULT_CACHE_CONTROL, make_server
-from publisher.signatures import sign
-from publisher.webhooks import Sender
+from publisher.delivery.sender import Sender
+from publisher.delivery.signatures import sign
+from publisher.servers.receive import ReceiveServer
+from publisher.servers.serve import make_server
+from publisher.settings import DEFAULT_CACHE_CONTROL
 from tests.conftest import KEY_A, base_state, dump_state, run_cli
 
 SECRET = "receive-secret"

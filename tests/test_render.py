@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from publisher.model import ApiKey, Experiment, Organization, Phase, State
-from publisher.render import render_documents, render_override
+from publisher.documents.render import render_documents, render_override
 from publisher.state import parse_state
+from publisher.state.model import ApiKey, Experiment, Organization, Phase, State
 
 P1 = Phase(coverage=0.5, weights=(0.2, 0.8))
 P2 = Phase(coverage=1.0, weights=(0.5, 0.5), groups=("beta", "qa"))

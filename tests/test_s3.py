@@ -15,19 +15,19 @@ from moto import mock_aws
 
 import publisher
 from publisher.aws import CloudFront, Object, S3Bucket, translate
-from publisher.cdn import CloudFrontPurger
+from publisher.delivery.cdn import CloudFrontPurger
+from publisher.documents.render import render_documents
 from publisher.errors import (
     LockHeldError,
     PlanRefusedError,
     StorageError,
     TooManyInvalidationsError,
 )
-from publisher.lock import new_lock
 from publisher.redact import key_hash
-from publisher.render import render_documents
-from publisher.serve import DEFAULT_CACHE_CONTROL
+from publisher.settings import DEFAULT_CACHE_CONTROL
 from publisher.state import load_state
-from publisher.targets.s3 import S3Location, S3Target, parse_s3_url
+from publisher.sync.lock import new_lock
+from publisher.sync.targets.s3 import S3Location, S3Target, parse_s3_url
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state
 from tests.s3util import BUCKET, CREDENTIALS
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from publisher.render import render_documents
+from publisher.documents.render import render_documents
 from publisher.state import load_state
 from tests.conftest import KEY_G, dump_state, run_cli
 from tests.s3util import BUCKET, CREDENTIALS, Faults, Proxy, count, moto_server, s3_client

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 import publisher
-from publisher.serve import DEFAULT_CACHE_CONTROL, make_server
+from publisher.servers.serve import make_server
+from publisher.settings import DEFAULT_CACHE_CONTROL
 from tests.conftest import KEY_A, KEY_G, base_state, dump_state
 
 

@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from publisher.signatures import SignatureError, sign, verify
+from publisher.delivery.signatures import SignatureError, sign, verify
 
 BODY = b'{"timestamp":1700000000,"overrides":{}}'
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import publisher
+from publisher.delivery.sender import Sender
+from publisher.documents.render import render_documents
 from publisher.errors import StateError, StorageError
-from publisher.render import render_documents
 from publisher.state import load_state
-from publisher.webhooks import Sender
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, base_state, dump_state, run_cli
 from tests.webhook_util import Push, receiver
 

@@ -1,0 +1,65 @@
+"""The library's entry points: each does what one command does, and never prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .delivery.cdn import Purger
+from .delivery.purge import make_purger
+from .delivery.sender import Sender
+from .delivery.webhooks import Delivery, send_now
+from .errors import UsageError
+from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
+from .state import State
+from .sync.apply import Progress
+from .sync.prepare import Prepared, prepare
+from .sync.publish import PublishResult, sync_target
+from .sync.targets import Target, open_target
+
+
+def publish(
+    state: State | str | Path,
+    target: Target | str | Path = DEFAULT_TARGET,
+    options: PublishOptions | None = None,
+    progress: Progress | None = None,
+    purger: Purger | None = None,
+    sender: Sender | None = None,
+    *,
+    storage: StorageSettings | None = None,
+    cdn: CdnSettings | None = None,
+) -> PublishResult:
+    """Publish `state` to `target` (a directory, `s3://bucket/prefix`, or a Target).
+
+    `storage` says how to reach and write an S3 target, `cdn` which CDN to purge (or
+    hand in a `purger`). Raises a PublisherError whose `exit_code` is the CLI's.
+    """
+    options = options or PublishOptions()
+    if isinstance(target, str | Path):
+        target = open_target(str(target), storage)
+    if purger is None and cdn is not None:
+        purger = make_purger(cdn, target, storage)
+    return sync_target(state, target, options, progress, purger, sender)
+
+
+def check(state: State | str | Path, options: PublishOptions | None = None) -> Prepared:
+    """Load, render and validate `state` and read its webhook secrets; write nothing."""
+    return prepare(state, options or PublishOptions())
+
+
+def send_webhooks(
+    state: State | str | Path,
+    org: str,
+    project: str | None = None,
+    options: PublishOptions | None = None,
+    sender: Sender | None = None,
+) -> Delivery:
+    """Push the current document to the webhooks of `org` (and `project`) now."""
+    prepared = prepare(state, options or PublishOptions())
+    chosen = [
+        h for h in prepared.hooks if h.org == org and (project is None or h.project == project)
+    ]
+    if not chosen:
+        raise UsageError(
+            f"no webhook of organization {org!r}{' in that project' if project else ''}"
+        )
+    return send_now(prepared.rendered, chosen, sender)

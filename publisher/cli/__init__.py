@@ -1,0 +1,24 @@
+"""The `publisher` command: options → library call → report; errors → exit codes.
+
+Each module adds its commands to the one typer app of `app.py`.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+from . import admin, publish, servers, state_cmds
+from .app import app
+
+__all__ = ["admin", "app", "main", "publish", "servers", "state_cmds"]
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # runs the finally blocks that release the lock
+
+
+def main() -> None:
+    """Run the CLI (the `publisher` console script)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    app()

@@ -1,0 +1,156 @@
+"""The housekeeping commands: prepare a bucket, send webhooks, manage keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .. import api
+from ..documents.render import render_documents
+from ..errors import StorageError
+from ..redact import key_label
+from ..settings import PublishOptions
+from ..state import load_state
+from ..state.keys import create_key, list_keys, revoke_key
+from ..state.model import StoppedPolicy
+from .app import app, keys_app, webhooks_app
+from .common import (
+    EndpointOpt,
+    JsonOpt,
+    PolicyOpt,
+    ProfileOpt,
+    RegionOpt,
+    StateArg,
+    errors,
+)
+from .output import describe_key
+
+
+@app.command("init-bucket")
+def init_bucket(
+    url: Annotated[
+        str, typer.Argument(help="s3://bucket[/prefix] to prepare.", show_default=False)
+    ],
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the bucket if it is missing.")
+    ] = False,
+    public_read: Annotated[
+        bool,
+        typer.Option(
+            "--public-read",
+            help="Set a bucket policy letting anyone GET <prefix>/config/* (never list). For "
+            "stores served without an origin identity; replaces the bucket policy.",
+        ),
+    ] = False,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Prepare a bucket: create it (--create), allow GET/HEAD from any origin (CORS), and
+    warn if anyone may list it (a public listing leaks every API key)."""
+    from ..aws import AwsOptions
+    from ..sync.targets.s3_setup import prepare_bucket
+
+    with errors():
+        report = prepare_bucket(
+            url,
+            AwsOptions(endpoint_url=endpoint_url, region=region, profile=profile),
+            create=create,
+            public_read=public_read,
+        )
+    for line in report.lines:
+        typer.echo(line)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@webhooks_app.command("send")
+def webhooks_send(
+    state: StateArg,
+    org: Annotated[str, typer.Option("--org", help="Organization whose webhooks to send to.")],
+    project: Annotated[
+        str | None, typer.Option("--project", help="Only the webhooks of this project.")
+    ] = None,
+    stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
+) -> None:
+    """Send the current document to an organization's webhooks now (to test a receiver)."""
+    with errors():
+        options = PublishOptions(stopped_policy=stopped_policy)
+        delivery = api.send_webhooks(state, org, project, options)
+        for label in delivery.delivered:
+            typer.echo(f"{label}: delivered")
+        for label, why in delivery.failed.items():
+            typer.echo(f"{label}: failed: {why}")
+        if delivery.failed:
+            total = len(delivery.delivered) + len(delivery.failed)
+            raise StorageError(f"{len(delivery.failed)} of {total} webhook(s) failed")
+
+
+@keys_app.command("create")
+def keys_create(
+    state: StateArg,
+    org: Annotated[str, typer.Option("--org", help="Organization id to add the key to.")],
+    description: Annotated[
+        str | None, typer.Option("--description", help="What the key is for.")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Limit the key's document to this project.")
+    ] = None,
+) -> None:
+    """Generate a key (key_ + 32 hex digits), add it to the state file, print it."""
+    with errors():
+        key = create_key(state, org, description, project)
+    typer.echo(key)
+    typer.echo(
+        f"Added to organization {org} in {state}; publish to make its document live.", err=True
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    state: StateArg,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show whole keys instead of labels.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the keys of the state: organization, label, project, description, revoked."""
+    with errors(as_json):
+        rows = list_keys(state)
+    if as_json:
+        out = [
+            {
+                "org": r.org,
+                "key" if reveal else "key_label": r.key if reveal else key_label(r.key),
+                "project": r.project,
+                "description": r.description,
+                "revoked": r.revoked,
+            }
+            for r in rows
+        ]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    for r in rows:
+        shown = r.key if reveal else key_label(r.key)
+        flags = " ".join(
+            f
+            for f in (f"project={r.project}" if r.project else "", "REVOKED" if r.revoked else "")
+            if f
+        )
+        typer.echo("\t".join([r.org, shown, flags, r.description or ""]).rstrip())
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    state: StateArg,
+    key: Annotated[str, typer.Argument(help="The API key to revoke.", show_default=False)],
+) -> None:
+    """Mark a key revoked; `publisher publish --prune` then deletes its document."""
+    with errors():
+        revoke_key(state, key)
+        info = render_documents(load_state(state)).keys.get(key)
+    typer.echo(
+        f"Revoked {describe_key(key, info)} in {state}; run publish --prune to delete its document."
+    )

@@ -1,0 +1,64 @@
+"""What the commands share: argument and option types, and errors turned into exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from ..errors import PublisherError
+from ..state.model import StoppedPolicy
+from .output import error_json
+
+StateArg = Annotated[
+    Path, typer.Argument(help="Experiment state file (.yaml, .yml or .json).", show_default=False)
+]
+PolicyOpt = Annotated[
+    StoppedPolicy,
+    typer.Option(
+        "--stopped-policy",
+        help="Stopped experiments without a non-control winner: leave them out "
+        "(winners-only) or force control for everyone (force-control).",
+    ),
+]
+MaxBytesOpt = Annotated[
+    int, typer.Option("--max-document-bytes", min=1, help="Largest document allowed, in bytes.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable result on stdout.")]
+S3 = "S3 target (--target s3://...)"
+CDN = "CDN purge"
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url", help="S3-compatible endpoint (R2, MinIO, moto...).", rich_help_panel=S3
+    ),
+]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="Bucket region.", rich_help_panel=S3)
+]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="AWS config profile to use.", rich_help_panel=S3)
+]
+
+
+def fail(error: PublisherError, as_json: bool) -> NoReturn:
+    for line in error.lines():
+        typer.echo(f"error: {line}" if not line.startswith("  ") else line, err=True)
+    if as_json:
+        typer.echo(json.dumps(error_json(error), indent=2))
+    raise typer.Exit(error.exit_code)
+
+
+@contextmanager
+def errors(as_json: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except PublisherError as error:
+        fail(error, as_json)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing more was written; re-run to finish", err=True)
+        raise typer.Exit(130) from None

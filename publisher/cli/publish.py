@@ -1,0 +1,225 @@
+"""`publisher publish`: options → settings → one library call → a report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from .. import api
+from ..errors import EXIT_INVALID
+from ..settings import (
+    DEFAULT_CACHE_CONTROL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_INVALIDATION_THRESHOLD,
+    DEFAULT_LOCK_TTL,
+    DEFAULT_MAX_DELETES,
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    DEFAULT_TARGET,
+    CdnKind,
+    CdnSettings,
+    PublishOptions,
+    RetryMode,
+    StorageSettings,
+)
+from ..state.model import StoppedPolicy
+from .app import app
+from .common import (
+    CDN,
+    S3,
+    EndpointOpt,
+    JsonOpt,
+    MaxBytesOpt,
+    PolicyOpt,
+    ProfileOpt,
+    RegionOpt,
+    StateArg,
+    errors,
+)
+from .output import publish_json, publish_text
+
+
+@app.command(name="publish")
+def publish_cmd(
+    state: StateArg,
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="A directory, or s3://bucket[/prefix]; documents go to <target>/config/<key>.",
+        ),
+    ] = DEFAULT_TARGET,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            "-n",
+            help="Print the plan (per key, with what changed) and change nothing.",
+        ),
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="Delete documents of keys that are revoked or gone from the state."
+        ),
+    ] = False,
+    max_deletes: Annotated[
+        int,
+        typer.Option(
+            "--max-deletes", min=0, help="With --prune: refuse to delete more than this many."
+        ),
+    ] = DEFAULT_MAX_DELETES,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --prune: allow more than --max-deletes, or over half the live documents.",
+        ),
+    ] = False,
+    stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
+    max_document_bytes: MaxBytesOpt = DEFAULT_MAX_DOCUMENT_BYTES,
+    lock_ttl: Annotated[
+        float,
+        typer.Option(
+            "--lock-ttl", min=10, help="Seconds until a crashed publisher's lock may be taken over."
+        ),
+    ] = DEFAULT_LOCK_TTL,
+    verbose: Annotated[
+        bool, typer.Option("--list-all", help="List every changed key, not the first 20.")
+    ] = False,
+    as_json: JsonOpt = False,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    cache_control: Annotated[
+        str,
+        typer.Option("--cache-control", help="Cache-Control of the documents.", rich_help_panel=S3),
+    ] = DEFAULT_CACHE_CONTROL,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", min=1, max=256, help="Uploads in flight.", rich_help_panel=S3
+        ),
+    ] = DEFAULT_CONCURRENCY,
+    retry_mode: Annotated[
+        RetryMode,
+        typer.Option(
+            "--retry-mode",
+            help="botocore retry mode for throttling and 5xx (adaptive also rate-limits).",
+            rich_help_panel=S3,
+        ),
+    ] = RetryMode.standard,
+    no_lock: Annotated[
+        bool,
+        typer.Option(
+            "--no-lock",
+            help="Skip the publish lock, for stores without conditional writes. Unsafe if two "
+            "publishers can run at once.",
+            rich_help_panel=S3,
+        ),
+    ] = False,
+    cdn: Annotated[
+        CdnKind,
+        typer.Option("--cdn", help="Purge changed paths from this CDN.", rich_help_panel=CDN),
+    ] = CdnKind.none,
+    distribution_id: Annotated[
+        str | None,
+        typer.Option("--distribution-id", help="CloudFront distribution id.", rich_help_panel=CDN),
+    ] = None,
+    invalidation_threshold: Annotated[
+        int,
+        typer.Option(
+            "--invalidation-threshold",
+            min=1,
+            help="Above this many paths, invalidate one wildcard /<prefix>/config/*.",
+            rich_help_panel=CDN,
+        ),
+    ] = DEFAULT_INVALIDATION_THRESHOLD,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait for the CloudFront invalidation.", rich_help_panel=CDN),
+    ] = False,
+    purge_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--purge-url",
+            help="Edge base URL for --cdn http-purge (repeat for several edges).",
+            rich_help_panel=CDN,
+        ),
+    ] = None,
+) -> None:
+    """Render, validate and sync every document to the target.
+
+    New and changed documents are written, unchanged ones are left alone, and those of
+    revoked or removed keys are deleted only with --prune. Nothing is written unless
+    every document is valid; a re-run after any failure finishes the job.
+
+    Exit codes: 0 done · 2 usage · 3 invalid state or document, or a refused prune
+    (nothing published) · 4 storage or CDN failure (safe to re-run) · 5 the target is locked.
+    """
+    options = PublishOptions(
+        stopped_policy=stopped_policy,
+        prune=prune,
+        max_deletes=max_deletes,
+        force=force,
+        dry_run=dry_run,
+        max_document_bytes=max_document_bytes,
+        lock_ttl=lock_ttl,
+    )
+    storage = StorageSettings(
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        cache_control=cache_control,
+        concurrency=concurrency,
+        retry_mode=retry_mode,
+        lock=not no_lock,
+    )
+    cdn_settings = CdnSettings(
+        kind=cdn,
+        distribution_id=distribution_id,
+        invalidation_threshold=invalidation_threshold,
+        wait=wait,
+        purge_urls=tuple(purge_url or ()),
+    )
+    with errors(as_json), _progress(enabled=not as_json) as progress:
+        if no_lock:
+            typer.echo("warning: --no-lock: nothing stops two publishers at once", err=True)
+        result = api.publish(state, target, options, progress, storage=storage, cdn=cdn_settings)
+    if as_json:
+        typer.echo(json.dumps(publish_json(result), separators=(",", ":")))  # C encoder: 100k rows
+    else:
+        typer.echo(publish_text(result, prune=prune, verbose=verbose))
+    if result.refused:
+        typer.echo(f"error: {result.refused}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    bars: list[Any] = []
+    shown = [0]
+
+    def update(done: int, total: int) -> None:
+        if total < 200:
+            return
+        if not bars:
+            bars.append(
+                typer.progressbar(length=total, label="Uploading", file=sys.stderr).__enter__()
+            )
+        bars[0].update(done - shown[0])
+        shown[0] = done
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)

@@ -1,0 +1,86 @@
+"""The commands that read or start a state file: init, validate, render."""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import UsageError
+from ..redact import key_label
+from ..settings import DEFAULT_MAX_DOCUMENT_BYTES, PublishOptions
+from ..state.model import StoppedPolicy
+from ..sync.prepare import prepare
+from .app import app
+from .common import JsonOpt, MaxBytesOpt, PolicyOpt, StateArg, errors
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example state.")] = Path(
+        "experiments.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example state file to start from."""
+    with errors():
+        if path.exists() and not force:
+            raise UsageError(f"{path} exists: pass --force to overwrite it")
+        example = files("publisher").joinpath("data/example.yaml").read_bytes()
+        path.write_bytes(example)
+    typer.echo(f"Wrote {path}. Next: publisher validate {path} && publisher publish {path}")
+
+
+@app.command()
+def validate(
+    state: StateArg,
+    stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
+    max_document_bytes: MaxBytesOpt = DEFAULT_MAX_DOCUMENT_BYTES,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the state, every document it renders and that webhook secrets are set; write
+    nothing (exit 3 on a problem)."""
+    with errors(as_json):
+        options = PublishOptions(
+            stopped_policy=stopped_policy, max_document_bytes=max_document_bytes
+        )
+        loaded, rendered, hooks = prepare(state, options)
+    summary = {
+        "ok": True,
+        "organizations": len(loaded.organizations),
+        "documents": len(rendered.documents),
+        "distinct": len(rendered.distinct()),
+        "revoked": sum(1 for k in rendered.keys.values() if k.revoked),
+        "webhooks": len(hooks),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(
+            f"{state}: valid: {summary['organizations']} organization(s), "
+            f"{summary['documents']} document(s) ({summary['distinct']} distinct), "
+            f"{summary['revoked']} revoked key(s)"
+        )
+
+
+@app.command()
+def render(
+    state: StateArg,
+    key: Annotated[str, typer.Option("--key", "-k", help="The API key whose document to print.")],
+    stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
+) -> None:
+    """Print the document one API key would get, exactly as it would be published."""
+    with errors():
+        options = PublishOptions(stopped_policy=stopped_policy)
+        _, rendered, _ = prepare(state, options, secrets=False)  # printing needs no secret
+        doc = rendered.documents.get(key)
+        if doc is None:
+            info = rendered.keys.get(key)
+            why = "is revoked, so it gets no document" if info else "is not in the state"
+            raise UsageError(f"key {key_label(key)} {why}: see `publisher keys list {state}`")
+    sys.stdout.buffer.write(doc.body + b"\n")
+    sys.stdout.flush()

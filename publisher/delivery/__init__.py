@@ -1,0 +1,1 @@
+"""After the documents are live: purge the CDN, push to webhooks, sign what is pushed."""

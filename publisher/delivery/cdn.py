@@ -1,0 +1,110 @@
+"""CDN purge adapters (SPEC §6): none, CloudFront invalidations, HTTP PURGE at edges."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import StorageError, TooManyInvalidationsError
+from ..settings import DEFAULT_INVALIDATION_THRESHOLD
+
+if TYPE_CHECKING:  # boto3 is imported only when a CloudFront purge is asked for
+    from ..aws import CloudFront
+
+log = logging.getLogger(__name__)
+
+
+class Purger(Protocol):
+    """Makes a CDN forget the given paths; raises StorageError when it cannot."""
+
+    def purge(self, paths: Sequence[str]) -> None: ...
+
+
+class CloudFrontPurger:
+    """One invalidation batch per publish; a wildcard above `threshold` paths."""
+
+    def __init__(
+        self,
+        api: CloudFront,
+        wildcard: str,
+        *,
+        threshold: int = DEFAULT_INVALIDATION_THRESHOLD,
+        wait: bool = False,
+        wait_timeout: float = 900,
+        attempts: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api = api
+        self.wildcard = wildcard
+        self.threshold = threshold
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.attempts = attempts
+        self.sleep = sleep
+        self.invalidation_id: str | None = None
+
+    def batch(self, paths: Sequence[str]) -> list[str]:
+        """Return the invalidation paths: the paths themselves, or one wildcard."""
+        return [self.wildcard] if len(paths) > self.threshold else sorted(paths)
+
+    def purge(self, paths: Sequence[str]) -> None:
+        if not paths:
+            return
+        items = self.batch(paths)
+        delay = 1.0
+        for attempt in range(1, self.attempts + 1):
+            try:
+                self.invalidation_id = self.api.invalidate(items)
+                break
+            except TooManyInvalidationsError:
+                if attempt == self.attempts:
+                    raise StorageError(
+                        f"CloudFront has too many invalidations in progress (tried {attempt} times)"
+                    ) from None
+                log.warning("too many invalidations in progress; retrying in %.0f s", delay)
+                self.sleep(delay)
+                delay *= 2
+        if self.wait and self.invalidation_id:
+            self.api.wait(self.invalidation_id, self.wait_timeout)
+
+
+class HttpPurger:
+    """HTTP PURGE of each path at each edge base URL (Varnish, Fastly, nginx cache purge)."""
+
+    def __init__(self, bases: Sequence[str], timeout: float = 10, concurrency: int = 8) -> None:
+        self.bases = [b.rstrip("/") for b in bases]
+        self.timeout = timeout
+        self.concurrency = concurrency
+
+    def _purge_one(self, url: str) -> str | None:
+        request = urllib.request.Request(url, method="PURGE")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read()
+            return None
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:  # nothing cached there: nothing to purge
+                return None
+            return f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return f"unreachable: {reason}"
+
+    def purge(self, paths: Sequence[str]) -> None:
+        urls = [base + path for base in self.bases for path in paths]
+        if not urls:
+            return
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            results = list(pool.map(self._purge_one, urls))
+        failed = [(url, why) for url, why in zip(urls, results, strict=True) if why]
+        if failed:
+            edges = sorted({url.split("/config/")[0] for url, _ in failed})
+            raise StorageError(
+                f"{len(failed)} of {len(urls)} PURGE request(s) failed at {', '.join(edges)}: "
+                f"{failed[0][1]}"
+            )

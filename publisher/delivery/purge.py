@@ -1,0 +1,86 @@
+"""Purge what a publish changed from the CDN, and remember a purge that failed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from ..errors import Problem, StorageError, UsageError
+from ..redact import key_hash
+from ..settings import CdnKind, CdnSettings, StorageSettings
+from .cdn import CloudFrontPurger, HttpPurger, Purger
+from .store import Bookkeeping
+
+PENDING_PURGE = "pending-purge.json"
+
+
+def make_purger(
+    cdn: CdnSettings, target: Bookkeeping, storage: StorageSettings | None = None
+) -> Purger | None:
+    """Return the purge adapter `cdn` names (None for no CDN), or raise a usage error."""
+    if cdn.kind == CdnKind.none:
+        if cdn.distribution_id or cdn.purge_urls:
+            raise UsageError(
+                "--distribution-id and --purge-url need --cdn cloudfront or http-purge"
+            )
+        return None
+    if cdn.kind == CdnKind.cloudfront:
+        if not cdn.distribution_id:
+            raise UsageError("--cdn cloudfront needs --distribution-id")
+        from ..aws import AwsOptions, CloudFront, client
+
+        storage = storage or StorageSettings()
+        options = AwsOptions(region=storage.region, profile=storage.profile)
+        api = CloudFront(client("cloudfront", options), cdn.distribution_id)
+        wildcard = target.document_path("*")
+        return CloudFrontPurger(api, wildcard, threshold=cdn.invalidation_threshold, wait=cdn.wait)
+    if not cdn.purge_urls:
+        raise UsageError("--cdn http-purge needs at least one --purge-url")
+    for url in cdn.purge_urls:
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"--purge-url {url}: must start with http:// or https://")
+    return HttpPurger(cdn.purge_urls)
+
+
+def purge_changed(
+    purger: Purger,
+    target: Bookkeeping,
+    changed: list[str],
+    known: Mapping[str, str],
+    pending: list[str],
+) -> list[str]:
+    """Purge the changed keys' paths and any left pending by a failed purge; return the paths.
+
+    `known` maps sha256(key) → key for every key this publish knows. A failed purge is
+    recorded under _publisher/ (as key hashes) and retried next time.
+    """
+    keys = sorted(set(changed) | {known[h] for h in pending if h in known})
+    if not keys:
+        return []
+    paths = [target.document_path(k) for k in keys]
+    try:
+        purger.purge(paths)
+    except StorageError as exc:
+        target.write_meta(PENDING_PURGE, _pending_bytes(keys))
+        raise StorageError(
+            f"the documents are published, but the CDN purge failed: {exc.message}; the "
+            "next publish retries it, or purge these paths by hand",
+            [Problem("", path) for path in paths],
+        ) from None
+    if pending:
+        target.write_meta(PENDING_PURGE, _pending_bytes([]))
+    return paths
+
+
+def read_pending(target: Bookkeeping) -> list[str]:
+    """Return the key hashes a failed purge left to purge."""
+    raw = target.read_meta(PENDING_PURGE)
+    try:
+        value = json.loads(raw) if raw else {}
+        return [str(h) for h in value.get("keys", [])]
+    except (ValueError, AttributeError):
+        return []
+
+
+def _pending_bytes(keys: list[str]) -> bytes:
+    return json.dumps({"keys": sorted(key_hash(k) for k in keys)}, indent=1).encode() + b"\n"

@@ -1,0 +1,72 @@
+"""POST signed webhook payloads: timeouts, bounded retries with backoff, no redirects."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .hooks import Hook
+from .signatures import sign
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+ATTEMPTS = 3
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx is an answer, and a failure
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+@dataclass
+class Sender:
+    """POST signed payloads with a timeout, bounded retries and backoff, concurrently."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    attempts: int = ATTEMPTS
+    backoff: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+    concurrency: int = 8
+
+    def send_all(self, jobs: list[tuple[Hook, bytes]]) -> dict[str, str]:
+        """Deliver each (hook, body); return hook id → error for those that failed."""
+        if not jobs:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs))) as pool:
+            errors = list(pool.map(lambda job: self.send(*job), jobs))
+        return {hook.id: error for (hook, _), error in zip(jobs, errors, strict=True) if error}
+
+    def send(self, hook: Hook, body: bytes) -> str | None:
+        """Deliver one body; return None, or why the last attempt failed."""
+        error = None
+        for attempt in range(self.attempts):
+            if attempt:
+                self.sleep(self.backoff * 2 ** (attempt - 1))
+            error = self._post(hook, body)
+            if error is None:
+                return None
+            log.info("webhook %s: attempt %d failed: %s", hook.label, attempt + 1, error)
+        return error
+
+    def _post(self, hook: Hook, body: bytes) -> str | None:
+        signed = sign(hook.secret, body)
+        request = urllib.request.Request(hook.url, data=body, headers=signed.headers, method="POST")
+        try:
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                response.read(65536)
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            return f"unreachable: {getattr(exc, 'reason', exc)}"
+        return None if 200 <= status < 300 else f"HTTP {status}"

@@ -1,0 +1,137 @@
+"""`publisher serve` (SPEC §7): GET|HEAD /config/<key> from a directory target."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..documents.render import CONTENT_TYPE
+from ..redact import KEY_NAME, key_label, redact_paths
+from ..settings import DEFAULT_CACHE_CONTROL
+
+log = logging.getLogger(__name__)
+
+INVALID_KEY = b'{"status":400,"error":"Invalid API key"}'
+NOT_FOUND = b'{"status":404,"error":"Not found"}'
+_CONFIG = re.compile(r"/config/(?P<key>.*)")
+
+
+class ConfigServer(ThreadingHTTPServer):
+    """A threaded HTTP server for one published directory."""
+
+    daemon_threads = True
+
+    def __init__(self, root: Path, host: str, port: int, cache_control: str) -> None:
+        self.root = root.resolve()
+        self.config_dir = self.root / "config"
+        self.cache_control = cache_control
+        super().__init__((host, port), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ConfigServer
+    protocol_version = "HTTP/1.1"
+    server_version = "publisher"
+    sys_version = ""
+    timeout = 30  # seconds an idle keep-alive connection may hold a thread
+
+    def do_GET(self) -> None:
+        self._answer(head=False)
+
+    def do_HEAD(self) -> None:
+        self._answer(head=True)
+
+    def do_OPTIONS(self) -> None:
+        self.send_response(HTTPStatus.NO_CONTENT)
+        self._cors()
+        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "If-None-Match")
+        self.send_header("Access-Control-Max-Age", "86400")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _method_not_allowed(self) -> None:
+        self._send(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            b'{"status":405,"error":"Method not allowed"}',
+            head=False,
+            extra={"Allow": "GET, HEAD, OPTIONS"},
+        )
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+
+    def _answer(self, head: bool) -> None:
+        match = _CONFIG.fullmatch(urlsplit(self.path).path)
+        if match is None:
+            self._send(HTTPStatus.NOT_FOUND, NOT_FOUND, head)
+            return
+        key = match["key"]
+        body = self._document(key) if KEY_NAME.fullmatch(key) else None
+        if body is None:
+            self._send(HTTPStatus.BAD_REQUEST, INVALID_KEY, head)
+            return
+        etag = '"' + hashlib.sha256(body).hexdigest() + '"'
+        headers = {"ETag": etag, "Cache-Control": self.server.cache_control}
+        if _etag_matches(self.headers.get("If-None-Match"), etag):
+            self._send(HTTPStatus.NOT_MODIFIED, b"", head=True, extra=headers)
+            return
+        self._send(HTTPStatus.OK, body, head, extra=headers)
+
+    def _document(self, key: str) -> bytes | None:
+        path = self.server.config_dir / key
+        try:
+            if path.is_symlink() or path.resolve().parent != self.server.config_dir:
+                return None
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            log.warning("cannot read the document of %s: %s", key_label(key), exc.strerror)
+            return None
+
+    def _send(
+        self, status: HTTPStatus, body: bytes, head: bool, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self._cors()
+        if status != HTTPStatus.NOT_MODIFIED:
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        if status != HTTPStatus.OK and status != HTTPStatus.NOT_MODIFIED:
+            self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _cors(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
+
+    def log_message(self, format: str, *args: object) -> None:
+        # The request line holds the raw API key: log only its label.
+        log.info("%s %s", self.address_string(), redact_paths(format % args))
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
+    return etag in candidates
+
+
+def make_server(
+    root: Path,
+    host: str = "127.0.0.1",
+    port: int = 3100,
+    cache_control: str = DEFAULT_CACHE_CONTROL,
+) -> ConfigServer:
+    """Return a bound server for `root` (call serve_forever, then server_close)."""
+    return ConfigServer(root, host, port, cache_control)

@@ -1,0 +1,80 @@
+"""Everything a publish can be told, as data: the algorithm's options, the storage, the CDN.
+
+A Python caller builds these and calls `publisher.publish`; the command line maps its
+options onto the same objects. The defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .state.model import StoppedPolicy
+
+DEFAULT_TARGET = "./public"
+DEFAULT_MAX_DELETES = 100
+DEFAULT_LOCK_TTL = 900.0
+DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024
+DEFAULT_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
+DEFAULT_CONCURRENCY = 32
+DEFAULT_INVALIDATION_THRESHOLD = 100
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """How the publish algorithm behaves (SPEC §5)."""
+
+    stopped_policy: StoppedPolicy = StoppedPolicy.winners_only
+    prune: bool = False
+    max_deletes: int = DEFAULT_MAX_DELETES
+    force: bool = False
+    dry_run: bool = False
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    lock_ttl: float = DEFAULT_LOCK_TTL
+    environ: Mapping[str, str] | None = None
+    """Where webhook secrets are read from (default: os.environ)."""
+
+
+class RetryMode(StrEnum):
+    """botocore's retry modes for throttling and 5xx."""
+
+    standard = "standard"
+    adaptive = "adaptive"
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """How to reach an `s3://` target (ignored for a directory) and how to write to it."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    cache_control: str = DEFAULT_CACHE_CONTROL
+    concurrency: int = DEFAULT_CONCURRENCY
+    retry_mode: RetryMode = RetryMode.standard
+    lock: bool = True
+    """False skips the publish lock, for stores without conditional writes."""
+
+
+class CdnKind(StrEnum):
+    """Which CDN to purge after a publish (SPEC §6)."""
+
+    none = "none"
+    cloudfront = "cloudfront"
+    http_purge = "http-purge"
+
+
+@dataclass(frozen=True)
+class CdnSettings:
+    """Which CDN to purge and how."""
+
+    kind: CdnKind = CdnKind.none
+    distribution_id: str | None = None
+    """CloudFront: the distribution."""
+    invalidation_threshold: int = DEFAULT_INVALIDATION_THRESHOLD
+    """CloudFront: above this many paths, invalidate one wildcard."""
+    wait: bool = False
+    """CloudFront: wait until the invalidation completes."""
+    purge_urls: tuple[str, ...] = ()
+    """http-purge: the edges' base URLs."""

@@ -1,0 +1,87 @@
+"""Schema errors of the state in words a person fixes them by, with line and location."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ..errors import Path_, Problem, format_path
+from .yaml_lines import Parsed, line_of
+
+
+def schema_problem(parsed: Parsed, error: Any, prefix: Path_ = ()) -> list[Problem]:
+    """Return the problems one schema error stands for (one per unknown or missing field)."""
+    path: Path_ = (*prefix, *error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return [
+            Problem(
+                format_path((*path, name)),
+                _unknown_field(name, allowed),
+                line_of(parsed, (*path, name)),
+            )
+            for name in extra
+        ]
+    if kind == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        line = line_of(parsed, path)
+        return [
+            Problem(format_path(path), f"missing required field {name!r}", line) for name in missing
+        ]
+    return [Problem(format_path(path), _schema_message(error), line_of(parsed, path))]
+
+
+def _unknown_field(name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown field: {guess}allowed here: {', '.join(allowed)}"
+
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _schema_message(error: Any) -> str:
+    kind, value, arg = error.validator, error.instance, error.validator_value
+    if kind == "type":
+        hint = " (quote it to make it a string)" if arg == "string" and value is not None else ""
+        return f"expected {_TYPE_NAMES.get(arg, arg)}, got {_describe(value)}{hint}"
+    if kind == "enum":
+        return f"{_describe(value)} is not one of: {', '.join(map(str, arg))}"
+    if kind == "const":
+        return f"must be {arg!r}, got {_describe(value)}"
+    if kind == "pattern":
+        return f"{value!r} does not match the pattern {arg}"
+    if kind in ("minimum", "maximum"):
+        bound = "at least" if kind == "minimum" else "at most"
+        return f"{value} is out of range: must be {bound} {arg}"
+    if kind == "minItems":
+        return f"needs at least {arg} item{'s' if arg != 1 else ''}, got {len(value)}"
+    if kind == "minLength":
+        return "must not be empty"
+    if kind == "maxLength":
+        return f"is longer than {arg} characters"
+    if kind == "uniqueItems":
+        return "has duplicate items"
+    return str(error.message)

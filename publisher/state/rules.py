@@ -1,0 +1,191 @@
+"""The rules of SPEC section 2 that a JSON Schema cannot say, on raw parsed data.
+
+The checks tolerate wrongly typed values (the schema reports those), so one run
+reports every problem of a file at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import Path_, format_path
+
+WEIGHT_TOLERANCE = 1e-6
+
+# Regex syntax Python accepts but JavaScript SDKs (which apply `url`) do not.
+_PYTHON_ONLY = [
+    (re.compile(r"\(\?P[<=>]"), "named groups `(?P<...>`: use `(?<name>...)`"),
+    (re.compile(r"\\[AZ]"), "`\\A` or `\\Z`: use `^` and `$`"),
+    (re.compile(r"\(\?#"), "inline comments `(?#...)`"),
+    (re.compile(r"\(\?[aiLmsux]+\)"), "global inline flags such as `(?i)`"),
+    (re.compile(r"\(\?>"), "atomic groups `(?>...)`"),
+    (re.compile(r"(?<!\\)[*+?}][+]"), "possessive quantifiers such as `a++`"),
+]
+
+Found = Iterator[tuple[Path_, str]]
+
+
+# A lone surrogate can only come from an escape (`\ud800`); most files have none.
+_SURROGATE_ESCAPE = re.compile(r"\\(u|U0000)[dD][89a-fA-F]")
+
+
+def may_hold_surrogates(text: str) -> bool:
+    """True when the source text has an escape that can make a lone surrogate."""
+    return _SURROGATE_ESCAPE.search(text) is not None
+
+
+def check_semantics(data: Any, escapes: bool = True) -> list[tuple[Path_, str]]:
+    """Return (path, message) for each semantic problem; `escapes`: look for lone surrogates."""
+    if not isinstance(data, dict):
+        return []
+    checker = SemanticChecker(escapes)
+    found = []
+    for index, org in enumerate(_list(data.get("organizations"))):
+        found += checker.organization(index, org)
+    return found
+
+
+class SemanticChecker:
+    """Check organizations one at a time, remembering what must be unique across them."""
+
+    def __init__(self, escapes: bool = True) -> None:
+        self.escapes = escapes
+        self.org_ids: dict[str, int] = {}
+        self.api_keys: dict[str, tuple[int, int]] = {}
+
+    def organization(self, index: int, org: Any) -> list[tuple[Path_, str]]:
+        """Return the problems of `organizations[index]`."""
+        if not isinstance(org, dict):
+            return []
+        path: Path_ = ("organizations", index)
+        found = list(_strings(org, path)) if self.escapes else []
+        found += _unique(org.get("id"), (*path, "id"), self.org_ids, index, "organization id", "")
+        for j, key in _dicts(org.get("api_keys")):
+            value = key.get("key")
+            if isinstance(value, str) and value in self.api_keys:
+                first = format_path(
+                    (
+                        "organizations",
+                        self.api_keys[value][0],
+                        "api_keys",
+                        self.api_keys[value][1],
+                        "key",
+                    )
+                )
+                found.append(
+                    (
+                        (*path, "api_keys", j, "key"),
+                        f"duplicate API key: already used at {first} "
+                        "(keys are unique across all organizations)",
+                    )
+                )
+            elif isinstance(value, str):
+                self.api_keys[value] = (index, j)
+        exp_keys: dict[str, int] = {}
+        for j, exp in _dicts(org.get("experiments")):
+            exp_path: Path_ = (*path, "experiments", j)
+            found += _unique(
+                exp.get("key"),
+                (*exp_path, "key"),
+                exp_keys,
+                j,
+                "experiment key",
+                " in this organization",
+            )
+            found += _experiment(exp, exp_path)
+        return found
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    for index, item in enumerate(_list(value)):
+        if isinstance(item, dict):
+            yield index, item
+
+
+def _strings(value: Any, path: Path_) -> Found:
+    """Flag strings that cannot be encoded as UTF-8 (lone surrogates from JSON escapes)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            yield path, "contains an unpaired surrogate escape: it cannot be written as UTF-8"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+
+
+def _unique(
+    value: Any, path: Path_, seen: dict[str, int], index: int, what: str, scope: str
+) -> Found:
+    if not isinstance(value, str):
+        return
+    if value.endswith("\n"):
+        yield path, f"{what} must not end with a line break"
+    if value in seen:
+        yield path, f"duplicate {what} {value!r}{scope}: first used at index {seen[value]}"
+    else:
+        seen[value] = index
+
+
+def _experiment(exp: dict[str, Any], path: Path_) -> Found:
+    variations = exp.get("variations")
+    count = len(variations) if isinstance(variations, list) else None
+    status = exp.get("status")
+    phases = _list(exp.get("phases"))
+    if status == "running" and isinstance(exp.get("phases", []), list) and not phases:
+        yield (*path, "phases"), "a running experiment needs at least one phase"
+    for k, phase in _dicts(phases):
+        yield from _weights(phase.get("weights"), count, (*path, "phases", k, "weights"))
+    yield from _winner(exp.get("winner"), status, count, (*path, "winner"))
+    url = exp.get("url")
+    if isinstance(url, str) and url:
+        yield from _url(url, (*path, "url"))
+
+
+def _weights(weights: Any, count: int | None, path: Path_) -> Found:
+    if not isinstance(weights, list):
+        return
+    if count is not None and len(weights) != count:
+        yield (
+            path,
+            f"has {len(weights)} weights for {count} variations: give one weight per variation",
+        )
+    numbers = [w for w in weights if isinstance(w, int | float) and not isinstance(w, bool)]
+    if len(numbers) == len(weights) and weights and all(math.isfinite(w) for w in numbers):
+        total = math.fsum(numbers)
+        if abs(total - 1) > WEIGHT_TOLERANCE:
+            yield path, f"weights sum to {total:g}, not 1 (tolerance {WEIGHT_TOLERANCE:g})"
+
+
+def _winner(winner: Any, status: Any, count: int | None, path: Path_) -> Found:
+    if not isinstance(winner, int) or isinstance(winner, bool):
+        return
+    if status != "stopped":
+        yield path, f"winner is only allowed on a stopped experiment, this one is {status}"
+    if count is not None and winner >= count:
+        yield (
+            path,
+            f"winner {winner} is not a variation index: "
+            f"there are {count} variations (0-{count - 1})",
+        )
+
+
+def _url(url: str, path: Path_) -> Found:
+    try:
+        re.compile(url)
+    except re.error as exc:
+        yield path, f"not a valid regular expression: {exc}"
+        return
+    for pattern, what in _PYTHON_ONLY:
+        if pattern.search(url):
+            yield path, f"uses Python-only regex syntax the SDKs cannot run: {what}"

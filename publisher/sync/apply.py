@@ -1,0 +1,80 @@
+"""Write the planned documents: concurrently, bounded, every failure named."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from ..errors import Problem, PublisherError, StorageError
+from ..redact import key_label
+from .lock import LockInfo
+from .plan import Put
+from .targets import Target
+
+MAX_FAILURES = 50
+Progress = Callable[[int, int], None]
+
+
+def refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:
+    """Return a tick that renews the lock every third of its time to live."""
+    last = [time.monotonic()]
+
+    def refresh() -> None:
+        if time.monotonic() - last[0] > ttl / 3:
+            target.refresh_lock(info.renewed(ttl))
+            last[0] = time.monotonic()
+
+    return refresh
+
+
+def apply_puts(
+    target: Target,
+    puts: Iterable[Put],
+    progress: Progress | None = None,
+    tick: Callable[[], None] | None = None,
+) -> None:
+    """Put documents concurrently; raise StorageError naming every failed key."""
+    todo = list(puts)
+    failures: list[Problem] = []
+    done = 0
+    window = max(1, target.concurrency) * 4
+    with ThreadPoolExecutor(max_workers=max(1, target.concurrency)) as pool:
+        pending: dict[Future[None], Put] = {}
+        queue = iter(todo)
+        while True:
+            while len(pending) < window and len(failures) < MAX_FAILURES:
+                put = next(queue, None)
+                if put is None:
+                    break
+                pending[pool.submit(target.put_document, put.key, put.document)] = put
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                put = pending.pop(future)
+                error = future.exception()
+                if error is not None:
+                    if not isinstance(error, Exception):
+                        raise error
+                    failures.append(_failure_line(put.key, error))
+                done += 1
+            if progress is not None:
+                progress(done, len(todo))
+            if tick is not None:
+                tick()
+    if failures:
+        skipped = len(todo) - done
+        tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""
+        raise StorageError(
+            f"{len(failures)} of {len(todo)} document(s) failed to upload{tail}; nothing was "
+            "deleted; re-run to finish (the next run puts only what is missing)",
+            failures,
+        )
+
+
+def _failure_line(key: str, error: BaseException) -> Problem:
+    cause = (
+        error.message if isinstance(error, PublisherError) else f"{type(error).__name__}: {error}"
+    )
+    return Problem(f"key {key_label(key)}", cause)

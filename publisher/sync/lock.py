@@ -1,0 +1,77 @@
+"""The publish lock's contents: who holds it, since when, until when (pure)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    host: str
+    pid: int
+    token: str
+    started_at: float
+    expires_at: float
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    def renewed(self, ttl: float, now: float | None = None) -> LockInfo:
+        """Return the same lock with its expiry pushed `ttl` seconds past now."""
+        return replace(self, expires_at=(now if now is not None else time.time()) + ttl)
+
+    def describe(self) -> str:
+        return (
+            f"host {self.host} pid {self.pid} since {_iso(self.started_at)} "
+            f"(expires {_iso(self.expires_at)})"
+        )
+
+
+def new_lock(ttl: float, now: float | None = None) -> LockInfo:
+    """Return a lock for this process that expires `ttl` seconds from now."""
+    now = time.time() if now is None else now
+    return LockInfo(socket.gethostname(), os.getpid(), uuid.uuid4().hex, now, now + ttl)
+
+
+def decode_lock(raw: bytes) -> LockInfo | None:
+    """Parse a lock's contents; None when it is unreadable (treated as stale)."""
+    try:
+        data = json.loads(raw)
+        return LockInfo(
+            str(data["host"]),
+            int(data["pid"]),
+            str(data["token"]),
+            float(data["started_at"]),
+            float(data["expires_at"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def is_stale(info: LockInfo | None, now: float | None = None) -> bool:
+    """True when a lock may be taken over: unreadable, expired, or its process is gone."""
+    if info is None:
+        return True
+    if info.expires_at <= (time.time() if now is None else now):
+        return True
+    return info.host == socket.gethostname() and not _alive(info.pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,82 @@
+"""Desired documents vs what is live → a Plan of puts, deletes and unchanged (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+from ..documents.render import Document
+from ..errors import PlanRefusedError
+from ..redact import key_hash
+
+
+class LiveObject(NamedTuple):
+    """A document found on the target; `md5` is None where the store's ETag is not an MD5."""
+
+    md5: str | None
+
+
+@dataclass(frozen=True)
+class Put:
+    key: str
+    document: Document
+    reason: Literal["added", "changed"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a publish will do: the same data drives --dry-run and a real run."""
+
+    puts: list[Put] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    live: int = 0
+
+    def count(self, reason: str) -> int:
+        return sum(1 for p in self.puts if p.reason == reason)
+
+
+def plan_sync(
+    desired: Mapping[str, Document],
+    live: Mapping[str, LiveObject],
+    manifest: Mapping[str, str] | None = None,
+) -> Plan:
+    """Compare desired documents with live objects (MD5, else the manifest's sha256)."""
+    manifest = manifest or {}
+    puts: list[Put] = []
+    unchanged = 0
+    for key in sorted(desired):
+        doc = desired[key]
+        found = live.get(key)
+        if found is None:
+            puts.append(Put(key, doc, "added"))
+        elif _same(found, doc, manifest, key):
+            unchanged += 1
+        else:
+            puts.append(Put(key, doc, "changed"))
+    deletes = sorted(key for key in live if key not in desired)
+    return Plan(puts, deletes, unchanged, len(live))
+
+
+def _same(found: LiveObject, doc: Document, manifest: Mapping[str, str], key: str) -> bool:
+    if found.md5 is not None:
+        return found.md5 == doc.md5
+    return manifest.get(key_hash(key)) == doc.sha256
+
+
+def check_deletes(plan: Plan, *, max_deletes: int, force: bool) -> None:
+    """Refuse a prune that deletes over `max_deletes` or more than half of what is live."""
+    count = len(plan.deletes)
+    if force or count == 0:
+        return
+    if count > max_deletes:
+        raise PlanRefusedError(
+            f"refusing to delete {count} documents, more than --max-deletes {max_deletes}: "
+            "check the state, then raise --max-deletes or pass --force; nothing was published"
+        )
+    if count * 2 > plan.live:
+        raise PlanRefusedError(
+            f"refusing to delete {count} of {plan.live} live documents (more than half): "
+            "check the state and --target, then pass --force; nothing was published"
+        )

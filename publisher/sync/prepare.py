@@ -1,0 +1,40 @@
+"""Steps 1-3 of SPEC §5, and the webhook secrets: everything that can fail before a write."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from ..delivery.hooks import Hook, resolve_hooks
+from ..documents.render import Rendered, render_documents
+from ..documents.validate import validate_documents
+from ..settings import PublishOptions
+from ..state import State, load_state
+from .snapshot import timed
+
+
+class Prepared(NamedTuple):
+    """A state checked, rendered and validated, with its webhooks' secrets read."""
+
+    state: State
+    rendered: Rendered
+    hooks: list[Hook]
+
+
+def prepare(
+    state: State | str | Path, options: PublishOptions, *, secrets: bool = True
+) -> Prepared:
+    """Load (if given a path), render and validate, and read webhook secrets.
+
+    `secrets=False` skips the secrets (no hooks): printing a document needs none.
+    """
+    with timed("loaded the state"):
+        loaded = state if isinstance(state, State) else load_state(state)
+    environ = os.environ if options.environ is None else options.environ
+    hooks = resolve_hooks(loaded, environ) if secrets else []
+    with timed("rendered the documents"):
+        rendered = render_documents(loaded, options.stopped_policy)
+    with timed("validated the documents"):
+        validate_documents(rendered, options.max_document_bytes)
+    return Prepared(loaded, rendered, hooks)

@@ -1,0 +1,201 @@
+"""The publish algorithm of SPEC §5; it knows targets and CDNs only through their interfaces."""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..delivery.cdn import Purger
+from ..delivery.hooks import Hook
+from ..delivery.purge import purge_changed
+from ..delivery.record import RECORD, Record
+from ..delivery.sender import Sender
+from ..delivery.webhooks import Delivery, notify, scope_shas
+from ..documents.diff import ExperimentChange, diff_documents
+from ..documents.render import Rendered
+from ..errors import Problem, PublisherError, StorageError
+from ..redact import key_hash
+from ..settings import PublishOptions
+from ..state import State
+from .apply import Progress, apply_puts, refresher
+from .lock import LockInfo, new_lock
+from .manifest import manifest_documents, record_generation
+from .plan import Plan, check_deletes
+from .prepare import prepare
+from .snapshot import Background, Snapshot, timed
+from .targets import Target
+
+
+@dataclass
+class PublishResult:
+    """What a publish planned and did; the CLI reports it, a library caller inspects it."""
+
+    target: str
+    dry_run: bool
+    plan: Plan
+    rendered: Rendered
+    deleted: list[str] = field(default_factory=list)
+    generation: int | None = None
+    diffs: dict[str, list[ExperimentChange]] = field(default_factory=dict)
+    refused: str | None = None
+    purged: list[str] = field(default_factory=list)
+    webhooks: Delivery = field(default_factory=Delivery)
+    webhooks_due: list[str] = field(default_factory=list)
+    purge_error: StorageError | None = None
+
+    @property
+    def left_in_place(self) -> list[str]:
+        """Keys no longer in the state whose documents stay live (no --prune)."""
+        return [] if self.deleted else self.plan.deletes
+
+
+def sync_target(
+    state: State | str | Path,
+    target: Target,
+    options: PublishOptions,
+    progress: Progress | None = None,
+    purger: Purger | None = None,
+    sender: Sender | None = None,
+) -> PublishResult:
+    """Render, validate and sync every document to `target`, purge the CDN and push the
+    changed documents to webhooks (SPEC §5, §9).
+
+    What is live is read while the state is loaded and rendered. A publish that finds
+    nothing to do takes no lock and writes nothing; otherwise it takes the lock and
+    reads what is live again before it writes.
+    """
+    reading = Background(lambda: Snapshot.read(target))
+    loaded, rendered, hooks = prepare(state, options)
+    snapshot = reading.result()
+    plan = snapshot.plan(rendered)
+    due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
+    if options.dry_run:
+        result = _dry_run(rendered, target, options, plan)
+        result.webhooks_due = due
+        return result
+    if not due and _up_to_date(loaded, rendered, plan, snapshot, options):
+        generation = snapshot.manifest.generation
+        return PublishResult(target.description, False, plan, rendered, generation=generation)
+    del snapshot, plan  # read again under the lock; do not hold two copies
+    info = new_lock(options.lock_ttl)
+    target.acquire_lock(info)
+    # The state and documents live to the end: keep the collector from rescanning
+    # them on every few thousand allocations of the uploads.
+    gc.freeze()
+    try:
+        result = _publish_locked(loaded, rendered, target, options, info, progress, purger)
+        return _push(result, target, hooks, sender or Sender())
+    finally:
+        gc.unfreeze()
+        target.release_lock(info)
+
+
+def _up_to_date(
+    state: State, rendered: Rendered, plan: Plan, snapshot: Snapshot, options: PublishOptions
+) -> bool:
+    """True when a publish would write nothing: no document, manifest or purge pending."""
+    if plan.puts or snapshot.pending_purge or (options.prune and plan.deletes):
+        return False
+    published = {key: doc.sha256 for key, doc in rendered.documents.items()}
+    documents = manifest_documents(snapshot.manifest, published, plan.deletes)
+    manifest = snapshot.manifest
+    return documents == manifest.documents and state.sha256 == manifest.state_sha256
+
+
+def _dry_run(
+    rendered: Rendered, target: Target, options: PublishOptions, plan: Plan
+) -> PublishResult:
+    result = PublishResult(target.description, True, plan, rendered)
+    cache: dict[tuple[bytes | None, str], list[ExperimentChange]] = {}
+    for put in plan.puts:
+        if put.reason == "changed":
+            old = target.read_document(put.key)
+            pair = (old, put.document.sha256)
+            if pair not in cache:
+                cache[pair] = diff_documents(old, put.document.body)
+            result.diffs[put.key] = cache[pair]
+    if options.prune:
+        try:
+            check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
+        except PublisherError as exc:
+            result.refused = exc.message
+    return result
+
+
+def _publish_locked(
+    state: State,
+    rendered: Rendered,
+    target: Target,
+    options: PublishOptions,
+    info: LockInfo,
+    progress: Progress | None,
+    purger: Purger | None,
+) -> PublishResult:
+    snapshot = Snapshot.read(target)  # again: now no other publisher can write
+    plan = snapshot.plan(rendered)
+    if options.prune:
+        check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
+    with timed(f"wrote {len(plan.puts)} document(s)"):
+        apply_puts(target, plan.puts, progress, refresher(target, info, options.lock_ttl))
+    result = PublishResult(target.description, False, plan, rendered)
+    if options.prune and plan.deletes:
+        target.delete_documents(plan.deletes)
+        result.deleted = list(plan.deletes)
+    result.generation = record_generation(
+        target,
+        snapshot.manifest,
+        manifest_documents(
+            snapshot.manifest,
+            {key: doc.sha256 for key, doc in rendered.documents.items()},
+            result.left_in_place,
+        ),
+        state_sha256=state.sha256,
+        counts=_counts(result),
+        extra={"stopped_policy": str(options.stopped_policy)},
+    )
+    if purger is not None:
+        changed = [p.key for p in plan.puts] + result.deleted
+        known = {key_hash(k): k for k in [*rendered.keys, *plan.deletes]}
+        try:
+            result.purged = purge_changed(purger, target, changed, known, snapshot.pending_purge)
+        except StorageError as exc:
+            result.purge_error = exc
+    return result
+
+
+def _counts(result: PublishResult) -> dict[str, int]:
+    plan, rendered = result.plan, result.rendered
+    return {
+        "documents": len(rendered.documents),
+        "distinct": len(rendered.distinct()),
+        "added": plan.count("added"),
+        "changed": plan.count("changed"),
+        "unchanged": plan.unchanged,
+        "deleted": len(result.deleted),
+        "left_in_place": len(result.left_in_place),
+    }
+
+
+def _push(
+    result: PublishResult, target: Target, hooks: list[Hook], sender: Sender
+) -> PublishResult:
+    """Push changed documents to webhooks once they are live; exit 4 while any is pending.
+
+    A failed purge is raised after the pushes: the documents are live either way.
+    """
+    record = Record.parse(target.read_meta(RECORD))
+    if hooks or record.hooks:  # also forgets the webhooks gone from the state
+        result.webhooks = notify(target, result.rendered, hooks, record, sender)
+    if result.purge_error is not None:
+        raise result.purge_error
+    if result.webhooks.failed:
+        problems = [
+            Problem(label, error) for label, error in sorted(result.webhooks.failed.items())
+        ]
+        raise StorageError(
+            f"the documents are published, but {len(problems)} webhook delivery(ies) failed; "
+            "the next publish retries them",
+            problems,
+        )
+    return result

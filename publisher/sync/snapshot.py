@@ -1,0 +1,77 @@
+"""What is on the target before a publish: live documents, manifest, pending purges and pushes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ..delivery.purge import read_pending
+from ..delivery.record import RECORD, Record
+from ..documents.render import Rendered
+from .manifest import MANIFEST, Manifest, parse_manifest
+from .plan import LiveObject, Plan, plan_sync
+from .targets import Target
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What is on the target: live documents, the manifest, purges and pushes left pending."""
+
+    live: dict[str, LiveObject]
+    manifest: Manifest
+    pending_purge: list[str]
+    record: Record
+
+    @classmethod
+    def read(cls, target: Target) -> Snapshot:
+        """Read everything a plan needs from the target."""
+        with timed(f"read what is live at {target.description}"):
+            manifest = parse_manifest(target.read_meta(MANIFEST))
+            record = Record.parse(target.read_meta(RECORD))
+            return cls(target.list_live(), manifest, read_pending(target), record)
+
+    def plan(self, rendered: Rendered) -> Plan:
+        """Return the plan that brings this snapshot to the rendered documents."""
+        return plan_sync(rendered.documents, self.live, self.manifest.documents)
+
+
+@contextmanager
+def timed(what: str) -> Iterator[None]:
+    """Log how long a step took (shown with --verbose)."""
+    start = time.perf_counter()
+    yield
+    log.info("%s in %.2f s", what, time.perf_counter() - start)
+
+
+class Background(Generic[T]):
+    """Run one call on a daemon thread (an invalid state must not wait for a listing)."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._call = call
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> T:
+        """Wait for the call; return its value or raise its error."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value

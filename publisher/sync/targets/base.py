@@ -1,0 +1,60 @@
+"""The interface every target implements; the publish algorithm knows only this."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ...documents.render import Document
+from ..lock import LockInfo
+from ..plan import LiveObject
+
+CONFIG = "config"
+META = "_publisher"
+
+
+class Target(Protocol):
+    """A place documents are published to, with its bookkeeping and lock."""
+
+    description: str
+    concurrency: int
+
+    def document_path(self, key: str) -> str:
+        """Return the URL path a CDN serves the key's document at (`/<prefix>/config/<key>`)."""
+        ...
+
+    def list_live(self) -> dict[str, LiveObject]:
+        """Return every document under config/ that the publisher owns, by API key."""
+        ...
+
+    def read_document(self, key: str) -> bytes | None:
+        """Return a live document's bytes, or None when there is none."""
+        ...
+
+    def put_document(self, key: str, document: Document) -> None:
+        """Write one document so that a reader sees the old or the new bytes, never a mix."""
+        ...
+
+    def delete_documents(self, keys: Sequence[str]) -> None:
+        """Delete documents; deleting one that is already gone is not an error."""
+        ...
+
+    def read_meta(self, name: str) -> bytes | None:
+        """Return a bookkeeping file under _publisher/, or None."""
+        ...
+
+    def write_meta(self, name: str, body: bytes) -> None:
+        """Write a bookkeeping file under _publisher/ atomically."""
+        ...
+
+    def acquire_lock(self, info: LockInfo) -> None:
+        """Take the publish lock or raise LockHeldError naming the holder."""
+        ...
+
+    def refresh_lock(self, info: LockInfo) -> None:
+        """Push the held lock's expiry forward."""
+        ...
+
+    def release_lock(self, info: LockInfo) -> None:
+        """Release the lock if this publisher still holds it."""
+        ...

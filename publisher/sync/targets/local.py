@@ -1,0 +1,148 @@
+"""A local directory target: atomic file writes, an exclusive-create lock."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ...documents.render import Document
+from ...errors import LockHeldError, StorageError, UsageError
+from ...files import write_atomic
+from ...redact import KEY_NAME, key_label
+from ..lock import LockInfo, decode_lock, is_stale
+from ..plan import LiveObject
+from .base import CONFIG, META
+
+
+class LocalTarget:
+    """Documents at `<root>/config/<key>`, bookkeeping at `<root>/_publisher/`."""
+
+    def __init__(self, root: Path, concurrency: int = 4) -> None:
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--target {root}: exists and is not a directory")
+        self.root = root
+        self.description = str(root)
+        self.concurrency = concurrency
+        self.config = root / CONFIG
+        self.meta = root / META
+        self._tmp = self.meta / "tmp"
+
+    # documents
+
+    def document_path(self, key: str) -> str:
+        return f"/{CONFIG}/{key}"
+
+    def list_live(self) -> dict[str, LiveObject]:
+        live: dict[str, LiveObject] = {}
+        try:
+            entries = list(os.scandir(self.config))
+        except FileNotFoundError:
+            return live
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.config}: {exc.strerror}") from None
+        for entry in entries:
+            if KEY_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                body = self._read(Path(entry.path))
+                if body is not None:
+                    live[entry.name] = LiveObject(
+                        hashlib.md5(body, usedforsecurity=False).hexdigest()
+                    )
+        return live
+
+    def read_document(self, key: str) -> bytes | None:
+        return self._read(self.config / key)
+
+    def put_document(self, key: str, document: Document) -> None:
+        try:
+            self._write_atomic(self.config / key, document.body)
+        except OSError as exc:
+            raise StorageError(f"cannot write the document: {exc.strerror}") from None
+
+    def delete_documents(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            try:
+                (self.config / key).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot delete the document of key {key_label(key)}: {exc.strerror}"
+                ) from None
+
+    # bookkeeping
+
+    def read_meta(self, name: str) -> bytes | None:
+        return self._read(self.meta / name)
+
+    def write_meta(self, name: str, body: bytes) -> None:
+        try:
+            self._write_atomic(self.meta / name, body)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.meta / name}: {exc.strerror}") from None
+
+    # lock
+
+    @property
+    def lock_path(self) -> Path:
+        return self.meta / "lock"
+
+    def acquire_lock(self, info: LockInfo) -> None:
+        try:
+            self.meta.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {self.meta}: {exc.strerror}") from None
+        for _attempt in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                held = decode_lock(self._read(self.lock_path) or b"")
+                if not is_stale(held):
+                    assert held is not None
+                    raise LockHeldError(
+                        f"{self.root} is being published by {held.describe()}: wait for it to "
+                        f"finish; if that process is gone, remove {self.lock_path}"
+                    ) from None
+                self.lock_path.unlink(missing_ok=True)  # stale: expired or its process died
+                continue
+            except OSError as exc:
+                raise StorageError(f"cannot create {self.lock_path}: {exc.strerror}") from None
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(info.encode())
+            self._clean_tmp()
+            return
+        raise LockHeldError(f"{self.root}: another publisher took the lock at the same moment")
+
+    def refresh_lock(self, info: LockInfo) -> None:
+        held = decode_lock(self._read(self.lock_path) or b"")
+        if held is None or held.token != info.token:
+            raise StorageError(f"lost the lock {self.lock_path}: another publisher took it over")
+        self._write_atomic(self.lock_path, info.encode())
+
+    def release_lock(self, info: LockInfo) -> None:
+        held = decode_lock(self._read(self.lock_path) or b"")
+        if held is not None and held.token == info.token:
+            self.lock_path.unlink(missing_ok=True)
+
+    # helpers
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path.parent}/…: {exc.strerror}") from None
+
+    def _write_atomic(self, path: Path, body: bytes) -> None:
+        # The temp file lives under _publisher/tmp: same filesystem, never served.
+        write_atomic(path, body, tmp_dir=self._tmp)
+
+    def _clean_tmp(self) -> None:
+        # Left by a publisher that was killed mid-write; we hold the lock, so none is live.
+        try:
+            for entry in os.scandir(self._tmp):
+                Path(entry.path).unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,196 @@
+"""The S3-compatible target: objects at `<prefix>/config/<key>` with headers and metadata."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ...aws import S3Bucket, is_not_implemented, is_precondition_failed
+from ...documents.render import CONTENT_TYPE, Document
+from ...errors import LockHeldError, Problem, StorageError, UsageError
+from ...redact import KEY_NAME, key_label
+from ...settings import DEFAULT_CACHE_CONTROL
+from ..lock import LockInfo, decode_lock, is_stale
+from ..plan import LiveObject
+from .base import CONFIG, META
+
+log = logging.getLogger(__name__)
+
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str
+    """Empty, or ending in `/`."""
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+def parse_s3_url(url: str) -> S3Location:
+    """Split `s3://bucket[/prefix]`; raise a usage error for anything else."""
+    rest = url.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    if not _BUCKET.fullmatch(bucket):
+        raise UsageError(f"{url}: not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
+    prefix = prefix.strip("/")
+    if ".." in prefix.split("/") or "//" in prefix:
+        raise UsageError(f"{url}: the prefix must not contain '..' or empty segments")
+    return S3Location(bucket, f"{prefix}/" if prefix else "")
+
+
+class S3Target:
+    """Documents as objects; bookkeeping under `<prefix>/_publisher/`; a conditional-write lock."""
+
+    def __init__(
+        self,
+        location: S3Location,
+        bucket: S3Bucket,
+        *,
+        cache_control: str = DEFAULT_CACHE_CONTROL,
+        concurrency: int = 32,
+        lock: bool = True,
+    ) -> None:
+        self.location = location
+        self.bucket = bucket
+        self.description = str(location)
+        self.concurrency = concurrency
+        self.cache_control = cache_control
+        self.use_lock = lock
+        self._config = f"{location.prefix}{CONFIG}/"
+        self._meta = f"{location.prefix}{META}/"
+        self._lock_key = f"{self._meta}lock"
+        self._lock_etag: str | None = None
+
+    def document_path(self, key: str) -> str:
+        return f"/{self._config}{key}"
+
+    # documents
+
+    def list_live(self) -> dict[str, LiveObject]:
+        live: dict[str, LiveObject] = {}
+        for obj in self.bucket.list_objects(self._config):
+            name = obj.key[len(self._config) :]
+            if KEY_NAME.fullmatch(name):  # only what the publisher owns
+                live[name] = LiveObject(obj.etag if _MD5.fullmatch(obj.etag) else None)
+        return live
+
+    def read_document(self, key: str) -> bytes | None:
+        found = self.bucket.get(self._config + key)
+        return found.body if found else None
+
+    def put_document(self, key: str, document: Document) -> None:
+        self.bucket.put(
+            self._config + key,
+            document.body,
+            content_type=CONTENT_TYPE,
+            cache_control=self.cache_control,
+            metadata={"sha256": document.sha256},
+            md5_hex=document.md5,
+        )
+
+    def delete_documents(self, keys: Sequence[str]) -> None:
+        failed = self.bucket.delete_many([self._config + k for k in keys])
+        if failed:
+            problems = [Problem(f"key {key_label(k.rsplit('/', 1)[-1])}", why) for k, why in failed]
+            raise StorageError(f"{len(failed)} document(s) could not be deleted; re-run", problems)
+
+    # bookkeeping
+
+    def read_meta(self, name: str) -> bytes | None:
+        found = self.bucket.get(self._meta + name)
+        return found.body if found else None
+
+    def write_meta(self, name: str, body: bytes) -> None:
+        self.bucket.put(
+            self._meta + name, body, content_type="application/json", cache_control="no-store"
+        )
+
+    # lock
+
+    def acquire_lock(self, info: LockInfo) -> None:
+        if not self.use_lock:
+            return
+        try:
+            self._lock_etag = self._put_lock(info, if_none_match=True)
+            return
+        except Exception as exc:
+            if not is_precondition_failed(exc):
+                raise
+        held = self.bucket.get(self._lock_key)
+        holder = decode_lock(held.body or b"") if held else None
+        if held is not None and holder is not None and holder.token == info.token:
+            self._lock_etag = held.etag  # our own write, answered 412 on a retry
+            return
+        if held is not None and not is_stale(holder):
+            assert holder is not None
+            raise LockHeldError(
+                f"{self.description} is being published by {holder.describe()}: wait for it "
+                f"to finish; if that process is gone, delete s3://{self.bucket.bucket}/{self._lock_key}"
+            )
+        try:  # stale or gone: take it over only if nobody changed it meanwhile
+            if held is None:
+                self._lock_etag = self._put_lock(info, if_none_match=True)
+            else:
+                self._lock_etag = self._put_lock(info, if_match=held.etag)
+            log.warning("took over a stale lock on %s", self.description)
+        except Exception as exc:
+            if is_precondition_failed(exc):
+                raise LockHeldError(
+                    f"{self.description}: another publisher took the lock at the same moment"
+                ) from None
+            raise
+
+    def _put_lock(
+        self, info: LockInfo, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> str:
+        try:
+            return self.bucket.put(
+                self._lock_key,
+                info.encode(),
+                content_type="application/json",
+                cache_control="no-store",
+                if_none_match=if_none_match,
+                if_match=if_match,
+            )
+        except Exception as exc:
+            if is_not_implemented(exc):
+                raise StorageError(
+                    f"{self.bucket.endpoint} does not support conditional writes, which the "
+                    "publish lock needs: pass --no-lock if only one publisher ever runs at a time"
+                ) from None
+            raise
+
+    def refresh_lock(self, info: LockInfo) -> None:
+        if not self.use_lock or self._lock_etag is None:
+            return
+        try:
+            self._lock_etag = self._put_lock(info, if_match=self._lock_etag)
+        except Exception as exc:
+            if not is_precondition_failed(exc):
+                raise
+            held = self.bucket.get(self._lock_key)
+            if held is None or held.body != info.encode():  # not our own retried write
+                raise StorageError(
+                    f"lost the lock on {self.description}: another publisher took it over"
+                ) from None
+            self._lock_etag = held.etag
+
+    def release_lock(self, info: LockInfo) -> None:
+        if not self.use_lock or self._lock_etag is None:
+            return
+        try:
+            self.bucket.delete(self._lock_key, if_match=self._lock_etag)
+        except Exception as exc:
+            if is_not_implemented(exc):
+                held = self.bucket.get(self._lock_key)
+                if held is not None and held.etag == self._lock_etag:
+                    self.bucket.delete(self._lock_key)
+            elif not is_precondition_failed(exc):  # someone took it over: theirs now
+                raise
+        self._lock_etag = None

@@ -1,0 +1,72 @@
+"""Prepare a bucket for `publisher init-bucket`: create it, set CORS, check it is not listable."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from ...aws import AwsOptions, S3Bucket, client
+from ...errors import StorageError
+from .s3 import parse_s3_url
+
+CORS_RULE = {
+    "ID": "publisher-config-read",
+    "AllowedMethods": ["GET", "HEAD"],
+    "AllowedOrigins": ["*"],
+    "AllowedHeaders": ["*"],
+    "ExposeHeaders": ["ETag", "Cache-Control"],
+    "MaxAgeSeconds": 86400,
+}
+
+
+@dataclass
+class BucketReport:
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def public_read_policy(bucket: str, prefix: str) -> str:
+    """Return a policy letting anyone GET `<prefix>config/*` and nothing else (no listing)."""
+    statement = {
+        "Sid": "PublisherPublicReadConfig",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{prefix}config/*",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def prepare_bucket(
+    url: str, options: AwsOptions, *, create: bool = False, public_read: bool = False
+) -> BucketReport:
+    """Create (if asked) and configure the bucket of `url`; return what was done."""
+    location = parse_s3_url(url)
+    bucket = S3Bucket(client("s3", options), location.bucket, options.endpoint_url or "AWS S3")
+    report = BucketReport()
+    if not bucket.exists():
+        if not create:
+            raise StorageError(
+                f"bucket {location.bucket} does not exist at {bucket.endpoint}: pass --create "
+                "to create it, or check the name and --endpoint-url"
+            )
+        bucket.create(options.region)
+        report.lines.append(f"Created bucket {location.bucket}")
+    bucket.put_cors([CORS_RULE])
+    report.lines.append(
+        f"Set CORS on {location.bucket}: GET and HEAD from any origin "
+        "(S3 applies CORS to the whole bucket; only config/ should be served)"
+    )
+    if public_read:
+        bucket.put_policy(public_read_policy(location.bucket, location.prefix))
+        report.lines.append(
+            f"Set a bucket policy: anyone may GET {location.prefix}config/*, nothing else "
+            "(this replaces the bucket's policy)"
+        )
+    for reason in bucket.public_listing():
+        report.warnings.append(
+            f"anyone may list bucket {location.bucket} ({reason}): a public listing reveals "
+            "every API key; allow public s3:GetObject on config/* only, never s3:ListBucket"
+        )
+    report.lines.append(f"Publish with: publisher publish STATE --target {location}")
+    return report
