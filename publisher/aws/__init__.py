@@ -1,0 +1,24 @@
+"""Everything that talks to AWS APIs: boto3 is imported in `client` and nowhere else.
+
+Callers get small wrappers (`S3Bucket`, `CloudFront`) that raise our errors, never
+botocore's, and that take their client as an argument so tests hand in a moto one.
+"""
+
+from __future__ import annotations
+
+from .client import AwsOptions, client
+from .cloudfront import CloudFront
+from .errors import is_not_implemented, is_precondition_failed, translate
+from .s3 import Object, S3Bucket, lists_publicly
+
+__all__ = [
+    "AwsOptions",
+    "CloudFront",
+    "Object",
+    "S3Bucket",
+    "client",
+    "is_not_implemented",
+    "is_precondition_failed",
+    "lists_publicly",
+    "translate",
+]

@@ -1,0 +1,61 @@
+"""The one module that imports boto3: sessions and clients, with retries and a sized pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.exceptions as bex
+import botocore.handlers
+from botocore.config import Config
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """How to reach the store: all optional, the standard boto3 chain fills the rest."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    retry_mode: str = "standard"
+    max_attempts: int = 5
+    pool_size: int = 32
+    connect_timeout: float = 10
+    read_timeout: float = 60
+
+
+def _session(options: AwsOptions) -> Any:
+    try:
+        return boto3.session.Session(profile_name=options.profile, region_name=options.region)
+    except bex.ProfileNotFound:
+        raise UsageError(
+            f"--profile {options.profile}: no such profile in the AWS config"
+        ) from None
+
+
+def client(service: str, options: AwsOptions) -> Any:
+    """Return a boto3 client with retries for throttling and 5xx and a sized pool."""
+    config = Config(
+        retries={"mode": options.retry_mode, "max_attempts": options.max_attempts},
+        # Documents carry Content-MD5 (S3 checks it, and it is the ETag we compare), so
+        # no CRC32 trailer and aws-chunked framing, which some S3-compatible stores reject.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        max_pool_connections=options.pool_size,
+        connect_timeout=options.connect_timeout,
+        read_timeout=options.read_timeout,
+        s3={"addressing_style": "path"} if options.endpoint_url else None,
+    )
+    session = _session(options)
+    region = options.region or session.region_name or "us-east-1"
+    made = session.client(
+        service, endpoint_url=options.endpoint_url, region_name=region, config=config
+    )
+    if service == "s3":
+        # `Expect: 100-continue` costs a round trip per PUT; it pays off only for bodies
+        # far larger than a document (at most a few MiB).
+        made.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
+    return made

@@ -1,0 +1,80 @@
+"""botocore's errors turned into ours: one clear line that says the fix."""
+
+from __future__ import annotations
+
+import botocore.exceptions as bex
+
+from ..errors import PublisherError, StorageError
+from ..redact import redact_paths
+
+ClientError = bex.ClientError
+WaiterError = bex.WaiterError
+
+_REGION_CODES = {
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "IllegalLocationConstraintException",
+}
+_CRED_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+
+
+def error_code(exc: bex.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def http_status(exc: bex.ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def translate(exc: Exception, where: str, endpoint: str) -> PublisherError:
+    """Turn a botocore error into one clear line that says the fix."""
+    if isinstance(exc, PublisherError):
+        return exc
+    if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
+        return StorageError(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "AWS_PROFILE or --profile (the standard boto3 credential chain)"
+        )
+    if isinstance(
+        exc, bex.EndpointConnectionError | bex.ConnectTimeoutError | bex.ProxyConnectionError
+    ):
+        return StorageError(f"cannot reach {endpoint}: check --endpoint-url and the network")
+    if isinstance(exc, bex.ClientError):
+        code, status = error_code(exc), http_status(exc)
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code == "NoSuchBucket":
+            return StorageError(
+                f"{where} does not exist at {endpoint}: create it "
+                "(publisher init-bucket --create) or check the name and --endpoint-url"
+            )
+        if code in _REGION_CODES or status == 301:
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            region = headers.get("x-amz-bucket-region") or exc.response.get("Error", {}).get(
+                "Region"
+            )
+            hint = f"pass --region {region}" if region else "pass the bucket's --region"
+            return StorageError(f"{where} is in another region than the client's: {hint}")
+        if code in _CRED_CODES:
+            return StorageError(f"the credentials were rejected by {endpoint} ({code}): check them")
+        if code == "AccessDenied" or status == 403:
+            return StorageError(
+                f"access denied to {where}: the credentials need s3:ListBucket, s3:GetObject, "
+                "s3:PutObject and s3:DeleteObject on it"
+            )
+        return StorageError(redact_paths(f"{where}: {code or status}: {message}".rstrip(": ")))
+    if isinstance(exc, bex.BotoCoreError):
+        return StorageError(redact_paths(f"{where}: {exc}"))
+    raise exc
+
+
+def is_precondition_failed(exc: Exception) -> bool:
+    return isinstance(exc, bex.ClientError) and (
+        error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict")
+        or http_status(exc) in (409, 412)
+    )
+
+
+def is_not_implemented(exc: Exception) -> bool:
+    return isinstance(exc, bex.ClientError) and (
+        error_code(exc) in ("NotImplemented", "InvalidArgument") or http_status(exc) == 501
+    )

@@ -1,0 +1,215 @@
+"""S3 calls the publisher makes, on a client it is handed; botocore errors become ours."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PublisherError
+from .errors import (
+    ClientError,
+    error_code,
+    http_status,
+    is_not_implemented,
+    is_precondition_failed,
+    translate,
+)
+
+
+@dataclass(frozen=True)
+class Object:
+    key: str
+    etag: str
+    body: bytes | None = None
+
+
+def lists_publicly(policy: str) -> bool:
+    """True when a bucket policy lets anyone (Principal *) list the bucket."""
+    try:
+        statements = json.loads(policy).get("Statement", [])
+    except ValueError:
+        return False
+    for st in statements if isinstance(statements, list) else [statements]:
+        principal = st.get("Principal")
+        anyone = principal == "*" or (
+            isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
+        )
+        actions = {a.lower() for a in _as_list(st.get("Action"))}
+        if (
+            st.get("Effect") == "Allow"
+            and anyone
+            and actions & {"s3:listbucket", "s3:*", "*", "s3:list*"}
+        ):
+            return True
+    return False
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+class S3Bucket:
+    """The S3 calls the target makes, each translating errors to ours."""
+
+    def __init__(self, s3: Any, bucket: str, endpoint: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.endpoint = endpoint
+
+    def _fail(self, exc: Exception) -> PublisherError:
+        return translate(exc, f"bucket {self.bucket}", self.endpoint)
+
+    def list_objects(self, prefix: str) -> Iterator[Object]:
+        """Yield every object under `prefix` from paged ListObjectsV2 calls."""
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield Object(item["Key"], item["ETag"].strip('"'))
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def get(self, key: str) -> Object | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
+            return Object(key, response["ETag"].strip('"'), response["Body"].read())
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404") or (
+                http_status(exc) == 404 and error_code(exc) != "NoSuchBucket"
+            ):
+                return None
+            raise self._fail(exc) from None
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str,
+        cache_control: str,
+        metadata: dict[str, str] | None = None,
+        md5_hex: str | None = None,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> str:
+        """Put one object; with a condition, a failed precondition raises it unchanged."""
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type,
+            "CacheControl": cache_control,
+            "Metadata": metadata or {},
+        }
+        if md5_hex:
+            args["ContentMD5"] = base64.b64encode(bytes.fromhex(md5_hex)).decode()
+        if if_none_match:
+            args["IfNoneMatch"] = "*"
+        if if_match:
+            args["IfMatch"] = f'"{if_match}"'
+        try:
+            return str(self.s3.put_object(**args)["ETag"]).strip('"')
+        except Exception as exc:
+            if (if_none_match or if_match) and (
+                is_precondition_failed(exc) or is_not_implemented(exc)
+            ):
+                raise
+            raise self._fail(exc) from None
+
+    def delete(self, key: str, if_match: str | None = None) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if if_match:
+            args["IfMatch"] = f'"{if_match}"'
+        try:
+            self.s3.delete_object(**args)
+        except Exception as exc:
+            if (
+                isinstance(exc, ClientError)
+                and http_status(exc) == 404
+                and error_code(exc) != "NoSuchBucket"
+            ):
+                return  # already gone, e.g. a retry of a delete that succeeded
+            if if_match and (is_precondition_failed(exc) or is_not_implemented(exc)):
+                raise
+            raise self._fail(exc) from None
+
+    def delete_many(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """Delete in batches of 1,000; return (key, error) for each object not deleted."""
+        failed: list[tuple[str, str]] = []
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            try:
+                response = self.s3.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            except Exception as exc:
+                raise self._fail(exc) from None
+            failed += [
+                (e["Key"], f"{e.get('Code')}: {e.get('Message')}")
+                for e in response.get("Errors", [])
+            ]
+        return failed
+
+    def exists(self) -> bool:
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+            return True
+        except ClientError as exc:
+            if http_status(exc) == 404:
+                return False
+            raise self._fail(exc) from None
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def create(self, region: str | None) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self.s3.create_bucket(**args)
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def put_cors(self, rules: list[dict[str, Any]]) -> None:
+        try:
+            self.s3.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": rules})
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def put_policy(self, policy: str) -> None:
+        try:
+            self.s3.put_bucket_policy(Bucket=self.bucket, Policy=policy)
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def public_listing(self) -> list[str]:
+        """Return why the bucket may let anyone list it (an ACL grant or a policy), if it does."""
+        reasons = []
+        try:
+            acl = self.s3.get_bucket_acl(Bucket=self.bucket)
+            for grant in acl.get("Grants", []):
+                uri = grant.get("Grantee", {}).get("URI", "")
+                if uri.endswith(("/AllUsers", "/AuthenticatedUsers")) and grant.get(
+                    "Permission"
+                ) in ("READ", "FULL_CONTROL"):
+                    reasons.append(
+                        f"the ACL grants {grant['Permission']} to {uri.rsplit('/', 1)[-1]}"
+                    )
+        except ClientError:
+            pass
+        try:
+            policy = self.s3.get_bucket_policy(Bucket=self.bucket)["Policy"]
+        except ClientError:
+            policy = None
+        except Exception as exc:
+            raise self._fail(exc) from None
+        if policy and lists_publicly(policy):
+            reasons.append("the bucket policy allows s3:ListBucket to everyone")
+        return reasons
