@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean imports
 
 SIZE ?= small
 AWSCLI := bench/.awscli/bin/aws
@@ -33,6 +33,10 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The package's import graph, checked: no cycle, imports down the pipeline, small modules.
+imports: $(STAMP)
+	$(BIN)/python tests/import_graph.py
 
 # The benchmark: figures side by side against one local moto server (see bench/README.md).
 # awscli gets a virtualenv of its own: it pins botocore versions of its own.

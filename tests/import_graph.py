@@ -1,0 +1,176 @@
+"""Print the package's import graph and check its shape: `python tests/import_graph.py`.
+
+Exit 1 when a rule is broken: an import cycle, boto3 imported outside `aws/client.py`,
+typer outside `cli/`, a module over 300 lines, or a median module over 150 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import statistics
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "publisher"
+MAX_LINES = 300
+MAX_MEDIAN = 150
+
+# The pipeline, bottom up: a module may import its own layer and the ones below.
+# sync and servers are siblings: neither imports the other.
+LAYERS = {
+    "state": 1,
+    "settings": 2,
+    "documents": 3,
+    "delivery": 4,
+    "sync": 5,
+    "servers": 5,
+    "api": 6,
+    "": 7,  # the package itself: the library API
+    "cli": 8,
+    "__main__": 9,
+}
+BASE = 0  # errors, redact, files, gcpause, schemas, aws: used by every stage
+
+
+def layer(name: str) -> tuple[str, int]:
+    """Return the stage a module belongs to and its rank in LAYERS."""
+    parts = name.split(".")[1:]
+    stage = parts[0] if parts else ""
+    return stage, LAYERS.get(stage, BASE)
+
+
+def module_name(path: Path) -> str:
+    """Return the dotted module name of a file of the package."""
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(name: str, node: ast.ImportFrom, is_package: bool) -> list[str]:
+    base = name.split(".") if is_package else name.split(".")[:-1]
+    if node.level:
+        base = base[: len(base) - (node.level - 1)]
+        prefix = ".".join(base + ([node.module] if node.module else []))
+    else:
+        prefix = node.module or ""
+    return [f"{prefix}.{alias.name}" for alias in node.names] + [prefix]
+
+
+def imports(path: Path, known: set[str]) -> tuple[set[str], set[str]]:
+    """Return (modules of the package imported, top-level third-party names imported)."""
+    name = module_name(path)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    inside: set[str] = set()
+    outside: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            candidates = _resolve(name, node, path.name == "__init__.py")
+            if node.level == 0:
+                outside.add((node.module or "").split(".")[0])
+        else:
+            continue
+        for candidate in candidates:
+            if candidate in known:
+                inside.add(candidate)
+            elif not candidate.startswith("publisher") and isinstance(node, ast.Import):
+                outside.add(candidate.split(".")[0])
+    inside.discard(name)
+    return inside, outside
+
+
+def graph() -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, int]]:
+    """Return the package's import edges, third-party imports and line counts by module."""
+    files = sorted(PACKAGE.rglob("*.py"))
+    known = {module_name(f) for f in files}
+    edges, third, lines = {}, {}, {}
+    for f in files:
+        name = module_name(f)
+        edges[name], third[name] = imports(f, known)
+        lines[name] = len(f.read_text(encoding="utf-8").splitlines())
+    return edges, third, lines
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Return the strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def problems() -> list[str]:
+    """Return every broken rule, one line each."""
+    edges, third, lines = graph()
+    found = [f"import cycle: {' → '.join(c)}" for c in cycles(edges)]
+    for name, targets in sorted(edges.items()):
+        stage, rank = layer(name)
+        for target in sorted(targets):
+            other, other_rank = layer(target)
+            if other_rank > rank or (other_rank == rank != BASE and other != stage):
+                found.append(f"{name} imports {target}: up the pipeline (or across it)")
+    for name, names in sorted(third.items()):
+        if "boto3" in names and name != "publisher.aws.client":
+            found.append(f"{name} imports boto3 (only publisher.aws.client may)")
+        if "typer" in names and not name.startswith("publisher.cli"):
+            found.append(f"{name} imports typer (only publisher.cli may)")
+    for name, count in sorted(lines.items()):
+        if count > MAX_LINES:
+            found.append(f"{name} has {count} lines (at most {MAX_LINES})")
+    median = statistics.median(lines.values())
+    if median > MAX_MEDIAN:
+        found.append(f"the median module has {median} lines (at most {MAX_MEDIAN})")
+    return found
+
+
+def main() -> int:
+    edges, third, lines = graph()
+    for name in sorted(edges):
+        targets = ", ".join(t.removeprefix("publisher.") for t in sorted(edges[name])) or "-"
+        print(f"{name.removeprefix('publisher.') or 'publisher'} ({lines[name]}) → {targets}")
+    boto = sorted(n for n, names in third.items() if "boto3" in names)
+    typer = sorted(n for n, names in third.items() if "typer" in names)
+    print()
+    print(
+        f"{len(edges)} modules, median {statistics.median(lines.values())} lines, "
+        f"largest {max(lines.values())}; cycles: {len(cycles(edges))}"
+    )
+    print(f"boto3 imported by: {', '.join(boto)}")
+    print(f"typer imported by: {', '.join(typer)}")
+    broken = problems()
+    for line in broken:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""Table-driven tests of the pure core: plan, delete guards, lock staleness, manifest, key editors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import textwrap
+
+import pytest
+import yaml
+
+from publisher.documents.render import Document, canonical
+from publisher.errors import PlanRefusedError, UsageError
+from publisher.redact import key_hash
+from publisher.state import edit_json, edit_yaml
+from publisher.sync.lock import LockInfo, decode_lock, is_stale, new_lock
+from publisher.sync.manifest import (
+    Manifest,
+    build_manifest,
+    manifest_documents,
+    parse_manifest,
+    record_generation,
+)
+from publisher.sync.plan import LiveObject, Plan, check_deletes, plan_sync
+
+
+def doc(text: str) -> Document:
+    body = canonical({"status": 200, "overrides": {"e": {"status": text}}})
+    return Document(
+        body,
+        hashlib.sha256(body).hexdigest(),
+        hashlib.md5(body, usedforsecurity=False).hexdigest(),
+        "acme",
+        None,
+    )
+
+
+A, B = doc("running"), doc("draft")
+
+# (desired, live, manifest, expected puts as (key, reason), deletes, unchanged)
+PLAN_CASES = [
+    ("empty target", {"k1": A}, {}, {}, [("k1", "added")], [], 0),
+    ("unchanged by md5", {"k1": A}, {"k1": LiveObject(A.md5)}, {}, [], [], 1),
+    ("changed by md5", {"k1": B}, {"k1": LiveObject(A.md5)}, {}, [("k1", "changed")], [], 0),
+    ("gone from the state", {}, {"k1": LiveObject(A.md5)}, {}, [], ["k1"], 0),
+    (
+        "no md5: the manifest decides (same)",
+        {"k1": A},
+        {"k1": LiveObject(None)},
+        {key_hash("k1"): A.sha256},
+        [],
+        [],
+        1,
+    ),
+    (
+        "no md5: the manifest decides (differs)",
+        {"k1": B},
+        {"k1": LiveObject(None)},
+        {key_hash("k1"): A.sha256},
+        [("k1", "changed")],
+        [],
+        0,
+    ),
+    (
+        "no md5, not in the manifest",
+        {"k1": A},
+        {"k1": LiveObject(None)},
+        {},
+        [("k1", "changed")],
+        [],
+        0,
+    ),
+    (
+        "sorted puts and deletes",
+        {"k3": A, "k1": B},
+        {"k9": LiveObject(A.md5), "k2": LiveObject(A.md5)},
+        {},
+        [("k1", "added"), ("k3", "added")],
+        ["k2", "k9"],
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("desired", "live", "manifest", "puts", "deletes", "unchanged"),
+    [case[1:] for case in PLAN_CASES],
+    ids=[case[0] for case in PLAN_CASES],
+)
+def test_plan_sync(desired, live, manifest, puts, deletes, unchanged) -> None:
+    """plan_sync compares by MD5 ETag, else by the manifest's sha256, and sorts its lists."""
+    plan = plan_sync(desired, live, manifest)
+    assert [(p.key, p.reason) for p in plan.puts] == puts
+    assert plan.deletes == deletes
+    assert plan.unchanged == unchanged
+    assert plan.live == len(live)
+
+
+# (deletes, live, max_deletes, force, refused with)
+GUARD_CASES = [
+    ("nothing to delete", 0, 0, 0, False, None),
+    ("within both guards", 2, 10, 100, False, None),
+    ("exactly half", 5, 10, 100, False, None),
+    ("over half", 6, 10, 100, False, "more than half"),
+    ("over max-deletes", 3, 100, 2, False, "more than --max-deletes 2"),
+    ("at max-deletes", 2, 100, 2, False, None),
+    ("force beats max-deletes", 300, 400, 100, True, None),
+    ("force beats half", 10, 10, 100, True, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("count", "live", "max_deletes", "force", "refused"),
+    [case[1:] for case in GUARD_CASES],
+    ids=[case[0] for case in GUARD_CASES],
+)
+def test_delete_guards(count, live, max_deletes, force, refused) -> None:
+    """A prune over --max-deletes or over half of what is live is refused unless forced."""
+    plan = Plan(deletes=[f"k{i}" for i in range(count)], live=live)
+    if refused is None:
+        check_deletes(plan, max_deletes=max_deletes, force=force)
+    else:
+        with pytest.raises(PlanRefusedError, match=refused) as caught:
+            check_deletes(plan, max_deletes=max_deletes, force=force)
+        assert "nothing was published" in caught.value.message
+
+
+def _dead_pid() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+HERE = socket.gethostname()
+NOW = 1_000_000.0
+DEAD = -1  # replaced by the pid of a process that has exited
+STALE_CASES = [
+    ("unreadable", None, True),
+    ("expired", LockInfo(HERE, os.getpid(), "t", NOW - 100, NOW - 1), True),
+    ("expires exactly now", LockInfo(HERE, os.getpid(), "t", NOW - 100, NOW), True),
+    ("live, this process", LockInfo(HERE, os.getpid(), "t", NOW, NOW + 60), False),
+    ("live, dead process here", LockInfo(HERE, DEAD, "t", NOW, NOW + 60), True),
+    ("live, other host", LockInfo("elsewhere.example", 1, "t", NOW, NOW + 60), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("info", "stale"),
+    [(case[1], case[2]) for case in STALE_CASES],
+    ids=[case[0] for case in STALE_CASES],
+)
+def test_lock_staleness(info, stale) -> None:
+    """A lock is stale when unreadable, expired, or held by a dead process on this host."""
+    if info is not None and info.pid == DEAD:
+        info = LockInfo(info.host, _dead_pid(), info.token, info.started_at, info.expires_at)
+    assert is_stale(info, now=NOW) is stale
+
+
+def test_lock_round_trip() -> None:
+    """A lock decodes to what was encoded; garbage decodes to None (stale)."""
+    info = new_lock(60, now=NOW)
+    assert decode_lock(info.encode()) == info
+    assert info.renewed(120, now=NOW + 10).expires_at == NOW + 130
+    for garbage in (b"", b"{}", b"[1]", b'{"host": "h"}', b"\xff"):
+        assert decode_lock(garbage) is None
+
+
+class Meta:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def write_meta(self, name: str, body: bytes) -> None:
+        self.files[name] = body
+
+
+def test_manifest_round_trip() -> None:
+    """What build_manifest writes, parse_manifest reads back; keys appear only as sha256."""
+    docs = manifest_documents(Manifest(), {"key_aaaaaaaa": "s1", "key_bbbbbbbb": "s2"}, [])
+    generation, body, summary = build_manifest(
+        Manifest(generation=6), docs, state_sha256="abc", counts={"added": 2}, now=0
+    )
+    assert generation == 7
+    back = parse_manifest(body)
+    assert back == Manifest(7, docs, "abc")
+    assert b"key_aaaaaaaa" not in body and b"key_aaaaaaaa" not in summary
+    assert json.loads(summary)["published_at"] == "1970-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, b"", b"not json", b"[]", b'{"generation": 1}', b'{"generation": 1, "documents": []}'],
+)
+def test_unreadable_manifest_counts_as_none(raw) -> None:
+    """A missing or unreadable manifest parses as generation 0 with no documents."""
+    assert parse_manifest(raw) == Manifest()
+
+
+def test_manifest_keeps_documents_left_in_place() -> None:
+    """A key no longer in the state but not pruned keeps its previous entry."""
+    previous = Manifest(3, {key_hash("key_old_0000"): "old", key_hash("key_new_0000"): "x"})
+    docs = manifest_documents(previous, {"key_new_0000": "new"}, ["key_old_0000"])
+    assert docs == {key_hash("key_new_0000"): "new", key_hash("key_old_0000"): "old"}
+
+
+def test_record_generation_only_on_change() -> None:
+    """Recording the same documents and state twice writes one generation."""
+    meta = Meta()
+    docs = {key_hash("key_aaaaaaaa"): "s1"}
+    first = record_generation(meta, Manifest(), docs, state_sha256="abc", counts={})
+    assert first == 1 and set(meta.files) == {"manifest.json", "generations/00000001.json"}
+    again = record_generation(
+        meta, parse_manifest(meta.files["manifest.json"]), docs, state_sha256="abc", counts={}
+    )
+    assert again == 1 and len(meta.files) == 2
+
+
+YAML_STATE = textwrap.dedent(
+    """\
+    version: 1
+    organizations:
+      - id: acme   # the first
+        api_keys:
+          - key: key_one_00000001
+            description: One
+      - id: globex
+        api_keys: [{key: key_two_00000002}]
+      - id: initech
+        experiments: []
+    """
+)
+JSON_STATE = json.dumps(yaml.safe_load(YAML_STATE), indent=2) + "\n"
+
+# (editor call, org or key, the api_keys each organization has after the edit)
+EDIT_CASES = [
+    (
+        "add to a block list",
+        ("add", "acme"),
+        {"acme": ["key_one_00000001", "key_new_0000000x"], "globex": ["key_two_00000002"]},
+    ),
+    (
+        "add to a flow list",
+        ("add", "globex"),
+        {"acme": ["key_one_00000001"], "globex": ["key_two_00000002", "key_new_0000000x"]},
+    ),
+    (
+        "add where there are none",
+        ("add", "initech"),
+        {"initech": ["key_new_0000000x"]},
+    ),
+    ("revoke in a block list", ("revoke", "key_one_00000001"), {"acme": ["key_one_00000001"]}),
+    ("revoke in a flow list", ("revoke", "key_two_00000002"), {"globex": ["key_two_00000002"]}),
+]
+
+
+@pytest.mark.parametrize("editor", [edit_yaml, edit_json], ids=["yaml", "json"])
+@pytest.mark.parametrize(
+    ("call", "expected"), [c[1:] for c in EDIT_CASES], ids=[c[0] for c in EDIT_CASES]
+)
+def test_key_editors(editor, call, expected) -> None:
+    """Both editors add a key to the right organization and revoke the right key."""
+    text = YAML_STATE if editor is edit_yaml else JSON_STATE
+    action, arg = call
+    if action == "add":
+        out = editor.add_api_key(text, arg, {"key": "key_new_0000000x", "description": "x: y"})
+    else:
+        out = editor.revoke_api_key(text, arg)
+    data = yaml.safe_load(out)
+    orgs = {o["id"]: o.get("api_keys", []) for o in data["organizations"]}
+    for org, keys in expected.items():
+        assert [k["key"] for k in orgs[org]] == keys
+    if action == "add":
+        added = next(k for k in orgs[arg] if k["key"] == "key_new_0000000x")
+        assert added["description"] == "x: y"
+    else:
+        revoked = [k for ks in orgs.values() for k in ks if k.get("revoked")]
+        assert [k["key"] for k in revoked] == [arg]
+    if editor is edit_yaml:
+        assert "# the first" in out  # comments survive
+
+
+@pytest.mark.parametrize("editor", [edit_yaml, edit_json], ids=["yaml", "json"])
+def test_key_editors_refuse_unknown_targets(editor) -> None:
+    """An unknown organization or key is a usage error naming what exists."""
+    text = YAML_STATE if editor is edit_yaml else JSON_STATE
+    with pytest.raises(UsageError, match="no organization 'nope'"):
+        editor.add_api_key(text, "nope", {"key": "key_new_0000000x"})
+    with pytest.raises(UsageError):
+        editor.revoke_api_key(text, "key_missing_0001")
