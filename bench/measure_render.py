@@ -14,7 +14,6 @@ import time
 
 from publisher.documents.render import render_documents
 from publisher.documents.validate import validate_documents
-
 from publisher.state import load_state
 
 
