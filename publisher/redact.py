@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 
 KEY_PATTERN = r"[A-Za-z0-9_-]{8,128}"
 """What an API key looks like; the state schema says the same (`^...$`)."""
@@ -29,3 +30,42 @@ def key_label(key: str) -> str:
 def redact_paths(text: str) -> str:
     """Replace each raw key in a `/config/<key>` path of `text` with its label."""
     return _IN_PATH.sub(lambda m: "/config/" + key_label(m[1]), text)
+
+
+# Every key-like run of characters found where a state keeps its API keys, valid or not:
+# output passes through `scrub`, which shows each of them as a label.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}")
+_known: set[str] = set()
+_KEY_FIELDS = {"key", "description", "project", "revoked"}
+
+
+def remember_keys(texts: Iterable[str]) -> None:
+    """Treat every key-like run in `texts` as secret from now on in this process."""
+    for text in texts:
+        if KEY_NAME.fullmatch(text):
+            _known.add(text)
+        else:
+            _known.update(_TOKEN.findall(text))
+
+
+def scrub(text: str) -> str:
+    """Return `text` with every remembered key, and every `/config/<key>` path, labelled."""
+    text = redact_paths(text)
+    if not _known:
+        return text
+    return _TOKEN.sub(lambda m: key_label(m[0]) if m[0] in _known else m[0], text)
+
+
+def key_strings(org: object) -> Iterator[str]:
+    """Yield every string an organization's `api_keys` holds, however malformed."""
+    keys = org.get("api_keys") if isinstance(org, dict) else None
+    items = keys if isinstance(keys, list) else [keys]
+    for item in items:
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            value = item.get("key")
+            if isinstance(value, str):
+                yield value
+            # A key written as a mapping key (`- key_...: x`) is an unknown field's name.
+            yield from (n for n in item if isinstance(n, str) and n not in _KEY_FIELDS)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 _HERE = Path(__file__).resolve().parent
 
@@ -42,12 +44,28 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """`pattern` as JSON Schema means it: `$` ends the string (Python's `$` also matches
+    before a final line break, which let `"key_...\n"` through)."""
+    if isinstance(instance, str) and not re.search(_strict(pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _strict(pattern: str) -> str:
+    return re.sub(r"(?<!\\)\$$", r"\\Z", pattern)
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
+
+
 @cache
 def validator(name: str) -> Draft202012Validator:
     """Return a draft 2020-12 validator for the schema `name`, built once."""
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    made: Draft202012Validator = _Validator(schema)
+    return made
 
 
 @cache

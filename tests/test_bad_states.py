@@ -172,16 +172,18 @@ def test_every_problem_reported_in_one_run(tmp_path: Path) -> None:
 
 
 def test_json_state_problems_have_locations(tmp_path: Path) -> None:
-    """A JSON state reports the same locations (JSON gives no line numbers)."""
+    """A JSON state reports the same locations as YAML, with the line of each."""
     state = base_state()
     state["organizations"][0]["experiments"][0]["winner"] = 5
     source = tmp_path / "s.json"
-    source.write_text(json.dumps(state))
+    text = json.dumps(state, indent=2)
+    source.write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if '"winner": 5' in t)
     result = run_cli("validate", source)
     assert result.exit_code == 3
     assert (
-        f"{source}: organizations[0].experiments[0].winner: winner is only allowed on a stopped "
-        "experiment, this one is running"
+        f"{source}:{line}: organizations[0].experiments[0].winner: winner is only allowed on a "
+        "stopped experiment, this one is running"
     ) in result.stderr
 
 

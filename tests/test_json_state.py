@@ -42,13 +42,13 @@ def test_layouts_give_the_same_state(text: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[]", "s.json: expected a mapping, got a list"),
+        ("[]", "s.json:1: expected a mapping, got a list"),
         ("null", "s.json:1: expected an object with `version` and `organizations`, got null"),
-        ("{}", "s.json: missing required field 'organizations'"),
-        ("{}", "s.json: missing required field 'version'"),
+        ("{}", "s.json:1: missing required field 'organizations'"),
+        ("{}", "s.json:1: missing required field 'version'"),
         (
             '{"version": 1, "organizations": "x"}',
-            "s.json: organizations: expected a list, got str 'x'",
+            "s.json:1: organizations: expected a list, got str 'x'",
         ),
         ('{"version": 1, "organizations": []} x', "s.json:1: invalid JSON: Extra data (column 37)"),
         (
@@ -66,7 +66,7 @@ def test_layouts_give_the_same_state(text: str, tmp_path: Path) -> None:
         ("", "s.json:1: invalid JSON: Expecting value (column 1)"),
         (
             '{"version": 1, "organizations": [{"id": "A"}], "extra": 1}',
-            "s.json: extra: unknown field",
+            "s.json:1: extra: unknown field",
         ),
     ],
 )

@@ -8,12 +8,14 @@ callback, which keeps what it needs and lets the rest go.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import Problem
+from ..errors import Path_, Problem
 
 _WHITESPACE = " \t\n\r"
+_LONG_NUMBER = re.compile(r"[0-9]{4300,}")
 
 
 class JsonSyntaxError(Exception):
@@ -33,7 +35,15 @@ class JsonStateReader:
         self.text = text
         self.problems: list[Problem] = []
         self.streamed = False
-        self._decoder = json.JSONDecoder(object_pairs_hook=self._pairs)
+        self.non_finite = 0
+        """How many NaN or Infinity literals were read (JSON has no such numbers)."""
+        self._decoder = json.JSONDecoder(
+            object_pairs_hook=self._pairs, parse_constant=self._constant
+        )
+
+    def _constant(self, name: str) -> float:
+        self.non_finite += 1
+        return float(name)
 
     def _pairs(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
         out = dict(items)
@@ -45,8 +55,9 @@ class JsonStateReader:
                 seen.add(key)
         return out
 
-    def read(self, on_org: Callable[[int, Any], None]) -> Any:
-        """Return the top-level value without its organizations; pass each one to `on_org`."""
+    def read(self, on_org: Callable[[int, Any, int], None]) -> Any:
+        """Return the top-level value without its organizations; pass each one to `on_org`
+        with its index and the position where its text starts."""
         text = self.text
         pos = self._skip(0)
         if not text.startswith("{", pos):
@@ -81,15 +92,16 @@ class JsonStateReader:
                 return top
             raise JsonSyntaxError("Expecting ',' delimiter", text, pos)
 
-    def _organizations(self, pos: int, on_org: Callable[[int, Any], None]) -> int:
+    def _organizations(self, pos: int, on_org: Callable[[int, Any, int], None]) -> int:
         text = self.text
         pos = self._skip(pos)
         if text.startswith("]", pos):
             return pos + 1
         index = 0
         while True:
+            start = pos
             org, pos = self._decode(pos)
-            on_org(index, org)
+            on_org(index, org, start)
             del org
             index += 1
             pos = self._skip(pos)
@@ -105,6 +117,12 @@ class JsonStateReader:
             return self._decoder.raw_decode(self.text, pos)
         except json.JSONDecodeError as exc:
             raise JsonSyntaxError(exc.msg, self.text, exc.pos) from None
+        except RecursionError:
+            raise JsonSyntaxError("nested too deeply", self.text, pos) from None
+        except ValueError:  # an integer past Python's limit of 4,300 digits
+            found = _LONG_NUMBER.search(self.text, pos)
+            where = found.start() if found else pos
+            raise JsonSyntaxError("a number of over 4,300 digits", self.text, where) from None
 
     def _skip(self, pos: int) -> int:
         text = self.text
@@ -122,3 +140,49 @@ class JsonStateReader:
         pos = self._skip(pos)
         if pos != len(self.text):
             raise JsonSyntaxError("Extra data", self.text, pos)
+
+
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
+
+
+def json_lines(text: str, start: int, prefix: Path_) -> dict[Path_, int]:
+    """Return the line of every value of the JSON value at `start`, by path under `prefix`.
+
+    Run only when a value has problems (the decoder gives no positions), so that JSON
+    problems carry a line as YAML ones do. Assumes well-formed JSON (it was decoded).
+    """
+    lines: dict[Path_, int] = {}
+    line = text.count("\n", 0, start) + 1
+    last = start
+    # Each open container: [path, is_object, current key or index, expecting a key]
+    stack: list[list[Any]] = []
+    path: Path_ = prefix
+    for match in _TOKENS.finditer(text, start):
+        token = match.group()
+        line += text.count("\n", last, match.start())
+        last = match.start()
+        top = stack[-1] if stack else None
+        if top is not None and top[1] and top[3] and token.startswith('"'):
+            top[2] = json.loads(token)
+            top[3] = False
+            continue
+        if token in (":", ","):
+            if token == "," and top is not None:
+                if top[1]:
+                    top[3] = True
+                else:
+                    top[2] += 1
+            continue
+        if token in ("}", "]"):
+            stack.pop()
+            if not stack:
+                break
+            continue
+        if top is not None:
+            path = (*top[0], top[2])
+        lines[path] = line
+        if token in ("{", "["):
+            stack.append([path, token == "{", 0, token == "{"])
+        elif not stack:
+            break
+    return lines

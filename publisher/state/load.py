@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import Path_, Problem, StateError, UsageError, format_path
 from ..gcpause import no_cycles
+from ..redact import key_strings, remember_keys, scrub
 from ..schemas import schema_errors
-from .json_stream import JsonStateReader, JsonSyntaxError
+from .json_stream import JsonStateReader, JsonSyntaxError, json_lines
 from .messages import schema_problem
 from .model import ApiKey, Experiment, Organization, Phase, State, Webhook
-from .rules import SemanticChecker, check_semantics, may_hold_surrogates
+from .rules import SemanticChecker, check_semantics, may_hold_surrogates, non_finite_numbers
 from .yaml_lines import Parsed, line_of, parse_yaml
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -73,6 +75,7 @@ def _parse_any(text: str, fmt: str, source: str, sha256: str) -> State:
     escapes = may_hold_surrogates(text)
     parsed = parse_yaml(text)
     del text
+    _remember_keys(parsed.data)
     problems = [_with_source(p, source) for p in parsed.problems]
     if not problems:
         problems = [_with_source(p, source) for p in _check(parsed, escapes)]
@@ -88,10 +91,24 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
     builder = _Builder()
     problems: list[Problem] = []
     orgs: list[Organization] = []
+    counted = [0]  # NaN and Infinity literals already located
 
-    def on_org(index: int, org: Any) -> None:
-        found = _org_problems(index, org, checker)
-        problems.extend(found)
+    def on_org(index: int, org: Any, start: int) -> None:
+        remember_keys(key_strings(org))
+        prefix: Path_ = ("organizations", index)
+        non_finite: list[tuple[Path_, str]] = []
+        if reader.non_finite > counted[0]:
+            counted[0] = reader.non_finite
+            non_finite = list(non_finite_numbers(org, prefix))
+        problems.extend(
+            _org_problems(
+                index,
+                org,
+                checker,
+                non_finite,
+                lambda: Parsed(lines=json_lines(text, start, prefix)),
+            )
+        )
         if not problems:
             orgs.append(builder.org(org))
 
@@ -103,33 +120,62 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
     else:
         if isinstance(top, dict) and reader.streamed:
             top = {**top, "organizations": []}
+        _remember_keys(top)
         if top is None:
             problems.append(
                 Problem("", "expected an object with `version` and `organizations`, got null", 1)
             )
         else:
-            problems += _check(Parsed(top), escapes=False)
+            non_finite = list(non_finite_numbers(top, ())) if reader.non_finite > counted[0] else []
+            found = _check(Parsed(top), escapes=False, extra=non_finite)
+            if found:  # again, now with the line of each location
+                found = _check(Parsed(top, json_lines(text, 0, ())), False, non_finite)
+            problems += found
     problems = [_with_source(p, source) for p in [*reader.problems, *problems]]
     if problems:
         raise StateError.from_problems(source, problems)
     return State(tuple(orgs), sha256)
 
 
-def _org_problems(index: int, org: Any, checker: SemanticChecker) -> list[Problem]:
+def _org_problems(
+    index: int,
+    org: Any,
+    checker: SemanticChecker,
+    non_finite: list[tuple[Path_, str]],
+    lines: Callable[[], Parsed],
+) -> list[Problem]:
+    """Return the problems of one organization of a JSON state, each with its line."""
     prefix: Path_ = ("organizations", index)
-    found: list[Problem] = []
-    for error in schema_errors("state#organization", org):
-        found += schema_problem(Parsed(), error, prefix)
-    for path, message in checker.organization(index, org):
-        found.append(Problem(format_path(path), message))
-    return found
+    errors = schema_errors("state#organization", org)
+    semantic = checker.organization(index, org)  # once: it remembers ids and keys
+    if not errors and not semantic and not non_finite:
+        return []
+    parsed = lines()
+    found = [p for error in errors for p in schema_problem(parsed, error, prefix)]
+    found += [
+        Problem(format_path(path), message, line_of(parsed, path)) for path, message in semantic
+    ]
+    return _prefer(found, [Problem(format_path(p), m, line_of(parsed, p)) for p, m in non_finite])
+
+
+def _prefer(found: list[Problem], non_finite: list[Problem]) -> list[Problem]:
+    """A NaN or Infinity says what is wrong; the schema's complaint at the same place does not."""
+    places = {p.location for p in non_finite}
+    return [p for p in found if p.location not in places] + non_finite
 
 
 def _with_source(problem: Problem, source: str) -> Problem:
-    return Problem(problem.location, problem.message, problem.line, source)
+    # The one place every problem of a state passes: no API key leaves it unlabelled.
+    return Problem(scrub(problem.location), scrub(problem.message), problem.line, source)
 
 
-def _check(parsed: Parsed, escapes: bool) -> list[Problem]:
+def _remember_keys(data: Any) -> None:
+    orgs = data.get("organizations") if isinstance(data, dict) else None
+    for org in orgs if isinstance(orgs, list) else []:
+        remember_keys(key_strings(org))
+
+
+def _check(parsed: Parsed, escapes: bool, extra: Iterable[tuple[Path_, str]] = ()) -> list[Problem]:
     data = parsed.data
     if data is None:
         return [Problem("", "the file is empty: expected `version: 1` and `organizations`", 1)]
@@ -138,6 +184,8 @@ def _check(parsed: Parsed, escapes: bool) -> list[Problem]:
         found += schema_problem(parsed, error)
     for path, message in check_semantics(data, escapes):
         found.append(Problem(format_path(path), message, line_of(parsed, path)))
+    more = [Problem(format_path(p), m, line_of(parsed, p)) for p, m in extra]
+    found = _prefer(found, more)
     return sorted(set(found), key=lambda p: (p.line or 0, p.location, p.message))
 
 

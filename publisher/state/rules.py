@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import Path_, format_path
 
@@ -84,6 +86,10 @@ class SemanticChecker:
                 )
             elif isinstance(value, str):
                 self.api_keys[value] = (index, j)
+        for j, hook in _dicts(org.get("webhooks")):
+            url = hook.get("url")
+            if isinstance(url, str):
+                found += _webhook_url(url, (*path, "webhooks", j, "url"))
         exp_keys: dict[str, int] = {}
         for j, exp in _dicts(org.get("experiments")):
             exp_path: Path_ = (*path, "experiments", j)
@@ -109,19 +115,33 @@ def _dicts(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
             yield index, item
 
 
+def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
+    """Yield every (path, value) below `value`, without recursion (input may nest deeply)."""
+    stack = [(path, value)]
+    while stack:
+        here, item = stack.pop()
+        yield here, item
+        if isinstance(item, dict):
+            stack.extend(((*here, k), v) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend(((*here, i), v) for i, v in reversed(list(enumerate(item))))
+
+
 def _strings(value: Any, path: Path_) -> Found:
     """Flag strings that cannot be encoded as UTF-8 (lone surrogates from JSON escapes)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            yield path, "contains an unpaired surrogate escape: it cannot be written as UTF-8"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, (*path, index))
+    for here, item in _walk(value, path):
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                yield here, "contains an unpaired surrogate escape: it cannot be written as UTF-8"
+
+
+def non_finite_numbers(value: Any, path: Path_) -> Found:
+    """Flag NaN and infinities (JSON's `NaN` and `Infinity`): no document can hold them."""
+    for here, item in _walk(value, path):
+        if isinstance(item, float) and not math.isfinite(item):
+            yield here, "not a finite number (NaN or Infinity): JSON has no such number"
 
 
 def _unique(
@@ -131,10 +151,17 @@ def _unique(
         return
     if value.endswith("\n"):
         yield path, f"{what} must not end with a line break"
-    if value in seen:
-        yield path, f"duplicate {what} {value!r}{scope}: first used at index {seen[value]}"
+    # Two spellings of one text (composed and decomposed accents, full-width letters)
+    # look the same to a person and to most SDK dashboards: they are one key.
+    same = unicodedata.normalize("NFKC", value)
+    if same in seen:
+        also = "" if same == value else " (the same text after Unicode normalization)"
+        yield (
+            path,
+            f"duplicate {what} {value!r}{scope}{also}: first used at index {seen[same]}",
+        )
     else:
-        seen[value] = index
+        seen[same] = index
 
 
 def _experiment(exp: dict[str, Any], path: Path_) -> Found:
@@ -189,3 +216,21 @@ def _url(url: str, path: Path_) -> Found:
     for pattern, what in _PYTHON_ONLY:
         if pattern.search(url):
             yield path, f"uses Python-only regex syntax the SDKs cannot run: {what}"
+
+
+def _webhook_url(url: str, path: Path_) -> Found:
+    """A URL the sender can use: http(s), a host, a valid port, no control characters.
+
+    Messages never quote the URL: its userinfo or query may hold a token.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 or c.isspace() for c in url):
+        yield path, "contains a space or a control character: percent-encode it"
+        return
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises for a port that is not a number in range)
+    except ValueError:
+        yield path, "is not a valid URL (check the host and port)"
+        return
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        yield path, "must be an http:// or https:// URL with a host"

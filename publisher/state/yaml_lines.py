@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,37 @@ def line_of(parsed: Parsed, path: Path_) -> int | None:
     return None
 
 
+MAX_DEPTH = 64
+"""Deeper than any state needs (it has 7 levels); deeper input is refused, not recursed into."""
+
+MAX_DIGITS = 30
+"""The longest integer accepted; Python refuses to even read one of 4,300 digits."""
+
+_STR, _INT, _FLOAT, _BOOL, _NULL = (
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")
+)
+_MERGE = "tag:yaml.org,2002:merge"
+_NOT_DATA = {
+    "tag:yaml.org,2002:timestamp": "is a date or a time: quote it to make it text",
+    "tag:yaml.org,2002:binary": "is binary data (!!binary): only text, numbers, true/false "
+    "and null are allowed",
+}
+
+
+class _Exhausted(Exception):
+    """Aliases expanded past the budget: a billion-laughs document, or close to one."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 def parse_yaml(text: str) -> Parsed:
-    """Parse one YAML document, recording the line of every mapping key and list item."""
+    """Parse one YAML document, recording the line of every mapping key and list item.
+
+    Only plain data is built (text, numbers, true/false, null, lists, mappings), nesting
+    is bounded, and aliases may not expand the document past twice its size.
+    """
     parsed = Parsed()
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -48,44 +78,102 @@ def parse_yaml(text: str) -> Parsed:
     except yaml.YAMLError as exc:
         parsed.problems.append(Problem("", f"invalid YAML: {exc}"))
         return parsed
+    except RecursionError:
+        parsed.problems.append(Problem("", f"nested deeper than {MAX_DEPTH} levels"))
+        return parsed
     if node is None:
         return parsed
     parsed.lines[()] = node.start_mark.line + 1
-    parsed.data = _Builder(parsed).build(node, ())
+    builder = _Builder(parsed, budget=2 * len(text) + 10_000)
+    try:
+        parsed.data = builder.build(node, ())
+    except _Exhausted as exc:
+        parsed.data = None
+        parsed.problems.append(
+            Problem(
+                "",
+                f"aliases (*name) expand the document past {builder.budget:,} values: "
+                "repeat less through aliases",
+                exc.line,
+            )
+        )
     return parsed
 
 
 class _Builder:
     """Turn composed YAML nodes into plain data while noting lines and duplicate keys."""
 
-    def __init__(self, parsed: Parsed) -> None:
+    def __init__(self, parsed: Parsed, budget: int) -> None:
         self.parsed = parsed
         self.scalars = yaml.constructor.SafeConstructor()
+        self.budget = budget
+        self._left = budget
+        self._open: set[int] = set()  # collections being built: an alias to one is a loop
+
+    def _problem(self, path: Path_, message: str, node: yaml.Node) -> None:
+        where = format_path(path) or "top level"
+        self.parsed.problems.append(Problem(where, message, node.start_mark.line + 1))
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return dict(self._pairs(node, path))
-        if isinstance(node, yaml.SequenceNode):
+        self._left -= 1
+        if self._left < 0:
+            raise _Exhausted(node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        if len(path) >= MAX_DEPTH:
+            self._problem(path, f"nested deeper than {MAX_DEPTH} levels", node)
+            return None
+        if id(node) in self._open:
+            self._problem(path, "an alias refers to a list or mapping that contains it", node)
+            return None
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return dict(self._pairs(node, path))
             items = []
             for index, item in enumerate(node.value):
                 self.parsed.lines[(*path, index)] = item.start_mark.line + 1
                 items.append(self.build(item, (*path, index)))
             return items
-        return self.scalars.construct_object(node)
+        finally:
+            self._open.discard(id(node))
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag in (_INT, _FLOAT, _BOOL, _NULL):
+            if tag == _INT and len(node.value) > MAX_DIGITS:
+                self._problem(path, f"a number of over {MAX_DIGITS} digits", node)
+                return None
+            value = self.scalars.construct_object(node)
+            if tag == _FLOAT and not math.isfinite(value):
+                self._problem(path, "not a finite number (NaN or infinity)", node)
+                return None
+            return value
+        self._problem(
+            path,
+            _NOT_DATA.get(tag)
+            or f"has the tag {tag.replace('tag:yaml.org,2002:', '!!')}: only text, numbers, "
+            "true/false and null are allowed (quote it to make it text)",
+            node,
+        )
+        return None
 
     def _pairs(self, node: yaml.MappingNode, path: Path_) -> Iterator[tuple[str, Any]]:
         seen: set[str] = set()
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            key = (
-                self.scalars.construct_object(key_node)
-                if key_node.tag != "tag:yaml.org,2002:merge"
-                else "<<"
-            )
+            if key_node.tag == _MERGE:
+                key: Any = "<<"
+            elif isinstance(key_node, yaml.ScalarNode):
+                key = self._scalar(key_node, path)
+            else:
+                key = None
             if not isinstance(key, str):
                 where = format_path(path) or "top level"
                 self.parsed.problems.append(
-                    Problem(where, f"mapping key {key!r} is not a string: quote it", line)
+                    Problem(where, "a mapping key is not text: quote it", line)
                 )
                 continue
             child = (*path, key)
