@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .redact import printable
+
 Path_ = tuple[str | int, ...]
 """A location in parsed data: ("organizations", 0, "experiments", 3)."""
 
@@ -39,6 +41,7 @@ def format_path(path: Path_) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
+            part = printable(part)  # a field name is user text
             out += f".{part}" if out else part
     return out
 

@@ -12,7 +12,8 @@ KEY_PATTERN = r"[A-Za-z0-9_-]{8,128}"
 KEY_NAME = re.compile(KEY_PATTERN)
 """Match a whole file or object name with `KEY_NAME.fullmatch(name)`."""
 
-_IN_PATH = re.compile(r"/config/(" + KEY_PATTERN + ")")
+# Not followed by a key character or "…": a label is never labelled again.
+_IN_PATH = re.compile(r"/config/(" + KEY_PATTERN + r")(?![A-Za-z0-9_…-])")
 
 
 def key_hash(key: str) -> str:
@@ -34,7 +35,7 @@ def redact_paths(text: str) -> str:
 
 # Every key-like run of characters found where a state keeps its API keys, valid or not:
 # output passes through `scrub`, which shows each of them as a label.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}")
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{8,}(?![A-Za-z0-9_…-])")
 _known: set[str] = set()
 _KEY_FIELDS = {"key", "description", "project", "revoked"}
 
@@ -69,3 +70,13 @@ def key_strings(org: object) -> Iterator[str]:
                 yield value
             # A key written as a mapping key (`- key_...: x`) is an unknown field's name.
             yield from (n for n in item if isinstance(n, str) and n not in _KEY_FIELDS)
+
+
+# Control characters, and the invisible or direction-changing ones that make a terminal
+# show other text than the bytes hold (Trojan Source).
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """Return state text safe for a terminal: control and bidi characters as `\\uXXXX`."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)

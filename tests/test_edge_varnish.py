@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from publisher.redact import key_label
 from tests.conftest import KEY_A, base_state, dump_state, run_cli
 from tests.s3util import CREDENTIALS, moto_server, s3_client
 
@@ -163,7 +164,8 @@ def test_purge_makes_the_edge_serve_the_new_document(
 
 
 def test_failed_purge_exits_4_and_retries_next_time(stack: tuple[str, str], tmp_path: Path) -> None:
-    """An unreachable edge: the documents are live, exit 4 lists the paths, and the next publish purges them."""
+    """An unreachable edge: the documents are live, exit 4 names the paths by label (never the
+    key), and the next publish purges them."""
     endpoint, edge = stack
     state = tmp_path / "s.yaml"
     args = ("--target", f"s3://{BUCKET}", "--endpoint-url", endpoint, "--cdn", "http-purge")
@@ -172,8 +174,14 @@ def test_failed_purge_exits_4_and_retries_next_time(stack: tuple[str, str], tmp_
     dead = f"http://127.0.0.1:{free_port()}"
     failed = run_cli("publish", set_coverage(state, 0.4), *args, "--purge-url", dead)
     assert failed.exit_code == 4
-    assert "the documents are published, but the CDN purge failed" in failed.stderr
-    assert f"/config/{KEY_A}" in failed.stderr
+    assert "the documents are published, but the CDN purge of 1 path(s) failed" in failed.stderr
+    assert "the next publish retries it" in failed.stderr
+    assert f"/…/config/{key_label(KEY_A)}" in failed.stderr
+    assert KEY_A not in failed.stderr + failed.stdout
+    as_json = run_cli(
+        "publish", state, *args, "--purge-url", dead, "--json"
+    )  # retried, fails again
+    assert as_json.exit_code == 4 and KEY_A not in as_json.stdout + as_json.stderr
     assert b'"coverage":0.1' in fetch(edge)[0]  # still stale at the edge
     retried = run_cli("publish", state, *args, "--purge-url", edge)
     assert retried.exit_code == 0, retried.stderr

@@ -15,7 +15,7 @@ import pytest
 import publisher
 from publisher.documents.render import Document, render_documents
 from publisher.errors import StorageError
-from publisher.redact import key_hash
+from publisher.redact import key_hash, key_label
 from publisher.state import load_state
 from publisher.sync.lock import new_lock
 from publisher.sync.targets import LocalTarget
@@ -186,7 +186,7 @@ def test_dry_run_prints_plan_and_changes_nothing(state_file: Path, tmp_path: Pat
     as_json = json.loads(run_cli("publish", state_file, "--target", target, "-n", "--json").stdout)
     assert as_json["dry_run"] is True
     assert as_json["counts"]["changed"] == 1
-    changed = next(c for c in as_json["changes"] if c["key_sha256"] == key_hash(KEY_A))
+    changed = next(c for c in as_json["changes"] if c["key_label"] == key_label(KEY_A))
     assert {"experiment": "exp-new", "kind": "added", "fields": []} in changed["changes"]
 
 

@@ -24,6 +24,7 @@ from .common import (
     RegionOpt,
     StateArg,
     errors,
+    say,
 )
 from .output import describe_key
 
@@ -61,9 +62,9 @@ def init_bucket(
             public_read=public_read,
         )
     for line in report.lines:
-        typer.echo(line)
+        say(line)
     for warning in report.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}", err=True)
 
 
 @webhooks_app.command("send")
@@ -80,9 +81,9 @@ def webhooks_send(
         options = PublishOptions(stopped_policy=stopped_policy)
         delivery = api.send_webhooks(state, org, project, options)
         for label in delivery.delivered:
-            typer.echo(f"{label}: delivered")
+            say(f"{label}: delivered")
         for label, why in delivery.failed.items():
-            typer.echo(f"{label}: failed: {why}")
+            say(f"{label}: failed: {why}")
         if delivery.failed:
             total = len(delivery.delivered) + len(delivery.failed)
             raise StorageError(f"{len(delivery.failed)} of {total} webhook(s) failed")
@@ -102,10 +103,8 @@ def keys_create(
     """Generate a key (key_ + 32 hex digits), add it to the state file, print it."""
     with errors():
         key = create_key(state, org, description, project)
-    typer.echo(key)
-    typer.echo(
-        f"Added to organization {org} in {state}; publish to make its document live.", err=True
-    )
+    typer.echo(key)  # the one place a new key is shown: it is what was asked for
+    say(f"Added to organization {org} in {state}; publish to make its document live.", err=True)
 
 
 @keys_app.command("list")
@@ -130,7 +129,7 @@ def keys_list(
             }
             for r in rows
         ]
-        typer.echo(json.dumps(out, indent=2))
+        say(json.dumps(out, indent=2), reveal=reveal)
         return
     for r in rows:
         shown = r.key if reveal else key_label(r.key)
@@ -139,7 +138,7 @@ def keys_list(
             for f in (f"project={r.project}" if r.project else "", "REVOKED" if r.revoked else "")
             if f
         )
-        typer.echo("\t".join([r.org, shown, flags, r.description or ""]).rstrip())
+        say("\t".join([r.org, shown, flags, r.description or ""]).rstrip(), reveal=reveal)
 
 
 @keys_app.command("revoke")
@@ -151,6 +150,6 @@ def keys_revoke(
     with errors():
         revoke_key(state, key)
         info = render_documents(load_state(state)).keys.get(key)
-    typer.echo(
+    say(
         f"Revoked {describe_key(key, info)} in {state}; run publish --prune to delete its document."
     )

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
+from ..redact import printable, scrub
 
 app = typer.Typer(
     help=(
@@ -39,6 +40,13 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines pass the same redaction as every other line of output."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(printable(super().format(record)))
+
+
 def _configure_logging(verbose: bool) -> None:
     # Only our own loggers, to the stderr of this invocation; libraries' loggers
     # (botocore, urllib3) stay quiet.
@@ -46,7 +54,7 @@ def _configure_logging(verbose: bool) -> None:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
     logger.propagate = False

@@ -11,6 +11,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from ..errors import PublisherError
+from ..redact import printable, scrub
 from ..state.model import StoppedPolicy
 from .output import error_json
 
@@ -45,11 +46,22 @@ ProfileOpt = Annotated[
 ]
 
 
+def say(text: str, *, err: bool = False, reveal: bool = False) -> None:
+    """Print a line (or lines) of output: the one way text leaves the CLI.
+
+    Every remembered API key is shown as its label, and control and bidi characters as
+    escapes, whoever built the text. (`keys create`, `keys list --reveal` and `render`
+    show a key or a document as it is, on purpose.)
+    """
+    shown = "\n".join(printable(line) for line in text.split("\n"))
+    typer.echo(shown if reveal else scrub(shown), err=err)
+
+
 def fail(error: PublisherError, as_json: bool) -> NoReturn:
     for line in error.lines():
-        typer.echo(f"error: {line}" if not line.startswith("  ") else line, err=True)
+        say(f"error: {line}" if not line.startswith("  ") else line, err=True)
     if as_json:
-        typer.echo(json.dumps(error_json(error), indent=2))
+        say(json.dumps(error_json(error), indent=2))
     raise typer.Exit(error.exit_code)
 
 
@@ -60,5 +72,5 @@ def errors(as_json: bool = False) -> Iterator[None]:
     except PublisherError as error:
         fail(error, as_json)
     except KeyboardInterrupt:
-        typer.echo("interrupted: nothing more was written; re-run to finish", err=True)
+        say("interrupted: nothing more was written; re-run to finish", err=True)
         raise typer.Exit(130) from None

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..documents.render import KeyInfo
 from ..errors import PublisherError
-from ..redact import key_hash, key_label
+from ..redact import key_label, printable
 from ..sync.publish import PublishResult
 
 MAX_LISTED = 20
@@ -18,7 +18,7 @@ def describe_key(key: str, info: KeyInfo | None) -> str:
         return f"{key_label(key)} (not in the state)"
     text = f"{info.org}/{key_label(key)}"
     if info.description:
-        text += f" ({info.description})"
+        text += f" ({printable(info.description)})"
     return text
 
 
@@ -104,7 +104,6 @@ def publish_json(result: PublishResult) -> dict[str, Any]:
     def entry(key: str, action: str) -> dict[str, Any]:
         info = keys.get(key)
         item: dict[str, Any] = {
-            "key_sha256": key_hash(key),
             "key_label": key_label(key),
             "org": info.org if info else None,
             "action": action,

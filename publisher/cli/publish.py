@@ -39,6 +39,7 @@ from .common import (
     RegionOpt,
     StateArg,
     errors,
+    say,
 )
 from .output import publish_json, publish_text
 
@@ -189,14 +190,14 @@ def publish_cmd(
     )
     with errors(as_json), _progress(enabled=not as_json) as progress:
         if no_lock:
-            typer.echo("warning: --no-lock: nothing stops two publishers at once", err=True)
+            say("warning: --no-lock: nothing stops two publishers at once", err=True)
         result = api.publish(state, target, options, progress, storage=storage, cdn=cdn_settings)
     if as_json:
-        typer.echo(json.dumps(publish_json(result), separators=(",", ":")))  # C encoder: 100k rows
+        say(json.dumps(publish_json(result), separators=(",", ":")))  # C encoder: 100k rows
     else:
-        typer.echo(publish_text(result, prune=prune, verbose=verbose))
+        say(publish_text(result, prune=prune, verbose=verbose))
     if result.refused:
-        typer.echo(f"error: {result.refused}", err=True)
+        say(f"error: {result.refused}", err=True)
         raise typer.Exit(EXIT_INVALID)
 
 

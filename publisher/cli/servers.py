@@ -13,7 +13,7 @@ from ..errors import UsageError
 from ..servers.serve import make_server
 from ..settings import DEFAULT_CACHE_CONTROL
 from .app import app
-from .common import errors
+from .common import errors, say
 
 
 @app.command()
@@ -39,7 +39,7 @@ def serve(
             server = make_server(directory, host, port, cache_control)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    typer.echo(
+    say(
         f"Serving {directory}/config at http://{host}:{server.server_port}/config/<key> "
         "(Ctrl-C stops)",
         err=True,
@@ -73,11 +73,11 @@ def pull(
     with errors():
         result = pull_document(url, out, timeout=timeout, max_stale=max_stale)
     if result.warning:
-        typer.echo(f"warning: {result.warning}", err=True)
+        say(f"warning: {result.warning}", err=True)
     elif result.status == 304:
-        typer.echo(f"{out}: not modified")
+        say(f"{out}: not modified")
     else:
-        typer.echo(f"{out}: {'updated' if result.changed else 'unchanged'}")
+        say(f"{out}: {'updated' if result.changed else 'unchanged'}")
 
 
 @app.command()
@@ -105,9 +105,7 @@ def receive(
             server = ReceiveServer(host, port, secret, out)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    typer.echo(
-        f"Receiving at http://{host}:{server.server_port}/ into {out} (Ctrl-C stops)", err=True
-    )
+    say(f"Receiving at http://{host}:{server.server_port}/ into {out} (Ctrl-C stops)", err=True)
     _run_until_interrupted(server)
 
 

@@ -16,7 +16,7 @@ from ..settings import DEFAULT_MAX_DOCUMENT_BYTES, PublishOptions
 from ..state.model import StoppedPolicy
 from ..sync.prepare import prepare
 from .app import app
-from .common import JsonOpt, MaxBytesOpt, PolicyOpt, StateArg, errors
+from .common import JsonOpt, MaxBytesOpt, PolicyOpt, StateArg, errors, say
 
 
 @app.command()
@@ -32,7 +32,7 @@ def init(
             raise UsageError(f"{path} exists: pass --force to overwrite it")
         example = files("publisher").joinpath("data/example.yaml").read_bytes()
         path.write_bytes(example)
-    typer.echo(f"Wrote {path}. Next: publisher validate {path} && publisher publish {path}")
+    say(f"Wrote {path}. Next: publisher validate {path} && publisher publish {path}")
 
 
 @app.command()
@@ -58,9 +58,9 @@ def validate(
         "webhooks": len(hooks),
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        say(json.dumps(summary, indent=2))
     else:
-        typer.echo(
+        say(
             f"{state}: valid: {summary['organizations']} organization(s), "
             f"{summary['documents']} document(s) ({summary['distinct']} distinct), "
             f"{summary['revoked']} revoked key(s)"

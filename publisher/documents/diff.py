@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..redact import printable
+
 
 @dataclass(frozen=True)
 class ExperimentChange:
@@ -15,10 +17,11 @@ class ExperimentChange:
     """(field, old, new) for a changed experiment; a missing side is None."""
 
     def __str__(self) -> str:
+        name = printable(self.experiment)  # an experiment key is user text
         if self.kind != "changed":
-            return f"{self.experiment}: {self.kind}"
-        parts = [f"{name} {_show(old)} → {_show(new)}" for name, old, new in self.fields]
-        return f"{self.experiment}: {', '.join(parts)}"
+            return f"{name}: {self.kind}"
+        parts = [f"{field} {_show(old)} → {_show(new)}" for field, old, new in self.fields]
+        return f"{name}: {', '.join(parts)}"
 
 
 def _show(value: Any) -> str:
