@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
+from urllib.parse import urlsplit
 
 KEY_PATTERN = r"[A-Za-z0-9_-]{8,128}"
 """What an API key looks like; the state schema says the same (`^...$`)."""
@@ -74,9 +75,24 @@ def key_strings(org: object) -> Iterator[str]:
 
 # Control characters, and the invisible or direction-changing ones that make a terminal
 # show other text than the bytes hold (Trojan Source).
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 def printable(text: str) -> str:
     """Return state text safe for a terminal: control and bidi characters as `\\uXXXX`."""
     return _UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+def url_for_display(url: str) -> str:
+    """Return a URL as scheme, host and path: no userinfo, no query, keys as labels."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an invalid URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return printable(redact_paths(f"{parts.scheme}://{host}{port}{parts.path}"))

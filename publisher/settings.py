@@ -27,6 +27,8 @@ class PublishOptions:
 
     stopped_policy: StoppedPolicy = StoppedPolicy.winners_only
     prune: bool = False
+    prune_unmanaged: bool = False
+    """With prune: also delete key-shaped files under config/ that no manifest records."""
     max_deletes: int = DEFAULT_MAX_DELETES
     force: bool = False
     dry_run: bool = False

@@ -44,7 +44,15 @@ PLAN_CASES = [
     ("empty target", {"k1": A}, {}, {}, [("k1", "added")], [], 0),
     ("unchanged by md5", {"k1": A}, {"k1": LiveObject(A.md5)}, {}, [], [], 1),
     ("changed by md5", {"k1": B}, {"k1": LiveObject(A.md5)}, {}, [("k1", "changed")], [], 0),
-    ("gone from the state", {}, {"k1": LiveObject(A.md5)}, {}, [], ["k1"], 0),
+    (
+        "gone from the state, written by us",
+        {},
+        {"k1": LiveObject(A.md5)},
+        {key_hash("k1"): A.sha256},
+        [],
+        ["k1"],
+        0,
+    ),
     (
         "no md5: the manifest decides (same)",
         {"k1": A},
@@ -76,12 +84,23 @@ PLAN_CASES = [
         "sorted puts and deletes",
         {"k3": A, "k1": B},
         {"k9": LiveObject(A.md5), "k2": LiveObject(A.md5)},
-        {},
+        {key_hash("k9"): A.sha256, key_hash("k2"): A.sha256},
         [("k1", "added"), ("k3", "added")],
         ["k2", "k9"],
         0,
     ),
 ]
+
+
+@pytest.mark.parametrize("adopt", [False, True], ids=["default", "adopt_unmanaged"])
+def test_plan_never_deletes_what_it_did_not_write(adopt: bool) -> None:
+    """A live file no manifest records is unmanaged: planned for deletion only when adopted."""
+    live = {"README-notes": LiveObject(A.md5), "k1": LiveObject(A.md5)}
+    plan = plan_sync({}, live, {key_hash("k1"): A.sha256}, adopt_unmanaged=adopt)
+    if adopt:
+        assert plan.deletes == ["README-notes", "k1"] and plan.unmanaged == []
+    else:
+        assert plan.deletes == ["k1"] and plan.unmanaged == ["README-notes"]
 
 
 @pytest.mark.parametrize(

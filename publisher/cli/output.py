@@ -64,6 +64,11 @@ def publish_text(result: PublishResult, *, prune: bool, verbose: bool = False) -
             f"{len(plan.deletes)} document(s) of revoked or removed keys stay live: "
             "pass --prune to delete them"
         )
+    if plan.unmanaged:
+        lines.append(
+            f"{len(plan.unmanaged)} file(s) under config/ that publisher did not write are left "
+            "in place: --prune-unmanaged deletes them"
+        )
     if result.refused:
         lines.append(f"This publish would be refused: {result.refused}")
     if result.purged:
@@ -131,6 +136,7 @@ def publish_json(result: PublishResult) -> dict[str, Any]:
             "unchanged": plan.unchanged,
             "deleted": len(result.deleted),
             "to_delete": len(plan.deletes),
+            "unmanaged": len(plan.unmanaged),
         },
         "changes": [entry(p.key, p.reason) for p in plan.puts]
         + [entry(k, "deleted" if k in deleted else gone_action) for k in plan.deletes],

@@ -69,6 +69,14 @@ def publish_cmd(
             "--prune", help="Delete documents of keys that are revoked or gone from the state."
         ),
     ] = False,
+    prune_unmanaged: Annotated[
+        bool,
+        typer.Option(
+            "--prune-unmanaged",
+            help="Also delete key-named files under config/ that publisher never wrote (a "
+            "migration from another tool); implies --prune, still under --max-deletes.",
+        ),
+    ] = False,
     max_deletes: Annotated[
         int,
         typer.Option(
@@ -165,7 +173,8 @@ def publish_cmd(
     """
     options = PublishOptions(
         stopped_policy=stopped_policy,
-        prune=prune,
+        prune=prune or prune_unmanaged,
+        prune_unmanaged=prune_unmanaged,
         max_deletes=max_deletes,
         force=force,
         dry_run=dry_run,
@@ -195,7 +204,7 @@ def publish_cmd(
     if as_json:
         say(json.dumps(publish_json(result), separators=(",", ":")))  # C encoder: 100k rows
     else:
-        say(publish_text(result, prune=prune, verbose=verbose))
+        say(publish_text(result, prune=prune or prune_unmanaged, verbose=verbose))
     if result.refused:
         say(f"error: {result.refused}", err=True)
         raise typer.Exit(EXIT_INVALID)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_TOLERANCE = 300  # seconds a webhook-timestamp may be off
+_STAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True
 
 
 class SignatureError(Exception):
@@ -81,7 +83,7 @@ def verify(
     now = time.time() if now is None else now
     if "webhook-signature" in lower:
         message_id, stamp = lower.get("webhook-id", ""), lower.get("webhook-timestamp", "")
-        if not stamp.isdigit():
+        if not _STAMP.fullmatch(stamp):
             raise SignatureError("webhook-timestamp is missing or not a number")
         if abs(now - int(stamp)) > tolerance:
             raise SignatureError(f"webhook-timestamp is more than {tolerance} s off: a replay?")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..documents.validate import check_document
-from ..errors import DocumentError, StorageError
+from ..errors import DocumentError, StorageError, UsageError
+from ..fetch import get
 from ..files import write_atomic
+from ..redact import printable, url_for_display
 from ..settings import DEFAULT_MAX_DOCUMENT_BYTES
 
 
@@ -35,36 +35,55 @@ def fetch_overrides(
 ) -> Fetched:
     """GET `url` with If-None-Match; return 304, or 200 with a validated document.
 
-    Raises StorageError when the server cannot be reached or answers other than 200
-    or 304, and DocumentError when the body is not a valid overrides document.
+    `timeout` bounds the whole fetch. Raises UsageError for a URL that is not http(s),
+    StorageError when the server cannot be reached or answers other than 200 or 304,
+    and DocumentError when the body is not a valid overrides document.
     """
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    check_url(url)
+    headers = {"Accept": "application/json"}
     if etag:
-        request.add_header("If-None-Match", etag)
+        headers["If-None-Match"] = etag
+    response = get(url, headers, timeout=timeout, max_bytes=max_bytes)
+    where = _where(url)
+    if response.status == 304:
+        return Fetched(304, etag)
+    if response.status != 200:
+        raise StorageError(f"{where} answered HTTP {response.status}{_said(response.body)}")
+    if len(response.body) > max_bytes:
+        raise DocumentError(f"{where}: the body is over {max_bytes:,} bytes")
+    document = check_document(response.body, where)
+    return Fetched(200, response.headers.get("ETag"), response.body, document)
+
+
+def check_url(url: str) -> None:
+    """Raise a usage error unless `url` is an http(s) URL with a host."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read(max_bytes + 1)
-            new_etag = response.headers.get("ETag")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 304:
-            return Fetched(304, etag)
-        raise StorageError(
-            f"{_where(url)} answered HTTP {exc.code}: kept the last good copy"
-        ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StorageError(
-            f"cannot reach {_where(url)}: {reason}; kept the last good copy"
-        ) from None
-    if len(body) > max_bytes:
-        raise DocumentError(f"{_where(url)}: the body is over {max_bytes:,} bytes")
-    return Fetched(200, new_etag, body, check_document(body, _where(url)))
+        parts = urllib.parse.urlsplit(url)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises for a bad port)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UsageError(
+            f"{url_for_display(url)}: not an http:// or https:// URL "
+            "(give the whole URL, e.g. https://cdn.example.com/config/<key>)"
+        )
+
+
+def _said(body: bytes) -> str:
+    """The server's own words from a JSON error body (`{"error": "Invalid API key"}`)."""
+    try:
+        value = json.loads(body[:4096])
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return ""
+    said = value.get("error") or value.get("message") if isinstance(value, dict) else None
+    return f" ({printable(said[:200])})" if isinstance(said, str) and said else ""
 
 
 def _where(url: str) -> str:
     # The path holds the API key: name the host only.
     parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
 @dataclass(frozen=True)
@@ -88,34 +107,51 @@ def pull(
     A failed fetch raises, unless --max-stale is given and the last good copy was
     confirmed less than that many seconds ago, which is a warning instead.
     """
+    check_url(url)
     meta_path = out.with_name(out.name + ".pull.json")
-    meta = _read_meta(meta_path) if out.exists() else {}
+    held = out.exists()
+    meta = _read_meta(meta_path) if held else {}
     now = time.time() if now is None else now
+    checked = meta.get("checked_at")
+    age = now - checked if held and isinstance(checked, int | float) else None
     try:
         fetched = fetch_overrides(url, meta.get("etag"), timeout)
-    except (StorageError, DocumentError) as exc:
-        age = now - meta["checked_at"] if "checked_at" in meta else None
-        if max_stale is not None and age is not None and age <= max_stale:
-            return PullResult(0, False, age, f"{exc.message} (last good copy {age:.0f} s old)")
-        if max_stale is not None:
-            held = f"{age:.0f} s old" if age is not None else "missing"
-            exc.message = (
-                f"{exc.message}; the last good copy is {held}, over --max-stale {max_stale:g}"
+        if fetched.status == 304 and not held:
+            raise StorageError(
+                f"{_where(url)} answered 304 Not Modified, but there is no saved copy to keep"
             )
+    except (StorageError, DocumentError) as exc:
+        if max_stale is not None and age is not None and age <= max_stale:
+            return PullResult(
+                0, False, age, f"{exc.message}; kept the last good copy ({age:.0f} s old)"
+            )
+        exc.message += _kept(held, age, max_stale)
         raise
     changed = False
-    if fetched.status == 200 and fetched.body is not None:
-        current = out.read_bytes() if out.exists() else None
-        if current != fetched.body:
-            write_atomic(out, fetched.body)
+    try:
+        body = fetched.body
+        if body is not None and (out.read_bytes() if held else None) != body:
+            write_atomic(out, body)
             changed = True
-    write_atomic(meta_path, json.dumps({"etag": fetched.etag, "checked_at": now}).encode())
+        write_atomic(meta_path, json.dumps({"etag": fetched.etag, "checked_at": now}).encode())
+    except OSError as exc:
+        raise StorageError(f"cannot write {out}: {exc.strerror}") from None
     return PullResult(fetched.status, changed, 0.0)
+
+
+def _kept(held: bool, age: float | None, max_stale: float | None) -> str:
+    """Say what FILE holds now that the fetch failed."""
+    if not held:
+        return "; there is no last good copy yet"
+    kept = "; kept the last good copy" + (f" ({age:.0f} s old)" if age is not None else "")
+    if max_stale is not None:
+        kept += f", over --max-stale {max_stale:g}"
+    return kept
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_bytes())
         return value if isinstance(value, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}

@@ -6,13 +6,13 @@ import hashlib
 import logging
 import re
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..documents.render import CONTENT_TYPE
-from ..redact import KEY_NAME, key_label, redact_paths
+from ..redact import KEY_NAME, key_label
 from ..settings import DEFAULT_CACHE_CONTROL
+from .http import BoundedServer, SafeHandler
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +21,8 @@ NOT_FOUND = b'{"status":404,"error":"Not found"}'
 _CONFIG = re.compile(r"/config/(?P<key>.*)")
 
 
-class ConfigServer(ThreadingHTTPServer):
+class ConfigServer(BoundedServer):
     """A threaded HTTP server for one published directory."""
-
-    daemon_threads = True
 
     def __init__(self, root: Path, host: str, port: int, cache_control: str) -> None:
         self.root = root.resolve()
@@ -33,20 +31,20 @@ class ConfigServer(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SafeHandler):
     server: ConfigServer
-    protocol_version = "HTTP/1.1"
     server_version = "publisher"
-    sys_version = ""
-    timeout = 30  # seconds an idle keep-alive connection may hold a thread
 
     def do_GET(self) -> None:
+        self.drop_body()
         self._answer(head=False)
 
     def do_HEAD(self) -> None:
+        self.drop_body()
         self._answer(head=True)
 
     def do_OPTIONS(self) -> None:
+        self.drop_body()
         self.send_response(HTTPStatus.NO_CONTENT)
         self._cors()
         self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
@@ -56,6 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _method_not_allowed(self) -> None:
+        self.drop_body()
         self._send(
             HTTPStatus.METHOD_NOT_ALLOWED,
             b'{"status":405,"error":"Method not allowed"}',
@@ -112,10 +111,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cors(self) -> None:
         self.send_header("Access-Control-Allow-Origin", "*")
-
-    def log_message(self, format: str, *args: object) -> None:
-        # The request line holds the raw API key: log only its label.
-        log.info("%s %s", self.address_string(), redact_paths(format % args))
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -30,8 +30,12 @@ class Plan:
 
     puts: list[Put] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
+    """Live documents of keys gone from the state that the publisher wrote (its manifest
+    records them): deleted with --prune."""
     unchanged: int = 0
     live: int = 0
+    unmanaged: list[str] = field(default_factory=list)
+    """Live documents the publisher never wrote: left alone unless --prune-unmanaged."""
 
     def count(self, reason: str) -> int:
         return sum(1 for p in self.puts if p.reason == reason)
@@ -41,8 +45,14 @@ def plan_sync(
     desired: Mapping[str, Document],
     live: Mapping[str, LiveObject],
     manifest: Mapping[str, str] | None = None,
+    *,
+    adopt_unmanaged: bool = False,
 ) -> Plan:
-    """Compare desired documents with live objects (MD5, else the manifest's sha256)."""
+    """Compare desired documents with live objects (MD5, else the manifest's sha256).
+
+    Only documents the manifest records are ever planned for deletion; with
+    `adopt_unmanaged` the others are too (a migration from another tool).
+    """
     manifest = manifest or {}
     puts: list[Put] = []
     unchanged = 0
@@ -55,8 +65,12 @@ def plan_sync(
             unchanged += 1
         else:
             puts.append(Put(key, doc, "changed"))
-    deletes = sorted(key for key in live if key not in desired)
-    return Plan(puts, deletes, unchanged, len(live))
+    gone = sorted(key for key in live if key not in desired)
+    if adopt_unmanaged:
+        return Plan(puts, gone, unchanged, len(live))
+    deletes = [key for key in gone if key_hash(key) in manifest]
+    unmanaged = [key for key in gone if key_hash(key) not in manifest]
+    return Plan(puts, deletes, unchanged, len(live), unmanaged)
 
 
 def _same(found: LiveObject, doc: Document, manifest: Mapping[str, str], key: str) -> bool:

@@ -68,7 +68,7 @@ def sync_target(
     reading = Background(lambda: Snapshot.read(target))
     loaded, rendered, hooks = prepare(state, options)
     snapshot = reading.result()
-    plan = snapshot.plan(rendered)
+    plan = snapshot.plan(rendered, options.prune_unmanaged)
     due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
     if options.dry_run:
         result = _dry_run(rendered, target, options, plan)
@@ -133,7 +133,7 @@ def _publish_locked(
     purger: Purger | None,
 ) -> PublishResult:
     snapshot = Snapshot.read(target)  # again: now no other publisher can write
-    plan = snapshot.plan(rendered)
+    plan = snapshot.plan(rendered, options.prune_unmanaged)
     if options.prune:
         check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
     with timed(f"wrote {len(plan.puts)} document(s)"):

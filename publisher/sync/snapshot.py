@@ -39,9 +39,11 @@ class Snapshot:
             record = Record.parse(target.read_meta(RECORD))
             return cls(target.list_live(), manifest, read_pending(target), record)
 
-    def plan(self, rendered: Rendered) -> Plan:
+    def plan(self, rendered: Rendered, adopt_unmanaged: bool = False) -> Plan:
         """Return the plan that brings this snapshot to the rendered documents."""
-        return plan_sync(rendered.documents, self.live, self.manifest.documents)
+        return plan_sync(
+            rendered.documents, self.live, self.manifest.documents, adopt_unmanaged=adopt_unmanaged
+        )
 
 
 @contextmanager

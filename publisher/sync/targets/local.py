@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from ...documents.render import Document
@@ -88,42 +90,78 @@ class LocalTarget:
     def lock_path(self) -> Path:
         return self.meta / "lock"
 
+    def _refuse_symlinks(self) -> None:
+        """Refuse to write through a symlink where documents, bookkeeping or the lock live."""
+        for path in (
+            self.config,
+            self.meta,
+            self._tmp,
+            self.meta / "generations",
+            self.lock_path,
+        ):
+            if path.is_symlink():
+                raise StorageError(
+                    f"{path} is a symbolic link: publisher never writes, deletes or locks "
+                    "through one; make it a real directory (or remove it) and re-run"
+                )
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Hold an OS lock on `_publisher/lock.guard` while the lock file is looked at.
+
+        Every take, takeover, refresh and release of the lock happens under it, so two
+        publishers can never both decide a lock is stale and both take it. The OS drops
+        it when its process dies; the file itself stays (it holds nothing).
+        """
+        try:
+            fd = os.open(self.meta / "lock.guard", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot open {self.meta}/lock.guard: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def acquire_lock(self, info: LockInfo) -> None:
+        self._refuse_symlinks()
         try:
             self.meta.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create {self.meta}: {exc.strerror}") from None
-        for _attempt in range(2):
-            try:
-                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                held = decode_lock(self._read(self.lock_path) or b"")
-                if not is_stale(held):
-                    assert held is not None
-                    raise LockHeldError(
-                        f"{self.root} is being published by {held.describe()}: wait for it to "
-                        f"finish; if that process is gone, remove {self.lock_path}"
-                    ) from None
-                self.lock_path.unlink(missing_ok=True)  # stale: expired or its process died
-                continue
-            except OSError as exc:
-                raise StorageError(f"cannot create {self.lock_path}: {exc.strerror}") from None
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(info.encode())
-            self._clean_tmp()
-            return
-        raise LockHeldError(f"{self.root}: another publisher took the lock at the same moment")
+        with self._guard():
+            held = decode_lock(self._read(self.lock_path) or b"")
+            if self.lock_path.exists() and not is_stale(held):
+                assert held is not None
+                raise LockHeldError(
+                    f"{self.root} is being published by {held.describe()}: wait for it to "
+                    f"finish; if that process is gone, remove {self.lock_path}"
+                )
+            self._write_lock(info)  # absent, or stale: expired or its process died
+        self._clean_tmp()
+
+    def _write_lock(self, info: LockInfo) -> None:
+        try:
+            write_atomic(self.lock_path, info.encode(), tmp_dir=self._tmp)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the lock {self.lock_path}: {exc.strerror}; nothing was published"
+            ) from None
 
     def refresh_lock(self, info: LockInfo) -> None:
-        held = decode_lock(self._read(self.lock_path) or b"")
-        if held is None or held.token != info.token:
-            raise StorageError(f"lost the lock {self.lock_path}: another publisher took it over")
-        self._write_atomic(self.lock_path, info.encode())
+        with self._guard():
+            held = decode_lock(self._read(self.lock_path) or b"")
+            if held is None or held.token != info.token:
+                raise StorageError(
+                    f"lost the lock {self.lock_path}: another publisher took it over"
+                )
+            self._write_lock(info)
 
     def release_lock(self, info: LockInfo) -> None:
-        held = decode_lock(self._read(self.lock_path) or b"")
-        if held is not None and held.token == info.token:
-            self.lock_path.unlink(missing_ok=True)
+        with self._guard():
+            held = decode_lock(self._read(self.lock_path) or b"")
+            if held is not None and held.token == info.token:
+                self.lock_path.unlink(missing_ok=True)
 
     # helpers
 
@@ -143,6 +181,7 @@ class LocalTarget:
         # Left by a publisher that was killed mid-write; we hold the lock, so none is live.
         try:
             for entry in os.scandir(self._tmp):
-                Path(entry.path).unlink(missing_ok=True)
+                if not entry.is_dir(follow_symlinks=False):
+                    Path(entry.path).unlink(missing_ok=True)
         except FileNotFoundError:
             pass

@@ -1,0 +1,89 @@
+"""One bounded HTTP GET: a total deadline, a size cap, redirects only to http(s).
+
+`urllib`'s timeout bounds each read, so a server sending a byte a second holds it
+forever; here the socket is shut down when the deadline passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from email.message import Message
+from urllib.parse import urljoin, urlsplit
+
+from .errors import StorageError
+from .redact import url_for_display
+
+MAX_REDIRECTS = 5
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Message
+    body: bytes
+    url: str
+    """Where the answer came from, after redirects."""
+
+
+def get(
+    url: str,
+    headers: dict[str, str] | None = None,
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = 1 << 20,
+) -> Response:
+    """GET `url` within `timeout` seconds in all; raise StorageError when it cannot.
+
+    A body over `max_bytes` is cut at `max_bytes + 1` bytes (the caller sees it is over).
+    """
+    deadline = time.monotonic() + timeout
+    for _ in range(MAX_REDIRECTS + 1):
+        response = _get_once(url, headers or {}, deadline, max_bytes)
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECTS or not location:
+            return response
+        url = urljoin(url, location)
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise StorageError(f"redirected to {url_for_display(url)}: only http(s) is followed")
+    raise StorageError(f"more than {MAX_REDIRECTS} redirects from {url_for_display(url)}")
+
+
+def _get_once(url: str, headers: dict[str, str], deadline: float, max_bytes: int) -> Response:
+    parts = urlsplit(url)
+    shown = url_for_display(url)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StorageError(f"{shown} did not answer in time")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    try:
+        conn = kind(parts.hostname or "", parts.port, timeout=left)
+    except ValueError as exc:  # a port that is not a number
+        raise StorageError(f"{shown}: {exc}") from None
+    timer = threading.Timer(left, _shut, (conn,))
+    timer.daemon = True
+    timer.start()
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", target, headers=headers)
+        answer = conn.getresponse()
+        body = answer.read(max_bytes + 1)
+        return Response(answer.status, answer.headers, body, url)
+    except (OSError, http.client.HTTPException) as exc:
+        late = time.monotonic() >= deadline
+        why = "no complete answer in time" if late else (str(exc) or type(exc).__name__)
+        raise StorageError(f"cannot reach {shown}: {why}") from None
+    finally:
+        timer.cancel()
+        conn.close()
+
+
+def _shut(conn: http.client.HTTPConnection) -> None:
+    if conn.sock is not None:
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,119 @@
+"""What `serve` and `receive` share: a server that hostile clients cannot exhaust or confuse.
+
+- At most `max_connections` connections are served at once; one more is answered 503
+  and closed at once, so slow clients cannot make threads without bound.
+- Each connection has a total deadline, however slowly its bytes trickle in.
+- A request body is read and dropped (small) or the connection is closed after the
+  answer (large, or chunked): a body is never parsed as the next request.
+- Log lines name no API key: every key-like part of a request line is a label.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..redact import key_label, printable
+
+log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 64
+CONNECTION_DEADLINE = 30.0
+"""Seconds a connection may live, whatever it does (idle keep-alive included)."""
+READ_TIMEOUT = 10.0
+MAX_DISCARD = 64 * 1024
+_LENGTH = re.compile(r"[0-9]{1,12}")
+_KEYLIKE = re.compile(r"[A-Za-z0-9_-]{8,}")
+
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 42\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    b'{"status":503,"error":"Too many requests"}'
+)
+
+
+class BoundedServer(ThreadingHTTPServer):
+    """A threaded server with a cap on connections and a deadline for each."""
+
+    daemon_threads = True
+    max_connections = MAX_CONNECTIONS
+    deadline = CONNECTION_DEADLINE
+
+    def __init__(self, address: tuple[str, int], handler: Any) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # Past the deadline the socket is shut down: a blocked read returns at once.
+        timer = threading.Timer(self.deadline, _shut, (request,))
+        timer.daemon = True
+        timer.start()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            timer.cancel()
+            self._slots.release()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class SafeHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with bodies drained or the connection closed, and key-free logs."""
+
+    protocol_version = "HTTP/1.1"
+    sys_version = ""
+    timeout = READ_TIMEOUT
+
+    def body_length(self) -> int | None:
+        """Return the request's Content-Length, or None when it is absent or malformed.
+
+        A chunked or malformed body cannot be skipped safely: the connection is closed
+        after the answer.
+        """
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            return None
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return 0
+        if not _LENGTH.fullmatch(raw.strip()):
+            self.close_connection = True
+            return None
+        return int(raw.strip())
+
+    def drop_body(self) -> None:
+        """Read and drop a small body; close the connection after the answer otherwise."""
+        length = self.body_length()
+        if length is None or length == 0:
+            return
+        if length > MAX_DISCARD:
+            self.close_connection = True
+            return
+        self.rfile.read(length)
+
+    def log_message(self, format: str, *args: object) -> None:
+        line = printable(format % args)
+        log.info("%s %s", self.address_string(), _KEYLIKE.sub(lambda m: key_label(m[0]), line))
