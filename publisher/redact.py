@@ -96,3 +96,12 @@ def url_for_display(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return printable(redact_paths(f"{parts.scheme}://{host}{port}{parts.path}"))
+
+
+def redact_url_text(text: str, url: str) -> str:
+    """Return `text` (an error message) without `url`'s userinfo, path or query."""
+    parts = urlsplit(url)
+    for secret in (url, parts.netloc.rpartition("@")[0], parts.path, parts.query):
+        if secret and len(secret) > 1:
+            text = text.replace(secret, "…")
+    return text

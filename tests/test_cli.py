@@ -111,6 +111,7 @@ def test_validate_json(state_file: Path) -> None:
         "distinct": 3,
         "revoked": 0,
         "webhooks": 0,
+        "short_keys": [],
     }
 
 
@@ -221,7 +222,7 @@ def test_wheel_ships_the_schemas(tmp_path: Path) -> None:
             "must start with http:// or https://",
         ),
         (("--purge-url", "http://edge"), "need --cdn cloudfront or http-purge"),
-        (("--target", "ftp://x"), "ftp:// is not a target"),
+        (("--target", "ftp://x"), "ftp: is not a target"),
     ],
 )
 def test_cdn_and_target_usage_errors(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bex
@@ -11,6 +13,7 @@ import botocore.handlers
 from botocore.config import Config
 
 from ..errors import UsageError
+from ..redact import printable, url_for_display
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,36 @@ def _session(options: AwsOptions) -> Any:
         ) from None
 
 
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")  # botocore's own rule
+
+
+def _shown(url: str) -> str:
+    return url_for_display(url) if "://" in url else printable(url)
+
+
+def check_options(options: AwsOptions) -> None:
+    """Raise a usage error for an endpoint or region botocore would choke on."""
+    if options.endpoint_url is not None:
+        parts = urlsplit(options.endpoint_url)
+        try:
+            parts.port  # noqa: B018  (raises for a bad port)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise UsageError(
+                f"--endpoint-url {_shown(options.endpoint_url)}: give a whole URL "
+                "such as https://s3.example.com or http://127.0.0.1:5000"
+            )
+    if options.region is not None and not _REGION.fullmatch(options.region):
+        raise UsageError(
+            f"--region {printable(options.region)!r}: not a region name such as eu-west-1"
+        )
+
+
 def client(service: str, options: AwsOptions) -> Any:
     """Return a boto3 client with retries for throttling and 5xx and a sized pool."""
+    check_options(options)
     config = Config(
         retries={"mode": options.retry_mode, "max_attempts": options.max_attempts},
         # Documents carry Content-MD5 (S3 checks it, and it is the ETag we compare), so

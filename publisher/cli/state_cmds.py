@@ -35,6 +35,10 @@ def init(
     say(f"Wrote {path}. Next: publisher validate {path} && publisher publish {path}")
 
 
+SHORT_KEY = 16
+"""Keys shorter than this get a warning: a document's key is its only secret."""
+
+
 @app.command()
 def validate(
     state: StateArg,
@@ -49,6 +53,7 @@ def validate(
             stopped_policy=stopped_policy, max_document_bytes=max_document_bytes
         )
         loaded, rendered, hooks = prepare(state, options)
+    short = [key_label(k) for k in rendered.keys if len(k) < SHORT_KEY]
     summary = {
         "ok": True,
         "organizations": len(loaded.organizations),
@@ -56,7 +61,15 @@ def validate(
         "distinct": len(rendered.distinct()),
         "revoked": sum(1 for k in rendered.keys.values() if k.revoked),
         "webhooks": len(hooks),
+        "short_keys": short,
     }
+    if short:
+        say(
+            f"warning: {len(short)} API key(s) have fewer than {SHORT_KEY} characters and could "
+            f"be guessed: {', '.join(short[:10])}{' …' if len(short) > 10 else ''}; replace them "
+            "with `publisher keys create` (36 characters, 128 random bits)",
+            err=True,
+        )
     if as_json:
         say(json.dumps(summary, indent=2))
     else:

@@ -23,10 +23,15 @@ class Hook:
 
     @property
     def label(self) -> str:
-        """Name it without the URL's path or query (they may hold tokens)."""
+        """Name it by scheme and host: never the userinfo, path or query (they may hold
+        tokens)."""
         parts = urlsplit(self.url)
         scope = self.org if self.project is None else f"{self.org}/project {self.project}"
-        return f"{scope} → {parts.scheme}://{parts.netloc}"
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            port = ""
+        return f"{scope} → {parts.scheme}://{parts.hostname or ''}{port}"
 
 
 def hook_id(org: str, hook: Webhook) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import time
 import urllib.error
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ..redact import redact_url_text
 from .hooks import Hook
 from .signatures import sign
 
@@ -60,13 +62,17 @@ class Sender:
 
     def _post(self, hook: Hook, body: bytes) -> str | None:
         signed = sign(hook.secret, body)
-        request = urllib.request.Request(hook.url, data=body, headers=signed.headers, method="POST")
         try:
+            request = urllib.request.Request(
+                hook.url, data=body, headers=signed.headers, method="POST"
+            )
             with _OPENER.open(request, timeout=self.timeout) as response:
                 response.read(65536)
                 status = response.status
         except urllib.error.HTTPError as exc:
             status = exc.code
         except (urllib.error.URLError, OSError) as exc:
-            return f"unreachable: {getattr(exc, 'reason', exc)}"
+            return f"unreachable: {redact_url_text(str(getattr(exc, 'reason', exc)), hook.url)}"
+        except (ValueError, http.client.HTTPException) as exc:  # a URL urllib cannot use
+            return f"cannot send: {type(exc).__name__}"
         return None if 200 <= status < 300 else f"HTTP {status}"

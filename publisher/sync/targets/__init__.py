@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import UsageError
+from ...redact import printable
 from ...settings import StorageSettings
 from .base import Target
 from .local import LocalTarget
@@ -36,9 +37,10 @@ def open_target(spec: str, storage: StorageSettings | None = None) -> Target:
             concurrency=storage.concurrency,
             lock=storage.lock,
         )
-    if "://" in spec:
-        scheme = spec.split("://", 1)[0]
+    if "://" in spec or spec.lower().startswith("s3:"):
+        scheme = spec.split(":", 1)[0]
         raise UsageError(
-            f"--target {spec}: {scheme}:// is not a target: use s3://bucket or a directory"
+            f"--target {printable(spec)}: {printable(scheme)}: is not a target: use "
+            "s3://bucket[/prefix] or a directory"
         )
     return LocalTarget(Path(spec))
