@@ -65,25 +65,31 @@ def _get_once(url: str, headers: dict[str, str], deadline: float, max_bytes: int
         conn = kind(parts.hostname or "", parts.port, timeout=left)
     except ValueError as exc:  # a port that is not a number
         raise StorageError(f"{shown}: {exc}") from None
-    timer = threading.Timer(left, _shut, (conn,))
-    timer.daemon = True
-    timer.start()
+    timer: threading.Timer | None = None
     try:
+        conn.connect()
+        # The response may outlive conn.sock (a closing answer takes the socket over):
+        # hold the socket itself, and shut it down when the deadline passes.
+        timer = threading.Timer(deadline - time.monotonic(), _shut, (conn.sock,))
+        timer.daemon = True
+        timer.start()
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn.request("GET", target, headers=headers)
         answer = conn.getresponse()
         body = answer.read(max_bytes + 1)
+        if len(body) <= max_bytes and answer.length:  # cut short: the deadline, or a reset
+            raise http.client.IncompleteRead(body, answer.length)
         return Response(answer.status, answer.headers, body, url)
     except (OSError, http.client.HTTPException) as exc:
         late = time.monotonic() >= deadline
         why = "no complete answer in time" if late else (str(exc) or type(exc).__name__)
         raise StorageError(f"cannot reach {shown}: {why}") from None
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
         conn.close()
 
 
-def _shut(conn: http.client.HTTPConnection) -> None:
-    if conn.sock is not None:
-        with contextlib.suppress(OSError):
-            conn.sock.shutdown(socket.SHUT_RDWR)
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)

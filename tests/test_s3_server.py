@@ -377,3 +377,74 @@ def test_init_bucket_public_read_serves_only_config(
     client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(listable))
     warned = run_cli("init-bucket", f"s3://{bucket}", "--endpoint-url", endpoint)
     assert "the bucket policy allows s3:ListBucket to everyone" in warned.stderr
+
+
+def test_prune_leaves_objects_publisher_did_not_write(
+    endpoint: str, bucket: str, tmp_path: Path
+) -> None:
+    """On S3 too, --prune deletes only what a manifest records; --prune-unmanaged adopts."""
+    client: Any = s3_client(endpoint)
+    state = many(3)
+    path = dump_state(tmp_path / "s.yaml", state)
+    args = ("--target", f"s3://{bucket}", "--endpoint-url", endpoint)
+    assert run_cli("publish", path, *args).exit_code == 0
+    client.put_object(Bucket=bucket, Key="config/README-notes", Body=b"mine")
+    state["organizations"][0]["api_keys"][0]["revoked"] = True
+    dump_state(path, state)
+    result = run_cli("publish", path, *args, "--prune")
+    assert result.exit_code == 0, result.stderr
+    keys = set(stored(endpoint, bucket))
+    assert "config/README-notes" in keys
+    assert f"config/{state['organizations'][0]['api_keys'][0]['key']}" not in keys
+    assert run_cli("publish", path, *args, "--prune-unmanaged").exit_code == 0
+    assert "config/README-notes" not in set(stored(endpoint, bucket))
+
+
+def _take(endpoint: str, bucket: str, start: Any, won: Any, tried: Any, done: Any) -> None:
+    from publisher.errors import LockHeldError
+    from publisher.settings import StorageSettings
+    from publisher.sync.lock import new_lock
+    from publisher.sync.targets import open_target
+
+    target = open_target(f"s3://{bucket}", StorageSettings(endpoint_url=endpoint))
+    start.wait()
+    try:
+        target.acquire_lock(new_lock(60))
+        won.append(os.getpid())
+    except LockHeldError:
+        pass
+    tried.append(os.getpid())
+    done.wait(30)
+
+
+def test_s3_stale_lock_takeover_has_one_winner(endpoint: str, bucket: str) -> None:
+    """30 rounds of two processes taking over an expired S3 lock: never two holders."""
+    import multiprocessing
+
+    from publisher.sync.lock import LockInfo
+
+    client: Any = s3_client(endpoint)
+    ctx = multiprocessing.get_context("fork")
+    doubles = 0
+    for round_ in range(30):
+        expired = LockInfo("elsewhere", 1, f"t{round_}", time.time() - 999, time.time() - 1)
+        client.put_object(Bucket=bucket, Key="_publisher/lock", Body=expired.encode())
+        with ctx.Manager() as manager:
+            start, done = manager.Event(), manager.Event()
+            won, tried = manager.list(), manager.list()
+            procs = [
+                ctx.Process(target=_take, args=(endpoint, bucket, start, won, tried, done))
+                for _ in range(2)
+            ]
+            for p in procs:
+                p.start()
+            start.set()
+            deadline = time.monotonic() + 30
+            while len(tried) < 2 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            done.set()
+            for p in procs:
+                p.join(30)
+            doubles += len(won) > 1
+            assert len(won) == 1
+    assert doubles == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import logging
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..redact import redact_url_text
 from .hooks import Hook
@@ -62,10 +64,9 @@ class Sender:
 
     def _post(self, hook: Hook, body: bytes) -> str | None:
         signed = sign(hook.secret, body)
+        url, headers = _basic_auth(hook.url, signed.headers)
         try:
-            request = urllib.request.Request(
-                hook.url, data=body, headers=signed.headers, method="POST"
-            )
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
             with _OPENER.open(request, timeout=self.timeout) as response:
                 response.read(65536)
                 status = response.status
@@ -76,3 +77,13 @@ class Sender:
         except (ValueError, http.client.HTTPException) as exc:  # a URL urllib cannot use
             return f"cannot send: {type(exc).__name__}"
         return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def _basic_auth(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """Move `user:password@` out of the URL into an Authorization header (urllib does not)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, headers
+    userinfo, _, host = parts.netloc.rpartition("@")
+    token = base64.b64encode(unquote(userinfo).encode()).decode()
+    return urlunsplit(parts._replace(netloc=host)), {**headers, "Authorization": f"Basic {token}"}

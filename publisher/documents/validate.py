@@ -47,9 +47,11 @@ def schema_problems(value: object, scope: str | None = None) -> list[Problem]:
 def check_document(body: bytes, where: str) -> dict[str, Any]:
     """Parse and validate a document someone sent us; raise DocumentError naming the problem."""
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DocumentError(f"{where}: the body is not JSON ({exc})") from None
+    except RecursionError:
+        raise DocumentError(f"{where}: the body is not JSON (nested too deeply)") from None
     problems = schema_problems(value)
     if problems:
         raise DocumentError(f"{where}: not a valid overrides document", problems[:10])
@@ -79,3 +81,7 @@ def _validate(rendered: Rendered, max_bytes: int) -> None:
         raise DocumentError(
             f"{len(failing)} key(s) would get an invalid document; nothing was published", problems
         )
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")

@@ -48,6 +48,12 @@ class BoundedServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(self.max_connections)
         super().__init__(address, handler)
 
+    def set_limits(self, *, max_connections: int, deadline: float) -> None:
+        """Change the limits (before serving): tests use small ones."""
+        self.max_connections = max_connections
+        self.deadline = deadline
+        self._slots = threading.BoundedSemaphore(max_connections)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
             try:
