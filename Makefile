@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean imports
+.PHONY: demo test lint typecheck pytest bench clean imports fuzz
 
 SIZE ?= small
 AWSCLI := bench/.awscli/bin/aws
@@ -33,6 +33,10 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The generative tests, deep: 10,000 examples per property (make test runs 60).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py --hypothesis-show-statistics
 
 # The package's import graph, checked: no cycle, imports down the pipeline, small modules.
 imports: $(STAMP)

@@ -55,7 +55,18 @@ def scrub(text: str) -> str:
     text = redact_paths(text)
     if not _known:
         return text
-    return _TOKEN.sub(lambda m: key_label(m[0]) if m[0] in _known else m[0], text)
+    return _TOKEN.sub(_label_known, text)
+
+
+def _label_known(match: re.Match[str]) -> str:
+    token = match[0]
+    if token in _known:
+        return key_label(token)
+    # An escape written before a key (`\n`, `\x0b`, `\u2028`, `\U0001f600`) runs into it.
+    for cut in (1, 3, 5, 9):
+        if token[cut:] in _known:
+            return token[:cut] + key_label(token[cut:])
+    return token
 
 
 def key_strings(org: object) -> Iterator[str]:

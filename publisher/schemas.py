@@ -84,8 +84,11 @@ def schema_errors(name: str, value: Any) -> list[ValidationError]:
     The compiled validator answers yes/no fast; only on a no does jsonschema run, for
     its located messages. Should the two disagree, the compiled one's words stand.
     """
-    if fast_validator(name).is_valid(value):
-        return []
+    try:
+        if fast_validator(name).is_valid(value):
+            return []
+    except (UnicodeEncodeError, ValueError):  # a lone surrogate: the reference alone decides
+        return list(validator(name).iter_errors(value))
     found = list(validator(name).iter_errors(value))
     if not found:
         found = [

@@ -92,6 +92,11 @@ class SafeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     sys_version = ""
     timeout = READ_TIMEOUT
+    # A request line the parser refuses (`HTTP/9.9`, no version) is answered with a
+    # status line too: under the default HTTP/0.9 the answer was a bare HTML body.
+    default_request_version = "HTTP/1.0"
+    error_content_type = "application/json"
+    error_message_format = '{"status":%(code)d,"error":"%(message)s"}'
 
     def body_length(self) -> int | None:
         """Return the request's Content-Length, or None when it is absent or malformed.

@@ -6,6 +6,7 @@ import difflib
 from typing import Any
 
 from ..errors import Path_, Problem, format_path
+from ..redact import key_label
 from .yaml_lines import Parsed, line_of
 
 
@@ -30,7 +31,10 @@ def schema_problem(parsed: Parsed, error: Any, prefix: Path_ = ()) -> list[Probl
         return [
             Problem(format_path(path), f"missing required field {name!r}", line) for name in missing
         ]
-    return [Problem(format_path(path), _schema_message(error), line_of(parsed, path))]
+    # A string where a key belongs (or might: an unknown field) is shown by its label.
+    secret = "api_keys" in path and path[-1] not in ("description", "project", "revoked")
+    message = _schema_message(error, secret)
+    return [Problem(format_path(path), message, line_of(parsed, path))]
 
 
 def _unknown_field(name: str, allowed: list[str]) -> str:
@@ -49,7 +53,7 @@ _TYPE_NAMES = {
 }
 
 
-def _describe(value: Any) -> str:
+def _describe(value: Any, secret: bool = False) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if value is None:
@@ -58,21 +62,23 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    text = repr(value)
+    text = repr(key_label(value) if secret and isinstance(value, str) else value)
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def _schema_message(error: Any) -> str:
+def _schema_message(error: Any, secret: bool) -> str:
+    """Say what is wrong; under `api_keys` (`secret`) a string is shown by its label only."""
     kind, value, arg = error.validator, error.instance, error.validator_value
     if kind == "type":
         hint = " (quote it to make it a string)" if arg == "string" and value is not None else ""
-        return f"expected {_TYPE_NAMES.get(arg, arg)}, got {_describe(value)}{hint}"
+        return f"expected {_TYPE_NAMES.get(arg, arg)}, got {_describe(value, secret)}{hint}"
     if kind == "enum":
-        return f"{_describe(value)} is not one of: {', '.join(map(str, arg))}"
+        return f"{_describe(value, secret)} is not one of: {', '.join(map(str, arg))}"
     if kind == "const":
-        return f"must be {arg!r}, got {_describe(value)}"
+        return f"must be {arg!r}, got {_describe(value, secret)}"
     if kind == "pattern":
-        return f"{value!r} does not match the pattern {arg}"
+        shown = key_label(value) if secret and isinstance(value, str) else value
+        return f"{shown!r} does not match the pattern {arg}"
     if kind in ("minimum", "maximum"):
         bound = "at least" if kind == "minimum" else "at most"
         return f"{value} is out of range: must be {bound} {arg}"
@@ -84,4 +90,4 @@ def _schema_message(error: Any) -> str:
         return f"is longer than {arg} characters"
     if kind == "uniqueItems":
         return "has duplicate items"
-    return str(error.message)
+    return "is not valid here" if secret else str(error.message)

@@ -130,11 +130,13 @@ def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
 def _strings(value: Any, path: Path_) -> Found:
     """Flag strings that cannot be encoded as UTF-8 (lone surrogates from JSON escapes)."""
     for here, item in _walk(value, path):
-        if isinstance(item, str):
+        texts = [item] if isinstance(item, str) else list(item) if isinstance(item, dict) else []
+        for text in texts:
             try:
-                item.encode("utf-8")
+                text.encode("utf-8")
             except UnicodeEncodeError:
                 yield here, "contains an unpaired surrogate escape: it cannot be written as UTF-8"
+                break
 
 
 def non_finite_numbers(value: Any, path: Path_) -> Found:
