@@ -9,9 +9,9 @@ from .delivery.purge import make_purger
 from .delivery.sender import Sender
 from .delivery.webhooks import Delivery, send_now
 from .errors import UsageError
+from .progress import Progress
 from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
 from .state import State
-from .sync.apply import Progress
 from .sync.prepare import Prepared, prepare
 from .sync.publish import PublishResult, sync_target
 from .sync.targets import Target, open_target

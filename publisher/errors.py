@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .redact import printable
+from .redact import key_label, printable
 
 Path_ = tuple[str | int, ...]
 """A location in parsed data: ("organizations", 0, "experiments", 3)."""
@@ -37,13 +37,20 @@ class Problem:
 def format_path(path: Path_) -> str:
     """Render a path as `organizations[0].experiments[3].phases[0].weights`."""
     out = ""
+    keys = False  # below api_keys, a name that is not a field may be a key itself
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
-            part = printable(part)  # a field name is user text
-            out += f".{part}" if out else part
+            continue
+        if keys and part not in _KEY_FIELDS:
+            part = key_label(part)
+        keys = keys or part == "api_keys"
+        part = printable(part)  # a field name is user text
+        out += f".{part}" if out else part
     return out
+
+
+_KEY_FIELDS = {"key", "description", "project", "revoked"}
 
 
 class PublisherError(Exception):
@@ -78,7 +85,7 @@ class StateError(PublisherError):
     def from_problems(cls, source: str, problems: Iterable[Problem]) -> StateError:
         found = sorted(problems, key=_problem_order)
         noun = "problem" if len(found) == 1 else "problems"
-        return cls(f"{source}: {len(found)} {noun}; nothing was published", found)
+        return cls(f"{source}: {len(found)} {noun}", found)
 
 
 class DocumentError(PublisherError):

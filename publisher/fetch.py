@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from email.message import Message
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from .errors import StorageError
 from .redact import url_for_display
@@ -48,23 +48,29 @@ def get(
         location = response.headers.get("Location")
         if response.status not in _REDIRECTS or not location:
             return response
-        url = urljoin(url, location)
-        if urlsplit(url).scheme.lower() not in ("http", "https"):
+        try:
+            url = urljoin(url, location)
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError:
+            raise StorageError("redirected to an invalid URL: not followed") from None
+        if scheme not in ("http", "https"):
             raise StorageError(f"redirected to {url_for_display(url)}: only http(s) is followed")
     raise StorageError(f"more than {MAX_REDIRECTS} redirects from {url_for_display(url)}")
 
 
 def _get_once(url: str, headers: dict[str, str], deadline: float, max_bytes: int) -> Response:
-    parts = urlsplit(url)
     shown = url_for_display(url)
     left = deadline - time.monotonic()
     if left <= 0:
         raise StorageError(f"{shown} did not answer in time")
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     try:
+        parts = urlsplit(url)
+        kind = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
         conn = kind(parts.hostname or "", parts.port, timeout=left)
-    except ValueError as exc:  # a port that is not a number
-        raise StorageError(f"{shown}: {exc}") from None
+    except (ValueError, http.client.HTTPException):  # a bad port or host
+        raise StorageError(f"{shown}: not a URL that can be fetched") from None
     timer: threading.Timer | None = None
     try:
         conn.connect()
@@ -73,7 +79,8 @@ def _get_once(url: str, headers: dict[str, str], deadline: float, max_bytes: int
         timer = threading.Timer(deadline - time.monotonic(), _shut, (conn.sock,))
         timer.daemon = True
         timer.start()
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")  # non-ASCII: encoded
+        target = path + (f"?{quote(parts.query, safe='=&%+')}" if parts.query else "")
         conn.request("GET", target, headers=headers)
         answer = conn.getresponse()
         body = answer.read(max_bytes + 1)

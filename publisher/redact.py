@@ -116,3 +116,12 @@ def redact_url_text(text: str, url: str) -> str:
         if secret and len(secret) > 1:
             text = text.replace(secret, "…")
     return text
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """Return `noun` or its plural for `count` (`document`, `documents`; `delivery`, ...)."""
+    if count == 1:
+        return noun
+    if many is not None:
+        return many
+    return noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"

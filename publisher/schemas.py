@@ -96,3 +96,23 @@ def schema_errors(name: str, value: Any) -> list[ValidationError]:
             for e in fast_validator(name).iter_errors(value)
         ]
     return found
+
+
+def _field_names() -> frozenset[str]:
+    names: set[str] = set()
+    for name in ("state", "overrides"):
+        stack: list[object] = [load_schema(name)]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                names.update(
+                    item.get("properties", {}) if isinstance(item.get("properties"), dict) else ()
+                )
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return frozenset(names)
+
+
+FIELD_NAMES = _field_names()
+"""Every field name the schemas know: safe to show as it is."""

@@ -137,7 +137,7 @@ def test_document_size_limit(state_file: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 3
     assert "document of acme: is 161 bytes, over the limit of 120" in result.stderr
-    assert "used by key(s) key_acme…0001" in result.stderr
+    assert "used by key key_acme…0001" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -166,7 +166,7 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
         [script, "publish", "experiments.yaml"], cwd=tmp_path, capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
-    assert "Published 3 document(s)" in run.stdout
+    assert "Published 3 documents" in run.stdout
     assert (tmp_path / "public" / "config" / "key_demo_prod_0123456789abcdef").is_file()
     run = subprocess.run(
         [sys.executable, "-m", "publisher", "--version"], capture_output=True, text=True

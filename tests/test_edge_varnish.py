@@ -157,7 +157,7 @@ def test_purge_makes_the_edge_serve_the_new_document(
         "publish", set_coverage(state, 0.3), *args, "--cdn", "http-purge", "--purge-url", edge
     )
     assert purged.exit_code == 0, purged.stderr
-    assert "Purged 1 path(s) from the CDN" in purged.stdout
+    assert "Purged 1 path from the CDN" in purged.stdout
     v3, _ = fetch(edge)
     assert b'"coverage":0.3' in v3
     assert v3 == client.get_object(Bucket=BUCKET, Key=f"config/{KEY_A}")["Body"].read()
@@ -174,7 +174,7 @@ def test_failed_purge_exits_4_and_retries_next_time(stack: tuple[str, str], tmp_
     dead = f"http://127.0.0.1:{free_port()}"
     failed = run_cli("publish", set_coverage(state, 0.4), *args, "--purge-url", dead)
     assert failed.exit_code == 4
-    assert "the documents are published, but the CDN purge of 1 path(s) failed" in failed.stderr
+    assert "the documents are published, but the CDN purge of 1 path failed" in failed.stderr
     assert "the next publish retries it" in failed.stderr
     assert f"/…/config/{key_label(KEY_A)}" in failed.stderr
     assert KEY_A not in failed.stderr + failed.stdout
@@ -186,5 +186,5 @@ def test_failed_purge_exits_4_and_retries_next_time(stack: tuple[str, str], tmp_
     retried = run_cli("publish", state, *args, "--purge-url", edge)
     assert retried.exit_code == 0, retried.stderr
     assert "Nothing to upload" in retried.stdout
-    assert "Purged 1 path(s)" in retried.stdout
+    assert "Purged 1 path" in retried.stdout
     assert b'"coverage":0.4' in fetch(edge)[0]

@@ -295,7 +295,7 @@ def test_validate_warns_about_short_keys(tmp_path: Path) -> None:
     state["organizations"][1]["api_keys"][0]["key"] = "short_key_1"
     result = run_cli("validate", dump_state(tmp_path / "s.yaml", state))
     assert result.exit_code == 0
-    assert "warning: 1 API key(s) have fewer than 16 characters" in result.stderr
+    assert "warning: 1 API key has fewer than 16 characters" in result.stderr
     assert "short_key_1" not in result.stderr and "sho…" in result.stderr
 
 
@@ -336,7 +336,7 @@ def test_prune_leaves_files_publisher_did_not_write(tmp_path: Path) -> None:
     assert (target / "config" / "README-notes").read_text() == "mine"
     assert (target / "config" / "robots-txt-backup").read_text() == "mine"
     assert not (target / "config" / KEY_G).exists()  # ours: pruned
-    assert "2 file(s) under config/ that publisher did not write are left" in result.stdout
+    assert "2 files under config/ that publisher did not write" in result.stdout
     adopted = run_cli("publish", path, "--target", target, "--prune-unmanaged", "--force")
     assert adopted.exit_code == 0, adopted.stderr
     assert not (target / "config" / "README-notes").exists()
@@ -737,3 +737,184 @@ def test_webhook_userinfo_becomes_basic_auth(tmp_path: Path) -> None:
     assert seen == ["Basic dXNlcjpwQHNz"]  # base64("user:p@ss")
     assert "p%40ss" not in result.stdout and "user:" not in result.stdout
     assert f"acme → http://127.0.0.1:{server.server_port}: delivered" in result.stdout
+
+
+# --- found beyond the list: an attacker's review and the generative tests ---------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("a{99999999999}", "too large or nested too deeply"),
+        ("(" * 3000 + ")" * 3000, "too large or nested too deeply"),
+    ],
+)
+def test_regex_that_python_cannot_compile_is_a_problem(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    """A url regex that overflows or nests too deep is a located exit 3, not a traceback."""
+    text = BASE_YAML.replace(
+        "        status: running", f"        url: '{url}'\n        status: running"
+    )
+    refused(tmp_path, yaml_text(tmp_path, text), "organizations[0].experiments[0].url", message)
+
+
+def test_javascript_named_groups_are_accepted(tmp_path: Path) -> None:
+    """`(?<name>...)`, the spelling the README recommends, validates and publishes."""
+    text = BASE_YAML.replace(
+        "        status: running", "        url: '^/(?<id>[0-9]+)$'\n        status: running"
+    )
+    result = run_cli("publish", yaml_text(tmp_path, text), "--target", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert b'"url":"^/(?<id>[0-9]+)$"' in (tmp_path / "out" / "config" / KEY).read_bytes()
+
+
+def test_a_float_winner_is_checked_and_written_as_an_integer(tmp_path: Path) -> None:
+    """winner: 5.0 is out of range like 5; winner: 1.0 publishes `"force":1`."""
+    bad = BASE_YAML.replace("status: running", "status: stopped\n        winner: 5.0")
+    refused(
+        tmp_path,
+        yaml_text(tmp_path, bad),
+        "organizations[0].experiments[0].winner",
+        "not a variation index",
+    )
+    good = BASE_YAML.replace("status: running", "status: stopped\n        winner: 1.0")
+    result = run_cli("publish", yaml_text(tmp_path, good), "--target", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert b'"force":1,' in (tmp_path / "out" / "config" / KEY).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"version: 1\norganizations:\n  - id: a\n    api_keys: [[{{{KEY}: 1, {KEY}: 2}}]]\n",
+        f"version: 1\norganizations:\n  - id: a\n    api_keys: {{grp: {{{KEY}: 1, {KEY}: 2}}}}\n",
+        "version: 1\norganizations:\n  - id: a\n    api_keys:\n      - key: 12345678901234\n",
+    ],
+    ids=["nested-list", "nested-mapping", "number"],
+)
+def test_keys_in_odd_places_are_never_echoed(tmp_path: Path, text: str) -> None:
+    """A key as a duplicated name in a nested shape, or a number where a key belongs."""
+    state = yaml_text(tmp_path, text)
+    for extra in ((), ("--json",)):
+        result = run_cli("validate", state, *extra)
+        assert result.exit_code == 3, result.stderr
+        assert KEY not in result.stdout + result.stderr
+        assert "12345678901234" not in result.stdout + result.stderr
+
+
+def test_prune_keeps_a_document_another_tool_rewrote(tmp_path: Path) -> None:
+    """A document publisher wrote, then another tool overwrote, is not publisher's to delete."""
+    target = tmp_path / "public"
+    state = base_state()
+    path = dump_state(tmp_path / "s.yaml", state)
+    assert run_cli("publish", path, "--target", target).exit_code == 0
+    state["organizations"][1]["api_keys"] = []
+    dump_state(path, state)
+    assert run_cli("publish", path, "--target", target).exit_code == 0  # left in place
+    (target / "config" / KEY_G).write_text("OTHER TOOL CONTENT")
+    result = run_cli("publish", path, "--target", target, "--prune", "--force")
+    assert result.exit_code == 0, result.stderr
+    assert (target / "config" / KEY_G).read_text() == "OTHER TOOL CONTENT"
+    assert (
+        "1 file under config/ that publisher did not write (or that changed since)" in result.stdout
+    )
+
+
+def test_receive_refuses_a_replay_without_its_webhook_id(inbox: tuple[int, Path]) -> None:
+    """A captured push replayed with GrowthBook's signature alone is refused (its body was seen)."""
+    port, out = inbox
+    now = int(time.time())
+    first = f'{{"timestamp":{now},"overrides":{{"e":{{"status":"draft"}}}}}}'.encode()
+    second = f'{{"timestamp":{now},"overrides":{{}}}}'.encode()
+    assert exchange(port, signed_request(first)).startswith(b"HTTP/1.1 200")
+    assert exchange(port, signed_request(second)).startswith(b"HTTP/1.1 200")
+    headers = sign(SECRET, first).headers
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        del headers[name]
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    replay = (
+        f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {len(first)}\r\n{head}"
+        "Connection: close\r\n\r\n"
+    ).encode() + first
+    assert exchange(port, replay).startswith(b"HTTP/1.1 409")
+    assert out.read_bytes() == b'{"status":200,"overrides":{}}'
+
+
+def test_two_content_lengths_are_not_guessed_between(served: tuple[Any, int]) -> None:
+    """A request with two Content-Length headers gets one answer and the connection closes."""
+    _, port = served
+    raw = (
+        f"GET /config/{KEY_A} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+        "Content-Length: 100\r\n\r\nxGET / HTTP/1.1\r\n\r\n"
+    ).encode()
+    assert exchange(port, raw).count(b"HTTP/1.1 ") == 1
+
+
+def test_serve_answers_an_absolute_target_it_cannot_parse(served: tuple[Any, int]) -> None:
+    """`GET http://[... HTTP/1.1` is a 404, not a dropped connection and a traceback."""
+    _, port = served
+    raw = f"GET http://[{KEY_A}/config/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert exchange(port, raw.encode()).startswith(b"HTTP/1.1 404")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://a b/config/x", "http://127.0.0.1:1/a\u00e9", "http://[oops/"]
+)
+def test_pull_refuses_urls_it_cannot_fetch(tmp_path: Path, url: str) -> None:
+    """A URL with a space, non-ASCII or a broken host is exit 2 or 4, never a traceback."""
+    result = run_cli("pull", url, "--out", tmp_path / "o", "--timeout", "2")
+    assert result.exit_code in (2, 4), result.stderr
+
+
+def test_pull_labels_a_key_the_server_echoes(tmp_path: Path) -> None:
+    """The server's own error words are shown with the URL's key as a label."""
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"error": f"no document for API key {self.path[8:]}"}).encode()
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/config/{KEY_A}"
+        result = run_cli("pull", url, "--out", tmp_path / "o")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 4
+    assert "no document for API key key_acme…0001" in result.stderr and KEY_A not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        ("http://[::1", "give a whole URL"),
+        ("http://127.0.0.\u00e91:1", "give a whole URL"),
+        ("http://admin:hunter2@127.0.0.1:1/", "no credentials, query or fragment"),
+        ("http://127.0.0.1:1/?token=hunter2", "no credentials, query or fragment"),
+        ("http://127.0.0.1:1/#frag", "no credentials, query or fragment"),
+    ],
+)
+def test_endpoint_urls_are_checked(tmp_path: Path, endpoint: str, message: str) -> None:
+    """Malformed endpoints, and ones carrying credentials or a query, are exit 2, never echoed."""
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    result = run_cli("publish", path, "--target", "s3://demo", "--endpoint-url", endpoint)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and "hunter2" not in result.stderr
+
+
+def test_an_empty_target_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--target ''` (an unset variable) is exit 2, not a publish into the current directory."""
+    monkeypatch.chdir(tmp_path)
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    result = run_cli("publish", path, "--target", "")
+    assert result.exit_code == 2 and "--target is empty" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]

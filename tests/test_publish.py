@@ -181,8 +181,8 @@ def test_dry_run_prints_plan_and_changes_nothing(state_file: Path, tmp_path: Pat
         in result.stdout
     )
     assert "key_acme…0002" not in result.stdout  # a checkout key does not see exp-new
-    assert "globex/key_glob…0003: revoked; would be deleted with --prune" in result.stdout
-    assert "0 added, 1 changed, 1 to delete, 1 unchanged" in result.stdout
+    assert "globex/key_glob…0003: revoked; left in place (no --prune)" in result.stdout
+    assert "0 added, 1 changed, 1 left in place, 1 unchanged" in result.stdout
     as_json = json.loads(run_cli("publish", state_file, "--target", target, "-n", "--json").stdout)
     assert as_json["dry_run"] is True
     assert as_json["counts"]["changed"] == 1
@@ -264,7 +264,7 @@ def test_crash_part_way_converges_on_rerun(state_file: Path, tmp_path: Path) -> 
     options = publisher.PublishOptions(prune=True)
     with pytest.raises(StorageError) as failed:
         publisher.publish(state_file, FailingTarget(target, ok=4), options)
-    assert "6 of 10 document(s) failed to upload" in failed.value.message
+    assert "6 of 10 documents failed to upload" in failed.value.message
     assert "nothing was deleted" in failed.value.message
     assert len(failed.value.problems) == 6
     assert (target / "config" / KEY_A_CHECKOUT).exists()  # no delete in a failed run
@@ -288,7 +288,7 @@ def test_storage_failure_exits_4_via_cli(state_file: Path, tmp_path: Path) -> No
     (target / "config" / "key_globex_000000000001").mkdir(parents=True)  # blocks the rename
     result = run_cli("publish", state_file, "--target", target)
     assert result.exit_code == 4
-    assert "1 of 4 document(s) failed to upload" in result.stderr
+    assert "1 of 4 documents failed to upload" in result.stderr
     assert "key key_glob…0001: cannot write the document: Is a directory" in result.stderr
     assert "key_globex_000000000001" not in result.stderr
     assert "Traceback" not in result.stderr

@@ -43,22 +43,36 @@ _REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")  # botoco
 
 
 def _shown(url: str) -> str:
-    return url_for_display(url) if "://" in url else printable(url)
+    try:
+        return url_for_display(url) if "://" in url else printable(url)
+    except ValueError:
+        return "(an invalid URL)"
 
 
 def check_options(options: AwsOptions) -> None:
     """Raise a usage error for an endpoint or region botocore would choke on."""
     if options.endpoint_url is not None:
-        parts = urlsplit(options.endpoint_url)
+        url = options.endpoint_url
         try:
+            parts = urlsplit(url)
             parts.port  # noqa: B018  (raises for a bad port)
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            valid = (
+                parts.scheme in ("http", "https")
+                and bool(parts.hostname)
+                and url.isascii()
+                and not any(c.isspace() or c < " " for c in url)
+            )
         except ValueError:
             valid = False
         if not valid:
             raise UsageError(
-                f"--endpoint-url {_shown(options.endpoint_url)}: give a whole URL "
-                "such as https://s3.example.com or http://127.0.0.1:5000"
+                f"--endpoint-url {_shown(url)}: give a whole URL such as "
+                "https://s3.example.com or http://127.0.0.1:5000"
+            )
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise UsageError(
+                f"--endpoint-url {_shown(url)}: no credentials, query or fragment in it; "
+                "credentials come from the AWS chain (AWS_ACCESS_KEY_ID, --profile)"
             )
     if options.region is not None and not _REGION.fullmatch(options.region):
         raise UsageError(

@@ -87,6 +87,18 @@ class S3Bucket:
         except Exception as exc:
             raise self._fail(exc) from None
 
+    def metadata(self, key: str) -> dict[str, str] | None:
+        """Return an object's user metadata (HEAD), or None when there is no object."""
+        try:
+            response = self.s3.head_object(Bucket=self.bucket, Key=key)
+            return {str(k): str(v) for k, v in response.get("Metadata", {}).items()}
+        except ClientError as exc:
+            if http_status(exc) == 404 and error_code(exc) != "NoSuchBucket":
+                return None
+            raise self._fail(exc) from None
+        except Exception as exc:
+            raise self._fail(exc) from None
+
     def put(
         self,
         key: str,

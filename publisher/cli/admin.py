@@ -10,7 +10,7 @@ import typer
 from .. import api
 from ..documents.render import render_documents
 from ..errors import StorageError
-from ..redact import key_label
+from ..redact import key_label, plural
 from ..settings import PublishOptions
 from ..state import load_state
 from ..state.keys import create_key, list_keys, revoke_key
@@ -78,7 +78,7 @@ def webhooks_send(
 ) -> None:
     """Send the current document to an organization's webhooks now (to test a receiver)."""
     with errors():
-        options = PublishOptions(stopped_policy=stopped_policy)
+        options = PublishOptions(stopped_policy=StoppedPolicy(stopped_policy))
         delivery = api.send_webhooks(state, org, project, options)
         for label in delivery.delivered:
             say(f"{label}: delivered")
@@ -86,7 +86,9 @@ def webhooks_send(
             say(f"{label}: failed: {why}")
         if delivery.failed:
             total = len(delivery.delivered) + len(delivery.failed)
-            raise StorageError(f"{len(delivery.failed)} of {total} webhook(s) failed")
+            raise StorageError(
+                f"{len(delivery.failed)} of {total} {plural(total, 'webhook')} failed"
+            )
 
 
 @keys_app.command("create")
@@ -129,7 +131,7 @@ def keys_list(
             }
             for r in rows
         ]
-        say(json.dumps(out, indent=2), reveal=reveal)
+        say(json.dumps(out, separators=(",", ":")), reveal=reveal)
         return
     for r in rows:
         shown = r.key if reveal else key_label(r.key)

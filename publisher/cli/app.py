@@ -2,33 +2,101 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
-from typing import Annotated
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from .. import __version__
 from ..redact import printable, scrub
 
-app = typer.Typer(
+_F = TypeVar("_F", bound=Callable[..., Any])
+_METAVARS = {str: "TEXT", int: "INTEGER", float: "NUMBER", Path: "PATH"}
+
+
+def _metavar(annotation: Any) -> str | None:
+    """The name click users know for a value: TEXT, INTEGER, PATH, [a|b]."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list) and args:
+        return _metavar(args[0])
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "[" + "|".join(str(m.value) for m in annotation) + "]"
+    return _METAVARS.get(annotation)
+
+
+class _Argument(TyperArgument):
+    """An argument shown as click shows one: `STATE` in the usage, no type beside it."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        return name if self.required else f"[{name}]"
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _name_values(params: list[Any]) -> None:
+    for param in params:
+        if isinstance(param, TyperArgument):
+            param.__class__ = _Argument
+            param.metavar = param.metavar or (param.name or "").upper()
+        elif isinstance(param, TyperOption) and not param.is_flag and param.metavar is None:
+            param.metavar = _metavar(param.type_descriptor.annotation)
+
+
+class Command(TyperCommand):
+    """A command whose help names values as click does: STATE, TEXT, INTEGER."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _name_values(self.params)
+
+
+class Group(TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _name_values(self.params)
+
+
+class App(typer.Typer):
+    """A Typer whose commands are `Command`s."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[_F], _F]:
+        kwargs.setdefault("cls", Command)
+        decorator: Callable[[_F], _F] = super().command(*args, **kwargs)
+        return decorator
+
+
+app = App(
+    cls=Group,
     help=(
         "Publish A/B-experiment overrides as static JSON documents, one per API key at "
         "<target>/config/<apiKey>, to a local directory (default ./public)."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-webhooks_app = typer.Typer(
+webhooks_app = App(
+    cls=Group,
     help="Send the current documents to webhooks on demand.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-keys_app = typer.Typer(
-    help="Create, list and revoke API keys in the state file.", no_args_is_help=True
+keys_app = App(
+    cls=Group,
+    help="Create, list and revoke API keys in the state file.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(webhooks_app, name="webhooks")
@@ -47,9 +115,9 @@ class _SafeFormatter(logging.Formatter):
         return scrub(printable(super().format(record)))
 
 
-def _configure_logging(verbose: bool) -> None:
-    # Only our own loggers, to the stderr of this invocation; libraries' loggers
-    # (botocore, urllib3) stay quiet.
+def configure_logging(verbose: bool) -> None:
+    """Send our own loggers' lines (INFO with --verbose) to stderr, redacted."""
+    # Libraries' loggers (botocore, urllib3) stay quiet.
     logger = logging.getLogger("publisher")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -65,6 +133,8 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what happens (also after the command).")
+    ] = False,
 ) -> None:
-    _configure_logging(verbose)
+    configure_logging(verbose)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -18,10 +20,35 @@ from .output import error_json
 StateArg = Annotated[
     Path, typer.Argument(help="Experiment state file (.yaml, .yml or .json).", show_default=False)
 ]
+
+
+def choice(kind: type[StrEnum]) -> Callable[[str], str]:
+    """Check an option's value against an enum's; a typo gets click's words and a guess."""
+
+    def check(value: str) -> str:
+        try:
+            return kind(value)
+        except ValueError:
+            names = [str(m.value) for m in kind]
+            close = difflib.get_close_matches(value, names, n=1)
+            guess = f", did you mean {close[0]!r}?" if close else "."
+            raise typer.BadParameter(
+                f"{value!r} is not one of {', '.join(map(repr, names))}{guess}"
+            ) from None
+
+    return check
+
+
+def choice_metavar(kind: type[StrEnum]) -> str:
+    return "[" + "|".join(str(m.value) for m in kind) + "]"
+
+
 PolicyOpt = Annotated[
-    StoppedPolicy,
+    str,
     typer.Option(
         "--stopped-policy",
+        callback=choice(StoppedPolicy),
+        metavar=choice_metavar(StoppedPolicy),
         help="Stopped experiments without a non-control winner: leave them out "
         "(winners-only) or force control for everyone (force-control).",
     ),
@@ -61,7 +88,7 @@ def fail(error: PublisherError, as_json: bool) -> NoReturn:
     for line in error.lines():
         say(f"error: {line}" if not line.startswith("  ") else line, err=True)
     if as_json:
-        say(json.dumps(error_json(error), indent=2))
+        say(json.dumps(error_json(error), separators=(",", ":")))
     raise typer.Exit(error.exit_code)
 
 

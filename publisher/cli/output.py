@@ -1,12 +1,16 @@
-"""Turn results into text for a terminal and JSON for machines (pure: returns strings)."""
+"""Turn results into text for a terminal and JSON for machines (pure: returns strings).
+
+A publish reports the same way whether it succeeded or not: the summary (counts,
+generation, changes) first, then what failed, in text and in JSON alike.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..documents.render import KeyInfo
-from ..errors import PublisherError
-from ..redact import key_label, printable
+from ..errors import EXIT_OK, Problem, PublisherError
+from ..redact import key_label, plural, printable
 from ..sync.publish import PublishResult
 
 MAX_LISTED = 20
@@ -22,59 +26,60 @@ def describe_key(key: str, info: KeyInfo | None) -> str:
     return text
 
 
-def _summary(result: PublishResult) -> str:
+def _count(count: int, noun: str) -> str:
+    return f"{count:,} {plural(count, noun)}"
+
+
+def _summary(result: PublishResult, prune: bool) -> str:
     plan = result.plan
-    parts = [
-        f"{plan.count('added')} added",
-        f"{plan.count('changed')} changed",
-        f"{len(result.deleted)} deleted"
-        if not result.dry_run
-        else f"{len(plan.deletes)} to delete",
-        f"{plan.unchanged} unchanged",
-    ]
+    parts = [f"{plan.count('added'):,} added", f"{plan.count('changed'):,} changed"]
+    if result.dry_run:
+        gone = len(plan.deletes)
+        parts.append(f"{gone:,} to delete" if prune else f"{gone:,} left in place")
+    else:
+        parts.append(f"{len(result.deleted):,} deleted")
+    parts.append(f"{plan.unchanged:,} unchanged")
     return ", ".join(parts)
 
 
-def publish_text(result: PublishResult, *, prune: bool, verbose: bool = False) -> str:
-    """Return the human-readable report of a publish or a dry run."""
+def publish_text(
+    result: PublishResult, *, prune: bool, list_all: bool = False, failed: bool = False
+) -> str:
+    """Return the human-readable report of a publish or a dry run (`failed`: it stopped
+    short; the error lines follow on stderr)."""
     rendered, plan = result.rendered, result.plan
-    lines = []
-    distinct = len(rendered.distinct())
-    if result.dry_run:
-        lines.append(f"Plan for {result.target} (dry run, nothing changed): {_summary(result)}")
-    elif not plan.puts and not result.deleted:
-        lines.append(
-            f"Nothing to upload: all {plan.unchanged} document(s) at {result.target} are up to date"
-        )
-    else:
-        lines.append(
-            f"Published {len(rendered.documents)} document(s) ({distinct} distinct) to "
-            f"{result.target}: {_summary(result)}"
-        )
-    limit = None if (result.dry_run or verbose) else MAX_LISTED
+    lines = [_headline(result, prune, failed)]
     rows = [_put_line(result, p.key, p.reason) for p in plan.puts]
     rows += [
-        f"  - {describe_key(k, rendered.keys.get(k))}: {_gone(k, result)}" for k in plan.deletes
+        f"  - {describe_key(k, rendered.keys.get(k))}: {_gone(k, result, prune)}"
+        for k in plan.deletes
     ]
+    limit = None if list_all else MAX_LISTED
     lines += rows[:limit]
     if limit is not None and len(rows) > limit:
-        lines.append(f"  … and {len(rows) - limit} more (--verbose or --json lists all)")
+        lines.append(f"  … and {len(rows) - limit:,} more (--list-all or --json lists all)")
     if plan.deletes and not prune:
         lines.append(
-            f"{len(plan.deletes)} document(s) of revoked or removed keys stay live: "
+            f"{_count(len(plan.deletes), 'document')} of revoked or removed keys stay live: "
             "pass --prune to delete them"
         )
     if plan.unmanaged:
         lines.append(
-            f"{len(plan.unmanaged)} file(s) under config/ that publisher did not write are left "
-            "in place: --prune-unmanaged deletes them"
+            f"{_count(len(plan.unmanaged), 'file')} under config/ that publisher did not write "
+            "(or that changed since) are left in place: --prune-unmanaged deletes them"
         )
     if result.refused:
         lines.append(f"This publish would be refused: {result.refused}")
+    if result.purge_preview:
+        lines.append(f"The CDN purge would {result.purge_preview}")
     if result.purged:
-        lines.append(f"Purged {len(result.purged)} path(s) from the CDN")
+        lines.append(f"Purged {_count(len(result.purged), 'path')} from the CDN")
+    if result.purge_error is not None:
+        lines.append("The CDN purge failed: the next publish retries it")
     for label in result.webhooks.delivered:
         lines.append(f"Webhook {label}: delivered")
+    for label, why in sorted(result.webhooks.failed.items()):
+        lines.append(f"Webhook {label}: failed ({why}); the next publish retries it")
     for label in result.webhooks_due:
         lines.append(f"Webhook {label}: would be sent")
     if result.generation is not None and (plan.puts or result.deleted):
@@ -84,11 +89,34 @@ def publish_text(result: PublishResult, *, prune: bool, verbose: bool = False) -
     return "\n".join(lines)
 
 
-def _gone(key: str, result: PublishResult) -> str:
+def _headline(result: PublishResult, prune: bool, failed: bool) -> str:
+    plan, rendered = result.plan, result.rendered
+    if result.dry_run:
+        return f"Plan for {result.target} (dry run, nothing changed): {_summary(result, prune)}"
+    if result.failed_uploads:
+        return (
+            f"Stopped publishing to {result.target}: wrote {result.written:,} of "
+            f"{_count(len(plan.puts), 'document')}, "
+            f"{len(result.failed_uploads):,} failed, nothing deleted"
+        )
+    if not plan.puts and not result.deleted:
+        return (
+            f"Nothing to upload: all {_count(plan.unchanged, 'document')} at {result.target} "
+            "are up to date"
+        )
+    distinct = len(rendered.distinct())
+    verb = "Published, with errors," if failed else "Published"
+    return (
+        f"{verb} {_count(len(rendered.documents), 'document')} ({distinct:,} distinct) to "
+        f"{result.target}: {_summary(result, prune)}"
+    )
+
+
+def _gone(key: str, result: PublishResult, prune: bool) -> str:
     info = result.rendered.keys.get(key)
     why = "revoked" if info is not None and info.revoked else "no longer in the state"
     if result.dry_run:
-        return f"{why}; would be deleted with --prune"
+        return f"{why}; would be deleted" if prune else f"{why}; left in place (no --prune)"
     return f"{why}; deleted" if key in result.deleted else f"{why}; left in place"
 
 
@@ -102,8 +130,14 @@ def _put_line(result: PublishResult, key: str, reason: str) -> str:
     return f"  ~ {who}: " + "; ".join(str(c) for c in changes)
 
 
-def publish_json(result: PublishResult) -> dict[str, Any]:
-    """Return the machine-readable result of a publish or a dry run."""
+def publish_json(
+    result: PublishResult, *, prune: bool, error: PublisherError | None = None
+) -> dict[str, Any]:
+    """Return the machine-readable result of a publish or a dry run, failed or not.
+
+    The same shape either way: what was planned and done, then what failed in fields
+    of its own (`error`, `problems`, `uploads_failed`, `purge.error`, `webhooks.failed`).
+    """
     keys = result.rendered.keys
 
     def entry(key: str, action: str) -> dict[str, Any]:
@@ -122,9 +156,13 @@ def publish_json(result: PublishResult) -> dict[str, Any]:
 
     plan = result.plan
     deleted = set(result.deleted)
-    gone_action = "would-delete" if result.dry_run else "left-in-place"
+    if result.dry_run:
+        gone_action = "would-delete" if prune else "left-in-place"
+    else:
+        gone_action = "left-in-place"
     return {
-        "ok": result.refused is None,
+        "ok": error is None and result.refused is None,
+        "exit_code": error.exit_code if error is not None else EXIT_OK,
         "dry_run": result.dry_run,
         "target": result.target,
         "generation": result.generation,
@@ -137,27 +175,37 @@ def publish_json(result: PublishResult) -> dict[str, Any]:
             "deleted": len(result.deleted),
             "to_delete": len(plan.deletes),
             "unmanaged": len(plan.unmanaged),
+            "written": result.written,
         },
         "changes": [entry(p.key, p.reason) for p in plan.puts]
         + [entry(k, "deleted" if k in deleted else gone_action) for k in plan.deletes],
         "refused": result.refused,
         "purged": len(result.purged),
+        "purge": {
+            "paths": len(result.purged),
+            "would": result.purge_preview,
+            "error": result.purge_error.message if result.purge_error else None,
+        },
         "webhooks": {
             "delivered": result.webhooks.delivered,
             "failed": result.webhooks.failed,
             "due": result.webhooks_due,
         },
+        "uploads_failed": [_problem(p) for p in result.failed_uploads],
+        "error": error.message if error is not None else None,
+        "problems": [_problem(p) for p in error.problems] if error is not None else [],
     }
 
 
+def _problem(p: Problem) -> dict[str, Any]:
+    return {"location": p.location, "message": p.message, "line": p.line, "source": p.source}
+
+
 def error_json(error: PublisherError) -> dict[str, Any]:
-    """Return the machine-readable form of an error."""
+    """Return the machine-readable form of an error that left no result."""
     return {
         "ok": False,
         "exit_code": error.exit_code,
         "error": error.message,
-        "problems": [
-            {"location": p.location, "message": p.message, "line": p.line, "source": p.source}
-            for p in error.problems
-        ],
+        "problems": [_problem(p) for p in error.problems],
     }

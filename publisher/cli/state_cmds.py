@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
-from ..redact import key_label
+from ..redact import key_label, plural
 from ..settings import DEFAULT_MAX_DOCUMENT_BYTES, PublishOptions
 from ..state.model import StoppedPolicy
 from ..sync.prepare import prepare
@@ -35,6 +35,10 @@ def init(
     say(f"Wrote {path}. Next: publisher validate {path} && publisher publish {path}")
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count:,} {plural(count, noun)}"
+
+
 SHORT_KEY = 16
 """Keys shorter than this get a warning: a document's key is its only secret."""
 
@@ -50,33 +54,35 @@ def validate(
     nothing (exit 3 on a problem)."""
     with errors(as_json):
         options = PublishOptions(
-            stopped_policy=stopped_policy, max_document_bytes=max_document_bytes
+            stopped_policy=StoppedPolicy(stopped_policy), max_document_bytes=max_document_bytes
         )
         loaded, rendered, hooks = prepare(state, options)
     short = [key_label(k) for k in rendered.keys if len(k) < SHORT_KEY]
+    revoked = sum(1 for k in rendered.keys.values() if k.revoked)
     summary = {
         "ok": True,
         "organizations": len(loaded.organizations),
         "documents": len(rendered.documents),
         "distinct": len(rendered.distinct()),
-        "revoked": sum(1 for k in rendered.keys.values() if k.revoked),
+        "revoked": revoked,
         "webhooks": len(hooks),
         "short_keys": short,
     }
     if short:
         say(
-            f"warning: {len(short)} API key(s) have fewer than {SHORT_KEY} characters and could "
+            f"warning: {_count(len(short), 'API key')} "
+            f"{'has' if len(short) == 1 else 'have'} fewer than {SHORT_KEY} characters and could "
             f"be guessed: {', '.join(short[:10])}{' …' if len(short) > 10 else ''}; replace them "
             "with `publisher keys create` (36 characters, 128 random bits)",
             err=True,
         )
     if as_json:
-        say(json.dumps(summary, indent=2))
+        say(json.dumps(summary, separators=(",", ":")))
     else:
         say(
-            f"{state}: valid: {summary['organizations']} organization(s), "
-            f"{summary['documents']} document(s) ({summary['distinct']} distinct), "
-            f"{summary['revoked']} revoked key(s)"
+            f"{state}: valid: {_count(len(loaded.organizations), 'organization')}, "
+            f"{_count(len(rendered.documents), 'document')} "
+            f"({summary['distinct']} distinct), {_count(revoked, 'revoked key')}"
         )
 
 
@@ -88,7 +94,7 @@ def render(
 ) -> None:
     """Print the document one API key would get, exactly as it would be published."""
     with errors():
-        options = PublishOptions(stopped_policy=stopped_policy)
+        options = PublishOptions(stopped_policy=StoppedPolicy(stopped_policy))
         _, rendered, _ = prepare(state, options, secrets=False)  # printing needs no secret
         doc = rendered.documents.get(key)
         if doc is None:

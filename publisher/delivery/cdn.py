@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import StorageError, TooManyInvalidationsError
+from ..redact import plural, url_for_display
 from ..settings import DEFAULT_INVALIDATION_THRESHOLD
 
 if TYPE_CHECKING:  # boto3 is imported only when a CloudFront purge is asked for
@@ -23,6 +24,10 @@ class Purger(Protocol):
     """Makes a CDN forget the given paths; raises StorageError when it cannot."""
 
     def purge(self, paths: Sequence[str]) -> None: ...
+
+    def describe(self, paths: Sequence[str]) -> str:
+        """Say what `purge(paths)` would do, naming no path (paths hold API keys)."""
+        ...
 
 
 class CloudFrontPurger:
@@ -51,6 +56,17 @@ class CloudFrontPurger:
     def batch(self, paths: Sequence[str]) -> list[str]:
         """Return the invalidation paths: the paths themselves, or one wildcard."""
         return [self.wildcard] if len(paths) > self.threshold else sorted(paths)
+
+    def describe(self, paths: Sequence[str]) -> str:
+        where = f"on CloudFront distribution {self.api.distribution_id}"
+        if not paths:
+            return f"nothing to invalidate {where}"
+        if len(paths) > self.threshold:
+            return (
+                f"invalidate {self.wildcard} {where} (one wildcard: {len(paths)} paths are "
+                f"over --invalidation-threshold {self.threshold})"
+            )
+        return f"invalidate {len(paths)} {plural(len(paths), 'path')} {where}"
 
     def purge(self, paths: Sequence[str]) -> None:
         if not paths:
@@ -95,6 +111,11 @@ class HttpPurger:
             reason = getattr(exc, "reason", exc)
             return f"unreachable: {reason}"
 
+    def describe(self, paths: Sequence[str]) -> str:
+        edges = ", ".join(url_for_display(b) for b in self.bases)
+        count = len(paths) * len(self.bases)
+        return f"send {count} PURGE {plural(count, 'request')} ({len(paths)} per edge) to {edges}"
+
     def purge(self, paths: Sequence[str]) -> None:
         urls = [base + path for base in self.bases for path in paths]
         if not urls:
@@ -103,8 +124,8 @@ class HttpPurger:
             results = list(pool.map(self._purge_one, urls))
         failed = [(url, why) for url, why in zip(urls, results, strict=True) if why]
         if failed:
-            edges = sorted({url.split("/config/")[0] for url, _ in failed})
+            edges = sorted({url_for_display(url.split("/config/")[0]) for url, _ in failed})
             raise StorageError(
-                f"{len(failed)} of {len(urls)} PURGE request(s) failed at {', '.join(edges)}: "
-                f"{failed[0][1]}"
+                f"{len(failed)} of {len(urls)} PURGE {plural(len(urls), 'request')} failed at "
+                f"{', '.join(edges)}: {failed[0][1]}"
             )

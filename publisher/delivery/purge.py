@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 
 from ..errors import Problem, StorageError, UsageError
-from ..redact import key_hash, key_label
+from ..redact import key_hash, key_label, plural
 from ..settings import CdnKind, CdnSettings, StorageSettings
 from .cdn import CloudFrontPurger, HttpPurger, Purger
 from .store import Bookkeeping
@@ -63,7 +63,8 @@ def purge_changed(
     except StorageError as exc:
         target.write_meta(PENDING_PURGE, _pending_bytes(keys))
         raise StorageError(
-            f"the documents are published, but the CDN purge of {len(paths)} path(s) failed: "
+            f"the documents are published, but the CDN purge of {len(paths)} "
+            f"{plural(len(paths), 'path')} failed: "
             f"{exc.message}; the next publish retries it (recorded in _publisher/{PENDING_PURGE})",
             [Problem("", f"/…/config/{key_label(k)}") for k in keys],
         ) from None

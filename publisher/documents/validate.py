@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import DocumentError, Problem, format_path
 from ..gcpause import no_cycles
-from ..redact import key_label
+from ..redact import key_label, plural
 from ..schemas import schema_errors
 from ..settings import DEFAULT_MAX_DOCUMENT_BYTES
 from .render import Document, Rendered
@@ -76,10 +76,12 @@ def _validate(rendered: Rendered, max_bytes: int) -> None:
                 f" and {len(users) - 10} more" if len(users) > 10 else ""
             )
             problems.extend(found)
-            problems.append(Problem("", f"used by key(s) {shown}", source=found[0].source))
+            problems.append(
+                Problem("", f"used by {plural(len(users), 'key')} {shown}", source=found[0].source)
+            )
     if problems:
         raise DocumentError(
-            f"{len(failing)} key(s) would get an invalid document; nothing was published", problems
+            f"{len(failing)} {plural(len(failing), 'key')} would get an invalid document", problems
         )
 
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import re
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -80,6 +81,13 @@ class BoundedServer(ThreadingHTTPServer):
             timer.cancel()
             self._slots.release()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away is not news; anything else is one line, no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        log.error("request from %s failed: %s", client_address[0], type(error).__name__)
+
 
 def _shut(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
@@ -107,10 +115,11 @@ class SafeHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             return None
-        raw = self.headers.get("Content-Length")
-        if raw is None:
+        given = self.headers.get_all("Content-Length") or []
+        if not given:
             return 0
-        if not _LENGTH.fullmatch(raw.strip()):
+        raw = given[0]
+        if len(given) > 1 or not _LENGTH.fullmatch(raw.strip()):  # two lengths: which one?
             self.close_connection = True
             return None
         return int(raw.strip())

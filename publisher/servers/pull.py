@@ -13,7 +13,7 @@ from ..documents.validate import check_document
 from ..errors import DocumentError, StorageError, UsageError
 from ..fetch import get
 from ..files import write_atomic
-from ..redact import printable, url_for_display
+from ..redact import printable, remember_keys, scrub
 from ..settings import DEFAULT_MAX_DOCUMENT_BYTES
 
 
@@ -56,16 +56,21 @@ def fetch_overrides(
 
 
 def check_url(url: str) -> None:
-    """Raise a usage error unless `url` is an http(s) URL with a host."""
+    """Raise a usage error unless `url` is an http(s) URL with a host.
+
+    The URL's path holds an API key: from now on every output shows it as a label.
+    """
+    remember_keys([url, *url.split("/")])
     try:
         parts = urllib.parse.urlsplit(url)
         valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
         parts.port  # noqa: B018  (raises for a bad port)
+        valid = valid and url.isascii() and not any(c.isspace() or c < " " for c in url)
     except ValueError:
         valid = False
     if not valid:
         raise UsageError(
-            f"{url_for_display(url)}: not an http:// or https:// URL "
+            f"{scrub(printable(url))}: not an http:// or https:// URL of printable ASCII "
             "(give the whole URL, e.g. https://cdn.example.com/config/<key>)"
         )
 
@@ -77,7 +82,7 @@ def _said(body: bytes) -> str:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     said = value.get("error") or value.get("message") if isinstance(value, dict) else None
-    return f" ({printable(said[:200])})" if isinstance(said, str) and said else ""
+    return f" ({scrub(printable(said[:200]))})" if isinstance(said, str) and said else ""
 
 
 def _where(url: str) -> str:

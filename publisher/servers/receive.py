@@ -1,13 +1,14 @@
 """`publisher receive`: accept signed webhook pushes and keep FILE current (SPEC §10).
 
 Every request gets one answer and the server keeps running: a malformed length, body,
-signature or timestamp is a 4xx. The newest accepted timestamp and the recent
-`webhook-id`s are kept beside FILE (`FILE.receive.json`), so a push replayed after a
-restart is refused as well as one replayed while running.
+signature or timestamp is a 4xx. The newest accepted timestamp, the recent
+`webhook-id`s and body digests are kept beside FILE (`FILE.receive.json`), so a push
+replayed after a restart is refused as well as one replayed while running.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -76,12 +77,15 @@ class ReceiveServer(BoundedServer):
         except (ValueError, RecursionError):
             return HTTPStatus.BAD_REQUEST, "the overrides cannot be written as a document"
         message_id = {k.lower(): v for k, v in headers.items()}.get("webhook-id")
+        # The body's digest too: a replay may drop the webhook-id (GrowthBook's header
+        # alone signs it), but not change a byte of what was signed.
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
         with self.write_lock:
-            refused = self.seen.refuses(stamp, message_id)
+            refused = self.seen.refuses(stamp, message_id, digest)
             if refused:
                 return HTTPStatus.CONFLICT, refused
             write_atomic(self.out, document)
-            self.seen.record(stamp, message_id)
+            self.seen.record(stamp, message_id, digest)
         return HTTPStatus.OK, "stored"
 
 
@@ -115,18 +119,20 @@ class _Seen:
         except (OSError, ValueError, KeyError, TypeError):
             return cls(path, -1, [])
 
-    def refuses(self, stamp: int, message_id: str | None) -> str | None:
+    def refuses(self, stamp: int, message_id: str | None, digest: str) -> str | None:
         """Say why a push is a replay, or None."""
         if message_id is not None and message_id in self.ids:
             return "this webhook-id was already received: a replay"
+        if digest in self.ids:
+            return "this very body was already received: a replay"
         if stamp < self.newest:
             return "older than the document held: not stored"
         return None
 
-    def record(self, stamp: int, message_id: str | None) -> None:
+    def record(self, stamp: int, message_id: str | None, digest: str) -> None:
         self.newest = max(self.newest, stamp)
-        if message_id is not None:
-            self.ids = [*self.ids, message_id][-RECENT_IDS:]
+        seen = [message_id, digest] if message_id is not None else [digest]
+        self.ids = [*self.ids, *seen][-RECENT_IDS:]
         body = json.dumps({"newest": self.newest, "ids": self.ids}).encode()
         write_atomic(self.path, body)
 

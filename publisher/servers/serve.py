@@ -65,7 +65,11 @@ class _Handler(SafeHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
 
     def _answer(self, head: bool) -> None:
-        match = _CONFIG.fullmatch(urlsplit(self.path).path)
+        try:
+            path = urlsplit(self.path).path
+        except ValueError:  # `http://[...` as a request target
+            path = ""
+        match = _CONFIG.fullmatch(path)
         if match is None:
             self._send(HTTPStatus.NOT_FOUND, NOT_FOUND, head)
             return

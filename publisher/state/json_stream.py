@@ -13,9 +13,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import Path_, Problem
+from ..redact import key_label
+from ..schemas import FIELD_NAMES
 
 _WHITESPACE = " \t\n\r"
 _LONG_NUMBER = re.compile(r"[0-9]{4300,}")
+
+
+def _shown(name: str) -> str:
+    """A duplicated name as it may be shown: a key-like one (it may be an API key) labelled."""
+    return repr(name if name in FIELD_NAMES or len(name) < 8 else key_label(name))
 
 
 class JsonSyntaxError(Exception):
@@ -51,7 +58,9 @@ class JsonStateReader:
             seen: set[str] = set()
             for key, _ in items:
                 if key in seen:
-                    self.problems.append(Problem("", f"duplicate key {key!r} in a JSON object"))
+                    self.problems.append(
+                        Problem("", f"duplicate key {_shown(key)} in a JSON object")
+                    )
                 seen.add(key)
         return out
 
@@ -77,7 +86,7 @@ class JsonStateReader:
             key, pos = self._decode(pos)
             pos = self._expect(":", pos)
             if key in top or (key == "organizations" and self.streamed):
-                self.problems.append(Problem("", f"duplicate key {key!r} in a JSON object"))
+                self.problems.append(Problem("", f"duplicate key {_shown(key)} in a JSON object"))
             if key == "organizations" and text.startswith("[", pos):
                 pos = self._organizations(pos + 1, on_org)
                 self.streamed = True
@@ -145,14 +154,15 @@ class JsonStateReader:
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
 
 
-def json_lines(text: str, start: int, prefix: Path_) -> dict[Path_, int]:
+def json_lines(text: str, start: int, prefix: Path_, line: int | None = None) -> dict[Path_, int]:
     """Return the line of every value of the JSON value at `start`, by path under `prefix`.
 
     Run only when a value has problems (the decoder gives no positions), so that JSON
     problems carry a line as YAML ones do. Assumes well-formed JSON (it was decoded).
     """
     lines: dict[Path_, int] = {}
-    line = text.count("\n", 0, start) + 1
+    if line is None:  # the line `start` is on, when the caller does not keep count
+        line = text.count("\n", 0, start) + 1
     last = start
     # Each open container: [path, is_object, current key or index, expecting a key]
     stack: list[list[Any]] = []

@@ -60,7 +60,8 @@ def _decode(raw: bytes, source: str) -> str:
     try:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        problem = Problem("", f"not UTF-8: byte {exc.start} cannot be decoded")
+        line = raw.count(b"\n", 0, exc.start) + 1
+        problem = Problem("", f"not UTF-8: byte {exc.start} cannot be decoded", line)
         raise StateError.from_problems(source, [problem]) from None
 
 
@@ -92,6 +93,7 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
     problems: list[Problem] = []
     orgs: list[Organization] = []
     counted = [0]  # NaN and Infinity literals already located
+    cursor = [0, 1]  # a position and its line, for the lines of problems
 
     def on_org(index: int, org: Any, start: int) -> None:
         remember_keys(key_strings(org))
@@ -100,15 +102,14 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
         if reader.non_finite > counted[0]:
             counted[0] = reader.non_finite
             non_finite = list(non_finite_numbers(org, prefix))
-        problems.extend(
-            _org_problems(
-                index,
-                org,
-                checker,
-                non_finite,
-                lambda: Parsed(lines=json_lines(text, start, prefix)),
-            )
-        )
+
+        def lines() -> Parsed:
+            # Organizations come in order: count line breaks from the last one counted.
+            cursor[1] += text.count("\n", cursor[0], start)
+            cursor[0] = start
+            return Parsed(lines=json_lines(text, start, prefix, cursor[1]))
+
+        problems.extend(_org_problems(index, org, checker, non_finite, lines))
         if not problems:
             orgs.append(builder.org(org))
 
@@ -253,7 +254,7 @@ class _Builder:
             project=share(e.get("project")),
             archived=bool(e.get("archived", False)),
             url=share(e.get("url")),
-            winner=e.get("winner"),
+            winner=None if e.get("winner") is None else int(e["winner"]),
         )
 
 

@@ -62,7 +62,9 @@ def _describe(value: Any, secret: bool = False) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    text = repr(key_label(value) if secret and isinstance(value, str) else value)
+    if secret and not isinstance(value, str):
+        return type(value).__name__  # a number where a key belongs is shown by its kind only
+    text = repr(key_label(value) if secret else value)
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -197,6 +198,8 @@ def _weights(weights: Any, count: int | None, path: Path_) -> Found:
 
 
 def _winner(winner: Any, status: Any, count: int | None, path: Path_) -> Found:
+    if isinstance(winner, float) and winner.is_integer():
+        winner = int(winner)  # JSON Schema's integer takes 5.0: so does this rule
     if not isinstance(winner, int) or isinstance(winner, bool):
         return
     if status != "stopped":
@@ -209,11 +212,20 @@ def _winner(winner: Any, status: Any, count: int | None, path: Path_) -> Found:
         )
 
 
+# JavaScript's named group `(?<name>` is Python's `(?P<name>`: compile the JS spelling.
+_JS_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
+
+
 def _url(url: str, path: Path_) -> Found:
     try:
-        re.compile(url)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FutureWarning for `[[`: said below if it fails
+            re.compile(_JS_NAMED_GROUP.sub("(?P<", url))
     except re.error as exc:
         yield path, f"not a valid regular expression: {exc}"
+        return
+    except (OverflowError, RecursionError, ValueError):
+        yield path, "not a valid regular expression: too large or nested too deeply"
         return
     for pattern, what in _PYTHON_ONLY:
         if pattern.search(url):

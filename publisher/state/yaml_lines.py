@@ -72,11 +72,11 @@ def parse_yaml(text: str) -> Parsed:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p).replace("\n", " ")
         parsed.problems.append(Problem("", f"invalid YAML: {what}", line))
         return parsed
     except yaml.YAMLError as exc:
-        parsed.problems.append(Problem("", f"invalid YAML: {exc}"))
+        parsed.problems.append(Problem("", f"invalid YAML: {exc}".replace("\n", " ")))
         return parsed
     except RecursionError:
         parsed.problems.append(Problem("", f"nested deeper than {MAX_DEPTH} levels"))

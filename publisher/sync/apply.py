@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from ..errors import Problem, PublisherError, StorageError
-from ..redact import key_label
+from ..progress import Progress, Silent
+from ..redact import key_label, plural
 from .lock import LockInfo
 from .plan import Put
 from .targets import Target
 
 MAX_FAILURES = 50
-Progress = Callable[[int, int], None]
 
 
 def refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:
@@ -28,16 +28,26 @@ def refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:
     return refresh
 
 
+class UploadError(StorageError):
+    """Some documents could not be written; `written` were, and nothing was deleted."""
+
+    def __init__(self, message: str, problems: list[Problem], written: int) -> None:
+        super().__init__(message, problems)
+        self.written = written
+
+
 def apply_puts(
     target: Target,
     puts: Iterable[Put],
     progress: Progress | None = None,
     tick: Callable[[], None] | None = None,
-) -> None:
-    """Put documents concurrently; raise StorageError naming every failed key."""
+) -> int:
+    """Put documents concurrently and return how many; raise UploadError naming every
+    failed key."""
+    progress = progress or Silent()
     todo = list(puts)
     failures: list[Problem] = []
-    done = 0
+    done = written = 0
     window = max(1, target.concurrency) * 4
     with ThreadPoolExecutor(max_workers=max(1, target.concurrency)) as pool:
         pending: dict[Future[None], Put] = {}
@@ -58,19 +68,23 @@ def apply_puts(
                     if not isinstance(error, Exception):
                         raise error
                     failures.append(_failure_line(put.key, error))
+                else:
+                    written += 1
+                    progress.advance("upload")
                 done += 1
-            if progress is not None:
-                progress(done, len(todo))
             if tick is not None:
                 tick()
     if failures:
         skipped = len(todo) - done
         tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""
-        raise StorageError(
-            f"{len(failures)} of {len(todo)} document(s) failed to upload{tail}; nothing was "
-            "deleted; re-run to finish (the next run puts only what is missing)",
+        raise UploadError(
+            f"{len(failures)} of {len(todo)} {plural(len(todo), 'document')} failed to upload"
+            f"{tail}; nothing was deleted; re-run to finish (the next run puts only what is "
+            "missing)",
             failures,
+            written,
         )
+    return written
 
 
 def _failure_line(key: str, error: BaseException) -> Problem:

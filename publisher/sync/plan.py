@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple
 
 from ..documents.render import Document
@@ -94,3 +94,18 @@ def check_deletes(plan: Plan, *, max_deletes: int, force: bool) -> None:
             f"refusing to delete {count} of {plan.live} live documents (more than half): "
             "check the state and --target, then pass --force; nothing was published"
         )
+
+
+def keep_changed_by_others(
+    plan: Plan, manifest: Mapping[str, str], live_sha256: Mapping[str, str | None]
+) -> Plan:
+    """Move deletes whose live bytes are not what publisher wrote to unmanaged.
+
+    `live_sha256` maps each delete to the sha256 of its live document (None: unknown).
+    A document another tool rewrote since is no longer publisher's to delete.
+    """
+    ours = [k for k in plan.deletes if live_sha256.get(k) == manifest.get(key_hash(k))]
+    if len(ours) == len(plan.deletes):
+        return plan
+    theirs = [k for k in plan.deletes if k not in set(ours)]
+    return replace(plan, deletes=ours, unmanaged=sorted([*plan.unmanaged, *theirs]))

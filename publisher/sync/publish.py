@@ -14,11 +14,12 @@ from ..delivery.sender import Sender
 from ..delivery.webhooks import Delivery, notify, scope_shas
 from ..documents.diff import ExperimentChange, diff_documents
 from ..documents.render import Rendered
-from ..errors import Problem, PublisherError, StorageError
-from ..redact import key_hash
+from ..errors import DocumentError, Problem, PublisherError, StateError, StorageError
+from ..progress import Progress, Silent
+from ..redact import key_hash, plural
 from ..settings import PublishOptions
 from ..state import State
-from .apply import Progress, apply_puts, refresher
+from .apply import UploadError, apply_puts, refresher
 from .lock import LockInfo, new_lock
 from .manifest import manifest_documents, record_generation
 from .plan import Plan, check_deletes
@@ -43,11 +44,24 @@ class PublishResult:
     webhooks: Delivery = field(default_factory=Delivery)
     webhooks_due: list[str] = field(default_factory=list)
     purge_error: StorageError | None = None
+    purge_preview: str | None = None
+    """A dry run with a CDN: what the purge would do."""
+    written: int = 0
+    """Documents written (all the puts, unless an upload failed)."""
+    failed_uploads: list[Problem] = field(default_factory=list)
 
     @property
     def left_in_place(self) -> list[str]:
         """Keys no longer in the state whose documents stay live (no --prune)."""
         return [] if self.deleted else self.plan.deletes
+
+
+class PublishIncomplete(StorageError):
+    """The publish ran but not all of it succeeded: `result` says what was and was not done."""
+
+    def __init__(self, message: str, problems: list[Problem], result: PublishResult) -> None:
+        super().__init__(message, problems)
+        self.result = result
 
 
 def sync_target(
@@ -65,13 +79,24 @@ def sync_target(
     nothing to do takes no lock and writes nothing; otherwise it takes the lock and
     reads what is live again before it writes.
     """
+    progress = progress or Silent()
+    progress.start("list")
     reading = Background(lambda: Snapshot.read(target))
-    loaded, rendered, hooks = prepare(state, options)
+    progress.start("load")
+    try:
+        loaded, rendered, hooks = prepare(state, options)
+    except (StateError, DocumentError) as exc:
+        exc.message += "; nothing was published"
+        raise
+    progress.finish("load")
     snapshot = reading.result()
-    plan = snapshot.plan(rendered, options.prune_unmanaged)
+    progress.finish("list")
+    # A dry run of a prune reads back what it would delete; a real one does so after the puts.
+    checked = target if options.prune and options.dry_run else None
+    plan = snapshot.plan(rendered, checked, adopt_unmanaged=options.prune_unmanaged)
     due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
     if options.dry_run:
-        result = _dry_run(rendered, target, options, plan)
+        result = _dry_run(rendered, target, options, plan, purger, snapshot.pending_purge)
         result.webhooks_due = due
         return result
     if not due and _up_to_date(loaded, rendered, plan, snapshot, options):
@@ -85,7 +110,7 @@ def sync_target(
     gc.freeze()
     try:
         result = _publish_locked(loaded, rendered, target, options, info, progress, purger)
-        return _push(result, target, hooks, sender or Sender())
+        return _push(result, target, hooks, sender or Sender(), progress)
     finally:
         gc.unfreeze()
         target.release_lock(info)
@@ -104,9 +129,18 @@ def _up_to_date(
 
 
 def _dry_run(
-    rendered: Rendered, target: Target, options: PublishOptions, plan: Plan
+    rendered: Rendered,
+    target: Target,
+    options: PublishOptions,
+    plan: Plan,
+    purger: Purger | None,
+    pending: list[str],
 ) -> PublishResult:
     result = PublishResult(target.description, True, plan, rendered)
+    if purger is not None:
+        deleted = plan.deletes if options.prune else []
+        keys = _purge_keys([p.key for p in plan.puts] + deleted, rendered, plan, pending)
+        result.purge_preview = purger.describe([target.document_path(k) for k in keys])
     cache: dict[tuple[bytes | None, str], list[ExperimentChange]] = {}
     for put in plan.puts:
         if put.reason == "changed":
@@ -129,19 +163,34 @@ def _publish_locked(
     target: Target,
     options: PublishOptions,
     info: LockInfo,
-    progress: Progress | None,
+    progress: Progress,
     purger: Purger | None,
 ) -> PublishResult:
+    progress.start("list")
     snapshot = Snapshot.read(target)  # again: now no other publisher can write
-    plan = snapshot.plan(rendered, options.prune_unmanaged)
+    plan = snapshot.plan(rendered, adopt_unmanaged=options.prune_unmanaged)
+    progress.finish("list")
     if options.prune:
         check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
-    with timed(f"wrote {len(plan.puts)} document(s)"):
-        apply_puts(target, plan.puts, progress, refresher(target, info, options.lock_ttl))
     result = PublishResult(target.description, False, plan, rendered)
+    progress.start("upload", len(plan.puts))
+    with timed(f"wrote {len(plan.puts)} {plural(len(plan.puts), 'document')}"):
+        try:
+            result.written = apply_puts(
+                target, plan.puts, progress, refresher(target, info, options.lock_ttl)
+            )
+        except UploadError as exc:
+            result.written = exc.written
+            result.failed_uploads = exc.problems
+            raise PublishIncomplete(exc.message, exc.problems, result) from None
+    progress.finish("upload")
+    if options.prune and not options.prune_unmanaged and plan.deletes:
+        plan = result.plan = snapshot.verify_deletes(plan, target)  # after every put succeeded
     if options.prune and plan.deletes:
+        progress.start("delete", len(plan.deletes))
         target.delete_documents(plan.deletes)
         result.deleted = list(plan.deletes)
+        progress.finish("delete")
     result.generation = record_generation(
         target,
         snapshot.manifest,
@@ -157,11 +206,21 @@ def _publish_locked(
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted
         known = {key_hash(k): k for k in [*rendered.keys, *plan.deletes]}
+        progress.start("purge")
         try:
             result.purged = purge_changed(purger, target, changed, known, snapshot.pending_purge)
         except StorageError as exc:
             result.purge_error = exc
+        progress.finish("purge")
     return result
+
+
+def _purge_keys(
+    changed: list[str], rendered: Rendered, plan: Plan, pending: list[str]
+) -> list[str]:
+    """The keys a purge covers: the changed ones and those a failed purge left pending."""
+    known = {key_hash(k): k for k in [*rendered.keys, *plan.deletes]}
+    return sorted(set(changed) | {known[h] for h in pending if h in known})
 
 
 def _counts(result: PublishResult) -> dict[str, int]:
@@ -178,7 +237,7 @@ def _counts(result: PublishResult) -> dict[str, int]:
 
 
 def _push(
-    result: PublishResult, target: Target, hooks: list[Hook], sender: Sender
+    result: PublishResult, target: Target, hooks: list[Hook], sender: Sender, progress: Progress
 ) -> PublishResult:
     """Push changed documents to webhooks once they are live; exit 4 while any is pending.
 
@@ -186,16 +245,22 @@ def _push(
     """
     record = Record.parse(target.read_meta(RECORD))
     if hooks or record.hooks:  # also forgets the webhooks gone from the state
+        progress.start("webhooks")
         result.webhooks = notify(target, result.rendered, hooks, record, sender)
-    if result.purge_error is not None:
-        raise result.purge_error
+        progress.finish("webhooks")
+    failed = result.purge_error
+    if failed is not None:
+        raise PublishIncomplete(failed.message, failed.problems, result)
     if result.webhooks.failed:
         problems = [
             Problem(label, error) for label, error in sorted(result.webhooks.failed.items())
         ]
-        raise StorageError(
-            f"the documents are published, but {len(problems)} webhook delivery(ies) failed; "
-            "the next publish retries them",
+        count = len(problems)
+        raise PublishIncomplete(
+            f"the documents are published, but {count} webhook "
+            f"{plural(count, 'delivery')} failed; the next publish retries "
+            f"{'it' if count == 1 else 'them'}",
             problems,
+            result,
         )
     return result

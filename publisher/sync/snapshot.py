@@ -14,7 +14,7 @@ from ..delivery.purge import read_pending
 from ..delivery.record import RECORD, Record
 from ..documents.render import Rendered
 from .manifest import MANIFEST, Manifest, parse_manifest
-from .plan import LiveObject, Plan, plan_sync
+from .plan import LiveObject, Plan, keep_changed_by_others, plan_sync
 from .targets import Target
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,28 @@ class Snapshot:
             record = Record.parse(target.read_meta(RECORD))
             return cls(target.list_live(), manifest, read_pending(target), record)
 
-    def plan(self, rendered: Rendered, adopt_unmanaged: bool = False) -> Plan:
-        """Return the plan that brings this snapshot to the rendered documents."""
-        return plan_sync(
+    def plan(
+        self, rendered: Rendered, target: Target | None = None, adopt_unmanaged: bool = False
+    ) -> Plan:
+        """Return the plan that brings this snapshot to the rendered documents.
+
+        With `target`, each document planned for deletion is read back (few: it is a
+        prune) and kept if another tool has rewritten it since publisher wrote it.
+        """
+        plan = plan_sync(
             rendered.documents, self.live, self.manifest.documents, adopt_unmanaged=adopt_unmanaged
         )
+        if target is None or adopt_unmanaged:
+            return plan
+        return self.verify_deletes(plan, target)
+
+    def verify_deletes(self, plan: Plan, target: Target) -> Plan:
+        """Keep, as unmanaged, each planned delete whose live bytes publisher did not write
+        (another tool rewrote it since): reads back each one, so only a prune calls this."""
+        if not plan.deletes:
+            return plan
+        live = {key: target.document_sha256(key) for key in plan.deletes}
+        return keep_changed_by_others(plan, self.manifest.documents, live)
 
 
 @contextmanager

@@ -16,6 +16,8 @@ __all__ = ["LocalTarget", "Target", "open_target"]
 def open_target(spec: str, storage: StorageSettings | None = None) -> Target:
     """Return the target a `--target` value names: `s3://bucket[/prefix]` or a directory."""
     storage = storage or StorageSettings()
+    if not spec.strip():
+        raise UsageError("--target is empty: give a directory or s3://bucket[/prefix]")
     if spec.startswith("s3://"):
         from ...aws import AwsOptions, S3Bucket, client
         from .s3 import S3Target, parse_s3_url

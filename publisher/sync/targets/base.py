@@ -31,6 +31,11 @@ class Target(Protocol):
         """Return a live document's bytes, or None when there is none."""
         ...
 
+    def document_sha256(self, key: str) -> str | None:
+        """Return the sha256 of a live document's bytes as publisher wrote it, or None
+        when there is none (or, on S3, it carries no publisher metadata)."""
+        ...
+
     def put_document(self, key: str, document: Document) -> None:
         """Write one document so that a reader sees the old or the new bytes, never a mix."""
         ...

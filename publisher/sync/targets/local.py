@@ -56,6 +56,10 @@ class LocalTarget:
     def read_document(self, key: str) -> bytes | None:
         return self._read(self.config / key)
 
+    def document_sha256(self, key: str) -> str | None:
+        body = self._read(self.config / key)
+        return None if body is None else hashlib.sha256(body).hexdigest()
+
     def put_document(self, key: str, document: Document) -> None:
         try:
             self._write_atomic(self.config / key, document.body)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ...aws import S3Bucket, is_not_implemented, is_precondition_failed
 from ...documents.render import CONTENT_TYPE, Document
 from ...errors import LockHeldError, Problem, StorageError, UsageError
-from ...redact import KEY_NAME, key_label
+from ...redact import KEY_NAME, key_label, plural
 from ...settings import DEFAULT_CACHE_CONTROL
 from ..lock import LockInfo, decode_lock, is_stale
 from ..plan import LiveObject
@@ -84,6 +84,10 @@ class S3Target:
         found = self.bucket.get(self._config + key)
         return found.body if found else None
 
+    def document_sha256(self, key: str) -> str | None:
+        found = self.bucket.metadata(self._config + key)
+        return None if found is None else found.get("sha256")
+
     def put_document(self, key: str, document: Document) -> None:
         self.bucket.put(
             self._config + key,
@@ -98,7 +102,8 @@ class S3Target:
         failed = self.bucket.delete_many([self._config + k for k in keys])
         if failed:
             problems = [Problem(f"key {key_label(k.rsplit('/', 1)[-1])}", why) for k, why in failed]
-            raise StorageError(f"{len(failed)} document(s) could not be deleted; re-run", problems)
+            count = f"{len(failed)} {plural(len(failed), 'document')}"
+            raise StorageError(f"{count} could not be deleted; re-run", problems)
 
     # bookkeeping
 
