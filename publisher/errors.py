@@ -25,12 +25,15 @@ class Problem:
     message: str
     line: int | None = None
     source: str | None = None
+    name: str | None = None
+    """What the location is, by name: `acme/search-ranking` for an experiment."""
 
     def __str__(self) -> str:
         where = self.source or ""
         if self.line is not None:
             where = f"{where}:{self.line}" if where else f"line {self.line}"
-        parts = [p for p in (where, self.location) if p]
+        location = f"{self.location} ({self.name})" if self.name else self.location
+        parts = [p for p in (where, location) if p]
         return f"{': '.join(parts)}: {self.message}" if parts else self.message
 
 

@@ -85,9 +85,11 @@ def key_strings(org: object) -> Iterator[str]:
 
 
 # Control characters, and the invisible or direction-changing ones that make a terminal
-# show other text than the bytes hold (Trojan Source).
+# show other text than the bytes hold (Trojan Source). In source as escapes: literal ones
+# would be invisible here too.
 _UNSAFE = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+    "\ud800-\udfff]"  # and lone surrogates, which cannot even be written
 )
 
 

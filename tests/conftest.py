@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,11 @@ def run_cli(*args: str | Path) -> Run:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def unnamed(text: str) -> str:
+    """Problem lines without the names after their locations (`... (acme/exp-a): `)."""
+    return re.sub(r" \([^()]*\)(?=: )", "", text)
 
 
 def write_yaml(path: Path, text: str) -> Path:

@@ -7,44 +7,44 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KEY_A, base_state, dump_state, run_cli, tree
+from tests.conftest import KEY_A, base_state, dump_state, run_cli, tree, unnamed
 
 BAD = Path(__file__).parent / "bad_states"
 
 # file → every line its error must print (after the file name, `:line: location: message`)
 EXPECTED: dict[str, list[str]] = {
     "api-key-bad-chars.yaml": [
-        "api-key-bad-chars.yaml:5: organizations[0].api_keys[0].key: 'key/../.…sswd' does not match the pattern ^[A-Za-z0-9_-]{8,128}$",
+        "api-key-bad-chars.yaml:5: organizations[0].api_keys[0].key (acme): 'key/../.…sswd' does not match the pattern ^[A-Za-z0-9_-]{8,128}$",
     ],
     "bad-indent.yaml": [
         "bad-indent.yaml:8: invalid YAML: while parsing a block collection did not find expected '-' indicator",
     ],
     "bad-org-id.yaml": [
-        "bad-org-id.yaml:3: organizations[0].id: 'Acme Corp' does not match the pattern ^[a-z0-9][a-z0-9_-]{0,63}$",
+        "bad-org-id.yaml:3: organizations[0].id (Acme Corp): 'Acme Corp' does not match the pattern ^[a-z0-9][a-z0-9_-]{0,63}$",
     ],
     "bad-regex.yaml": [
-        "bad-regex.yaml:8: organizations[0].experiments[0].url: not a valid regular expression: missing ), unterminated subpattern at position 7",
+        "bad-regex.yaml:8: organizations[0].experiments[0].url (acme/e1): not a valid regular expression: missing ), unterminated subpattern at position 7",
     ],
     "bad-status.yaml": [
-        "bad-status.yaml:8: organizations[0].experiments[0].status: str 'paused' is not one of: draft, running, stopped",
+        "bad-status.yaml:8: organizations[0].experiments[0].status (acme/e1): 'paused' is not one of: draft, running, stopped",
     ],
     "bad-yaml.yaml": [
         "bad-yaml.yaml:10: invalid YAML: while parsing a flow sequence did not find expected ',' or ']'",
     ],
     "coverage-out-of-range.yaml": [
-        "coverage-out-of-range.yaml:11: organizations[0].experiments[0].phases[0].coverage: 1.2 is out of range: must be at most 1",
+        "coverage-out-of-range.yaml:11: organizations[0].experiments[0].phases[0].coverage (acme/e1): 1.2 is out of range: must be at most 1",
     ],
     "coverage-string.yaml": [
-        "coverage-string.yaml:11: organizations[0].experiments[0].phases[0].coverage: expected a number, got str 'full'",
+        "coverage-string.yaml:11: organizations[0].experiments[0].phases[0].coverage (acme/e1): expected a number, got str 'full'",
     ],
     "duplicate-api-key.yaml": [
-        "duplicate-api-key.yaml:15: organizations[1].api_keys[0].key: duplicate API key: already used at organizations[0].api_keys[0].key (keys are unique across all organizations)",
+        "duplicate-api-key.yaml:15: organizations[1].api_keys[0].key (other): duplicate API key: already used at organizations[0].api_keys[0].key (keys are unique across all organizations)",
     ],
     "duplicate-experiment-key.yaml": [
-        "duplicate-experiment-key.yaml:13: organizations[0].experiments[1].key: duplicate experiment key 'e1' in this organization: first used at index 0",
+        "duplicate-experiment-key.yaml:13: organizations[0].experiments[1].key (acme/e1): duplicate experiment key 'e1' in this organization: first used at index 0",
     ],
     "duplicate-org-id.yaml": [
-        "duplicate-org-id.yaml:13: organizations[1].id: duplicate organization id 'acme': first used at index 0",
+        "duplicate-org-id.yaml:13: organizations[1].id (acme): duplicate organization id 'acme': first used at index 0",
     ],
     "duplicate-yaml-key.yaml": [
         "duplicate-yaml-key.yaml:9: organizations[0].experiments[0].status: duplicate key: it is given twice",
@@ -53,10 +53,10 @@ EXPECTED: dict[str, list[str]] = {
         "empty.yaml:1: the file is empty: expected `version: 1` and `organizations`",
     ],
     "groups-not-unique.yaml": [
-        "groups-not-unique.yaml:13: organizations[0].experiments[0].phases[0].groups: has duplicate items",
+        "groups-not-unique.yaml:13: organizations[0].experiments[0].phases[0].groups (acme/e1): has duplicate items",
     ],
     "malformed-api-key.yaml": [
-        "malformed-api-key.yaml:5: organizations[0].api_keys[0].key: 'sho…' does not match the pattern ^[A-Za-z0-9_-]{8,128}$",
+        "malformed-api-key.yaml:5: organizations[0].api_keys[0].key (acme): 'sho…' does not match the pattern ^[A-Za-z0-9_-]{8,128}$",
     ],
     "missing-organizations.yaml": [
         "missing-organizations.yaml:1: missing required field 'organizations'",
@@ -65,54 +65,54 @@ EXPECTED: dict[str, list[str]] = {
         "not-a-mapping.yaml:1: expected a mapping, got a list",
     ],
     "one-variation.yaml": [
-        "one-variation.yaml:9: organizations[0].experiments[0].variations: needs at least 2 items, got 1",
+        "one-variation.yaml:9: organizations[0].experiments[0].variations (acme/e1): needs at least 2 items, got 1",
     ],
     "only-comments.yaml": [
         "only-comments.yaml:1: the file is empty: expected `version: 1` and `organizations`",
     ],
     "python-only-regex.yaml": [
-        "python-only-regex.yaml:8: organizations[0].experiments[0].url: uses Python-only regex syntax the SDKs cannot run: named groups `(?P<...>`: use `(?<name>...)`",
+        "python-only-regex.yaml:8: organizations[0].experiments[0].url (acme/e1): uses Python-only regex syntax the SDKs cannot run: named groups `(?P<...>`: use `(?<name>...)`",
     ],
     "revoked-not-bool.yaml": [
-        "revoked-not-bool.yaml:6: organizations[0].api_keys[0].revoked: expected true or false, got str 'maybe'",
+        "revoked-not-bool.yaml:6: organizations[0].api_keys[0].revoked (acme): expected true or false, got str 'maybe'",
     ],
     "running-empty-phases.yaml": [
-        "running-empty-phases.yaml:10: organizations[0].experiments[0].phases: a running experiment needs at least one phase",
+        "running-empty-phases.yaml:10: organizations[0].experiments[0].phases (acme/e1): a running experiment needs at least one phase",
     ],
     "running-without-phases.yaml": [
-        "running-without-phases.yaml:7: organizations[0].experiments[0].phases: a running experiment needs at least one phase",
+        "running-without-phases.yaml:7: organizations[0].experiments[0].phases (acme/e1): a running experiment needs at least one phase",
     ],
     "unknown-field-typo.yaml": [
-        "unknown-field-typo.yaml:11: organizations[0].experiments[0].phases[0]: missing required field 'weights'",
-        "unknown-field-typo.yaml:12: organizations[0].experiments[0].phases[0].weigths: unknown field: did you mean 'weights'? allowed here: coverage, groups, weights",
+        "unknown-field-typo.yaml:11: organizations[0].experiments[0].phases[0] (acme/e1): missing required field 'weights'",
+        "unknown-field-typo.yaml:12: organizations[0].experiments[0].phases[0].weigths (acme/e1): unknown field: did you mean 'weights'? allowed here: coverage, groups, weights",
     ],
     "unknown-top-field.yaml": [
         "unknown-top-field.yaml:13: organisations: unknown field: did you mean 'organizations'? allowed here: organizations, version",
     ],
     "variations-not-list.yaml": [
-        "variations-not-list.yaml:9: organizations[0].experiments[0].variations: expected a list, got str 'a'",
+        "variations-not-list.yaml:9: organizations[0].experiments[0].variations (acme/e1): expected a list, got str 'a'",
     ],
     "webhook-not-http.yaml": [
-        "webhook-not-http.yaml:5: organizations[0].webhooks[0].url: 'ftp://example.invalid/hook' does not match the pattern ^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+[^\\s]*$",
+        "webhook-not-http.yaml:5: organizations[0].webhooks[0].url (acme): 'ftp://example.invalid/hook' does not match the pattern ^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+[^\\s]*$",
     ],
     "weight-out-of-range.yaml": [
-        "weight-out-of-range.yaml:12: organizations[0].experiments[0].phases[0].weights[0]: 1.5 is out of range: must be at most 1",
-        "weight-out-of-range.yaml:12: organizations[0].experiments[0].phases[0].weights[1]: -0.5 is out of range: must be at least 0",
+        "weight-out-of-range.yaml:12: organizations[0].experiments[0].phases[0].weights[0] (acme/e1): 1.5 is out of range: must be at most 1",
+        "weight-out-of-range.yaml:12: organizations[0].experiments[0].phases[0].weights[1] (acme/e1): -0.5 is out of range: must be at least 0",
     ],
     "weights-length.yaml": [
-        "weights-length.yaml:12: organizations[0].experiments[0].phases[0].weights: has 3 weights for 2 variations: give one weight per variation",
+        "weights-length.yaml:12: organizations[0].experiments[0].phases[0].weights (acme/e1): has 3 weights for 2 variations: give one weight per variation",
     ],
     "weights-sum.yaml": [
-        "weights-sum.yaml:12: organizations[0].experiments[0].phases[0].weights: weights sum to 0.9, not 1 (tolerance 1e-06)",
+        "weights-sum.yaml:12: organizations[0].experiments[0].phases[0].weights (acme/e1): weights sum to 0.9, not 1 (tolerance 1e-06)",
     ],
     "winner-negative.yaml": [
-        "winner-negative.yaml:9: organizations[0].experiments[0].winner: -1 is out of range: must be at least 0",
+        "winner-negative.yaml:9: organizations[0].experiments[0].winner (acme/e1): -1 is out of range: must be at least 0",
     ],
     "winner-on-running.yaml": [
-        "winner-on-running.yaml:9: organizations[0].experiments[0].winner: winner is only allowed on a stopped experiment, this one is running",
+        "winner-on-running.yaml:9: organizations[0].experiments[0].winner (acme/e1): winner is only allowed on a stopped experiment, this one is running",
     ],
     "winner-out-of-range.yaml": [
-        "winner-out-of-range.yaml:9: organizations[0].experiments[0].winner: winner 2 is not a variation index: there are 2 variations (0-1)",
+        "winner-out-of-range.yaml:9: organizations[0].experiments[0].winner (acme/e1): winner 2 is not a variation index: there are 2 variations (0-1)",
     ],
     "wrong-version.yaml": [
         "wrong-version.yaml:1: version: must be 1, got int 2",
@@ -166,9 +166,10 @@ def test_every_problem_reported_in_one_run(tmp_path: Path) -> None:
     result = run_cli("validate", source)
     assert result.exit_code == 3
     assert "3 problems" in result.stderr
-    assert "organizations[0].experiments[0].status" in result.stderr
-    assert "organizations[0].experiments[0].phases[0].weights: weights sum to 1.1" in result.stderr
-    assert "organizations[1].id: duplicate organization id 'acme'" in result.stderr
+    shown = unnamed(result.stderr)
+    assert "organizations[0].experiments[0].status" in shown
+    assert "organizations[0].experiments[0].phases[0].weights: weights sum to 1.1" in shown
+    assert "organizations[1].id: duplicate organization id 'acme'" in shown
 
 
 def test_json_state_problems_have_locations(tmp_path: Path) -> None:
@@ -184,7 +185,7 @@ def test_json_state_problems_have_locations(tmp_path: Path) -> None:
     assert (
         f"{source}:{line}: organizations[0].experiments[0].winner: winner is only allowed on a "
         "stopped experiment, this one is running"
-    ) in result.stderr
+    ) in unnamed(result.stderr)
 
 
 def test_json_syntax_error_has_a_line(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
 from publisher.sync.lock import LockInfo, new_lock
 from publisher.sync.targets import LocalTarget
-from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli, tree
+from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli, tree, unnamed
 
 SECRET = "hook-secret"
 
@@ -66,7 +66,7 @@ def refused(tmp_path: Path, state: Path, location: str, message: str) -> None:
     for args in (("validate", state), ("publish", state, "--target", target)):
         result = run_cli(*args)
         assert result.exit_code == 3, result.stderr
-        lines = [line.strip() for line in result.stderr.splitlines()]
+        lines = [line.strip() for line in unnamed(result.stderr).splitlines()]
         assert any(
             line.startswith(f"{state}:") and f": {location}: " in line and message in line
             for line in lines

@@ -10,7 +10,7 @@ import pytest
 from publisher.documents.render import render_documents
 from publisher.errors import StateError
 from publisher.state import load_state, parse_state
-from tests.conftest import base_state
+from tests.conftest import base_state, unnamed
 
 GOOD = base_state()
 
@@ -18,7 +18,7 @@ GOOD = base_state()
 def messages(text: str) -> list[str]:
     with pytest.raises(StateError) as err:
         parse_state(text.encode(), "json", "s.json")
-    return [str(p) for p in err.value.problems]
+    return [unnamed(str(p)) for p in err.value.problems]
 
 
 @pytest.mark.parametrize(
@@ -96,6 +96,6 @@ def test_lone_surrogate_is_an_error(tmp_path: Path) -> None:
     path.write_text(json.dumps(state))
     with pytest.raises(StateError) as err:
         load_state(path)
-    assert "organizations[0].experiments[0].key: contains an unpaired surrogate" in str(
+    assert "organizations[0].experiments[0].key (acme/\\ud800): contains an unpaired surrogate" in str(
         err.value.problems[0]
     )

@@ -198,7 +198,13 @@ def publish_json(
 
 
 def _problem(p: Problem) -> dict[str, Any]:
-    return {"location": p.location, "message": p.message, "line": p.line, "source": p.source}
+    return {
+        "location": p.location,
+        "name": p.name,
+        "message": p.message,
+        "line": p.line,
+        "source": p.source,
+    }
 
 
 def error_json(error: PublisherError) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import Path_, Problem, StateError, UsageError, format_path
 from ..gcpause import no_cycles
-from ..redact import key_strings, remember_keys, scrub
+from ..redact import key_strings, printable, remember_keys, scrub
 from ..schemas import schema_errors
 from .json_stream import JsonStateReader, JsonSyntaxError, json_lines
 from .messages import schema_problem
@@ -79,10 +80,37 @@ def _parse_any(text: str, fmt: str, source: str, sha256: str) -> State:
     _remember_keys(parsed.data)
     problems = [_with_source(p, source) for p in parsed.problems]
     if not problems:
-        problems = [_with_source(p, source) for p in _check(parsed, escapes)]
+        orgs = _orgs(parsed.data)
+        problems = [_with_source(_named(p, orgs), source) for p in _check(parsed, escapes)]
     if problems:
         raise StateError.from_problems(source, problems)
     return _build(parsed.data, sha256)
+
+
+_ORG_PATH = re.compile(r"organizations\[(\d+)\](?:\.experiments\[(\d+)\])?")
+
+
+def _orgs(data: Any) -> list[Any]:
+    orgs = data.get("organizations") if isinstance(data, dict) else None
+    return orgs if isinstance(orgs, list) else []
+
+
+def _named(problem: Problem, orgs: list[Any]) -> Problem:
+    """Add the names to an index location: `organizations[0].experiments[4] (acme/search)`."""
+    found = _ORG_PATH.match(problem.location)
+    if found is None or int(found[1]) >= len(orgs) or not isinstance(orgs[int(found[1])], dict):
+        return problem
+    org = orgs[int(found[1])]
+    name = org.get("id")
+    if not isinstance(name, str):
+        return problem
+    experiments = org.get("experiments")
+    if found[2] is not None and isinstance(experiments, list) and int(found[2]) < len(experiments):
+        experiment = experiments[int(found[2])]
+        key = experiment.get("key") if isinstance(experiment, dict) else None
+        if isinstance(key, str):
+            name = f"{name}/{key}"
+    return Problem(problem.location, problem.message, problem.line, problem.source, printable(name))
 
 
 def _parse_json(text: str, source: str, sha256: str) -> State:
@@ -109,7 +137,8 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
             cursor[0] = start
             return Parsed(lines=json_lines(text, start, prefix, cursor[1]))
 
-        problems.extend(_org_problems(index, org, checker, non_finite, lines))
+        found = _org_problems(index, org, checker, non_finite, lines)
+        problems.extend(_named(p, [org] * (index + 1)) for p in found)
         if not problems:
             orgs.append(builder.org(org))
 
@@ -167,7 +196,8 @@ def _prefer(found: list[Problem], non_finite: list[Problem]) -> list[Problem]:
 
 def _with_source(problem: Problem, source: str) -> Problem:
     # The one place every problem of a state passes: no API key leaves it unlabelled.
-    return Problem(scrub(problem.location), scrub(problem.message), problem.line, source)
+    name = scrub(problem.name) if problem.name else None
+    return Problem(scrub(problem.location), scrub(problem.message), problem.line, source, name)
 
 
 def _remember_keys(data: Any) -> None:

@@ -75,7 +75,11 @@ def _schema_message(error: Any, secret: bool) -> str:
         hint = " (quote it to make it a string)" if arg == "string" and value is not None else ""
         return f"expected {_TYPE_NAMES.get(arg, arg)}, got {_describe(value, secret)}{hint}"
     if kind == "enum":
-        return f"{_describe(value, secret)} is not one of: {', '.join(map(str, arg))}"
+        choices = [str(a) for a in arg]
+        shown = repr(value) if isinstance(value, str) and not secret else _describe(value, secret)
+        close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
+        guess = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{shown} is not one of: {', '.join(choices)}{guess}"
     if kind == "const":
         return f"must be {arg!r}, got {_describe(value, secret)}"
     if kind == "pattern":
