@@ -24,6 +24,10 @@ CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
+DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message></Error>"
+)
 SLOWDOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message></Error>"
@@ -67,6 +71,8 @@ class Faults:
     latency: float = 0.0
     only: str | None = None
     """Disturb only requests whose path contains this (None: all requests)."""
+    deny_put: str | None = None
+    """Answer 403 AccessDenied to every PUT whose path contains this (where moto allows)."""
     seed: int = 7
     injected: dict[str, int] = field(default_factory=dict)
 
@@ -119,6 +125,15 @@ class Proxy:
                 body = self.rfile.read(length) if length else b""
                 if "/config/" in self.path:
                     proxy.gate.wait(timeout=60)  # tests hold document requests here
+                deny = proxy.faults.deny_put
+                if deny is not None and self.command == "PUT" and deny in self.path:
+                    proxy._log(self.command, self.path, 403)
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(DENIED)))
+                    self.end_headers()
+                    self.wfile.write(DENIED)
+                    return
                 fault = proxy.faults.pick(self.path)
                 if fault == "drop_before":
                     proxy._log(self.command, self.path, -1)

@@ -96,6 +96,7 @@ def test_lone_surrogate_is_an_error(tmp_path: Path) -> None:
     path.write_text(json.dumps(state))
     with pytest.raises(StateError) as err:
         load_state(path)
-    assert "organizations[0].experiments[0].key (acme/\\ud800): contains an unpaired surrogate" in str(
-        err.value.problems[0]
+    assert (
+        "organizations[0].experiments[0].key (acme/\\ud800): contains an unpaired surrogate"
+        in str(err.value.problems[0])
     )

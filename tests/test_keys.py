@@ -183,8 +183,11 @@ def test_revoke_unknown_key(example: Path) -> None:
 def test_list_shows_labels_unless_revealed(example: Path) -> None:
     """`keys list` shows labels; --reveal shows whole keys; --json is machine-readable."""
     listed = run_cli("keys", "list", example).stdout
-    assert "acme\tkey_demo…cdef\t\tProduction servers" in listed
-    assert "REVOKED" in listed
+    lines = listed.splitlines()
+    assert lines[0].split() == ["ORG", "KEY", "PROJECT", "REVOKED", "DESCRIPTION"]
+    assert lines[1].split() == ["acme", "key_demo…cdef", "-", "no", "Production", "servers"]
+    assert lines[2].split()[:4] == ["acme", "key_demo…3210", "checkout", "no"]
+    assert lines[3].split()[:4] == ["acme", "key_demo…beef", "-", "yes"]
     assert "key_demo_prod_0123456789abcdef" not in listed
     assert "key_demo_prod_0123456789abcdef" in run_cli("keys", "list", example, "--reveal").stdout
     rows = json.loads(run_cli("keys", "list", example, "--json").stdout)

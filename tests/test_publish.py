@@ -99,7 +99,7 @@ def test_revoked_key_deleted_only_with_prune(state_file: Path, tmp_path: Path) -
     kept = run_cli("publish", state_file, "--target", target)
     assert kept.exit_code == 0
     assert (target / "config" / KEY_G).exists()
-    assert "pass --prune to delete them" in kept.stdout
+    assert "pass --prune to delete it" in kept.stdout
     pruned = run_cli("publish", state_file, "--target", target, "--prune")
     assert pruned.exit_code == 0, pruned.stderr
     assert not (target / "config" / KEY_G).exists()

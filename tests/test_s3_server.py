@@ -448,3 +448,49 @@ def test_s3_stale_lock_takeover_has_one_winner(endpoint: str, bucket: str) -> No
             doubles += len(won) > 1
             assert len(won) == 1
     assert doubles == 0
+
+
+def test_init_bucket_respects_block_public_access(
+    endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Block Public Access on, --public-read says what to do and sets nothing; the explicit
+    flag turns off the two policy blocks for this bucket only; the hint keeps the options."""
+    client: Any = s3_client(endpoint)
+    on = {name: True for name in PAB_NAMES}
+    client.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=on)
+    url = f"s3://{bucket}/site"
+    refused = run_cli("init-bucket", url, "--public-read", "--endpoint-url", endpoint)
+    assert refused.exit_code == 2, refused.stderr
+    assert "Block Public Access on (BlockPublicPolicy, RestrictPublicBuckets)" in refused.stderr
+    assert "CloudFront with origin access control" in refused.stderr
+    with pytest.raises(Exception, match="NoSuchBucketPolicy"):
+        client.get_bucket_policy(Bucket=bucket)
+    allowed = run_cli(
+        "init-bucket", url, "--public-read", "--disable-block-public-access",
+        "--endpoint-url", endpoint, "--region", "us-east-1",
+    )  # fmt: skip
+    assert allowed.exit_code == 0, allowed.stderr
+    config = client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert config == {**on, "BlockPublicPolicy": False, "RestrictPublicBuckets": False}
+    assert "site/config/*" in client.get_bucket_policy(Bucket=bucket)["Policy"]
+    assert (
+        f"Publish with: publisher publish STATE --target {url} --endpoint-url {endpoint} "
+        "--region us-east-1" in allowed.stdout
+    )
+
+
+def test_init_bucket_explains_a_refused_policy(endpoint: str, bucket: str) -> None:
+    """Where the store refuses the policy (account-wide Block Public Access, injected here
+    since moto does not refuse), the error says why and what to do instead."""
+    proxy = Proxy(endpoint, Faults(deny_put="?policy"))
+    try:
+        result = run_cli(
+            "init-bucket", f"s3://{bucket}", "--public-read", "--endpoint-url", proxy.url
+        )
+    finally:
+        proxy.close()
+    assert result.exit_code == 4, result.stderr
+    assert "access denied" in result.stderr and "origin access control" in result.stderr
+
+
+PAB_NAMES = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")

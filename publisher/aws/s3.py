@@ -195,6 +195,35 @@ class S3Bucket:
         except Exception as exc:
             raise self._fail(exc) from None
 
+    def public_access_block(self) -> dict[str, bool]:
+        """Return the bucket's Block Public Access settings ({} when it has none)."""
+        try:
+            found = self.s3.get_public_access_block(Bucket=self.bucket)
+            config = found.get("PublicAccessBlockConfiguration", {})
+            return {str(k): bool(v) for k, v in config.items()}
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchPublicAccessBlockConfiguration" or http_status(exc) == 404:
+                return {}
+            raise self._fail(exc) from None
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def allow_public_policy(self, current: dict[str, bool]) -> None:
+        """Turn off the two Block Public Access settings that refuse a public bucket policy
+        (BlockPublicPolicy, RestrictPublicBuckets); the ACL ones stay as they are."""
+        config = {
+            "BlockPublicAcls": current.get("BlockPublicAcls", True),
+            "IgnorePublicAcls": current.get("IgnorePublicAcls", True),
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False,
+        }
+        try:
+            self.s3.put_public_access_block(
+                Bucket=self.bucket, PublicAccessBlockConfiguration=config
+            )
+        except Exception as exc:
+            raise self._fail(exc) from None
+
     def put_policy(self, policy: str) -> None:
         try:
             self.s3.put_bucket_policy(Bucket=self.bucket, Policy=policy)

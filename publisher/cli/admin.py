@@ -45,6 +45,15 @@ def init_bucket(
             "stores served without an origin identity; replaces the bucket policy.",
         ),
     ] = False,
+    disable_block_public_access: Annotated[
+        bool,
+        typer.Option(
+            "--disable-block-public-access",
+            help="With --public-read on AWS: turn off BlockPublicPolicy and "
+            "RestrictPublicBuckets for this bucket only, so the public policy is accepted. "
+            "Prefer CloudFront with origin access control and a private bucket.",
+        ),
+    ] = False,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -60,6 +69,7 @@ def init_bucket(
             AwsOptions(endpoint_url=endpoint_url, region=region, profile=profile),
             create=create,
             public_read=public_read,
+            allow_public_policy=disable_block_public_access,
         )
     for line in report.lines:
         say(line)
@@ -133,14 +143,21 @@ def keys_list(
         ]
         say(json.dumps(out, separators=(",", ":")), reveal=reveal)
         return
-    for r in rows:
-        shown = r.key if reveal else key_label(r.key)
-        flags = " ".join(
-            f
-            for f in (f"project={r.project}" if r.project else "", "REVOKED" if r.revoked else "")
-            if f
+    table = [("ORG", "KEY", "PROJECT", "REVOKED", "DESCRIPTION")]
+    table += [
+        (
+            r.org,
+            r.key if reveal else key_label(r.key),
+            r.project or "-",
+            "yes" if r.revoked else "no",
+            r.description or "",
         )
-        say("\t".join([r.org, shown, flags, r.description or ""]).rstrip(), reveal=reveal)
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        say("  ".join([*cells, row[4]]).rstrip(), reveal=reveal)
 
 
 @keys_app.command("revoke")
@@ -150,8 +167,11 @@ def keys_revoke(
 ) -> None:
     """Mark a key revoked; `publisher publish --prune` then deletes its document."""
     with errors():
-        revoke_key(state, key)
+        changed = revoke_key(state, key)
         info = render_documents(load_state(state)).keys.get(key)
+    if not changed:
+        say(f"{describe_key(key, info)} was already revoked in {state}; nothing changed")
+        return
     say(
         f"Revoked {describe_key(key, info)} in {state}; run publish --prune to delete its document."
     )

@@ -59,10 +59,22 @@ class Command(TyperCommand):
         _name_values(self.params)
 
 
+_ORDER = [
+    *("init", "validate", "render", "publish", "init-bucket"),
+    *("serve", "pull", "receive", "keys", "webhooks"),
+]
+
+
 class Group(TyperGroup):
+    """A group listing its commands in the order of the work: write, check, publish, serve."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _name_values(self.params)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER))
 
 
 class App(typer.Typer):

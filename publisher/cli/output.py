@@ -49,19 +49,21 @@ def publish_text(
     short; the error lines follow on stderr)."""
     rendered, plan = result.rendered, result.plan
     lines = [_headline(result, prune, failed)]
-    rows = [_put_line(result, p.key, p.reason) for p in plan.puts]
-    rows += [
+    # Deletes first: within the first twenty lines, what is lost matters most.
+    rows = [
         f"  - {describe_key(k, rendered.keys.get(k))}: {_gone(k, result, prune)}"
         for k in plan.deletes
     ]
+    rows += [_put_line(result, p.key, p.reason) for p in plan.puts]
     limit = None if list_all else MAX_LISTED
     lines += rows[:limit]
     if limit is not None and len(rows) > limit:
         lines.append(f"  … and {len(rows) - limit:,} more (--list-all or --json lists all)")
     if plan.deletes and not prune:
         lines.append(
-            f"{_count(len(plan.deletes), 'document')} of revoked or removed keys stay live: "
-            "pass --prune to delete them"
+            f"{_count(len(plan.deletes), 'document')} of revoked or removed keys "
+            f"{'stays' if len(plan.deletes) == 1 else 'stay'} live: pass --prune to delete "
+            f"{'it' if len(plan.deletes) == 1 else 'them'}"
         )
     if plan.unmanaged:
         lines.append(

@@ -15,6 +15,8 @@ from ..settings import DEFAULT_CACHE_CONTROL
 from .app import app
 from .common import errors, say
 
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Do not log each request to stderr.")]
+
 
 @app.command()
 def serve(
@@ -28,8 +30,14 @@ def serve(
     cache_control: Annotated[
         str, typer.Option("--cache-control", help="Cache-Control header of the documents.")
     ] = DEFAULT_CACHE_CONTROL,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Serve GET|HEAD /config/<key> from a published directory, as the self-hosted API did."""
+    """Serve GET|HEAD /config/<key> from a published directory (SPEC §7), for a self-hosted
+    setup or a local test: 400 for an unknown key, 404 elsewhere, nothing outside config/.
+
+    One line per request goes to stderr (time, client, request with the key as a label,
+    status, bytes, duration); --quiet turns it off.
+    """
     with errors():
         if not (directory / "config").is_dir():
             raise UsageError(
@@ -39,6 +47,7 @@ def serve(
             server = make_server(directory, host, port, cache_control)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        server.access_log = None if quiet else _log_line
     say(
         f"Serving {directory}/config at http://{host}:{server.server_port}/config/<key> "
         "(Ctrl-C stops)",
@@ -88,12 +97,14 @@ def receive(
     ],
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port.")] = 3200,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    quiet: QuietOpt = False,
 ) -> None:
     """Accept signed webhook pushes and keep FILE current (the push side of pull).
 
     Verifies X-GrowthBook-Signature or the Standard Webhooks headers in constant time,
     rejects a timestamp more than 5 minutes off, validates the overrides and replaces
-    FILE atomically: 401 bad signature, 400 bad body, 413 too large.
+    FILE atomically: 401 bad signature, 400 bad body, 409 a replay, 413 too large. One
+    line per request goes to stderr; --quiet turns it off.
     """
     from ..servers.receive import ReceiveServer
 
@@ -105,8 +116,13 @@ def receive(
             server = ReceiveServer(host, port, secret, out)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        server.access_log = None if quiet else _log_line
     say(f"Receiving at http://{host}:{server.server_port}/ into {out} (Ctrl-C stops)", err=True)
     _run_until_interrupted(server)
+
+
+def _log_line(line: str) -> None:
+    say(line, err=True)
 
 
 def _run_until_interrupted(server: ThreadingHTTPServer) -> None:

@@ -16,6 +16,9 @@ import re
 import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -44,6 +47,8 @@ class BoundedServer(ThreadingHTTPServer):
     daemon_threads = True
     max_connections = MAX_CONNECTIONS
     deadline = CONNECTION_DEADLINE
+    access_log: Callable[[str], None] | None = None
+    """Called with one line per request (time, client, request, status, bytes, duration)."""
 
     def __init__(self, address: tuple[str, int], handler: Any) -> None:
         self._slots = threading.BoundedSemaphore(self.max_connections)
@@ -105,6 +110,38 @@ class SafeHandler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"
     error_content_type = "application/json"
     error_message_format = '{"status":%(code)d,"error":"%(message)s"}'
+
+    server: BoundedServer
+
+    def version_string(self) -> str:
+        return self.server_version  # no trailing space from an empty sys_version
+
+    def handle_one_request(self) -> None:
+        self._started = time.monotonic()
+        self._status: int | None = None
+        self._bytes = 0
+        self.requestline = ""
+        super().handle_one_request()
+        if self._status is not None and self.server.access_log is not None:
+            self.server.access_log(self._access_line())
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._status = code
+        super().send_response(code, message)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "content-length" and self.command != "HEAD":
+            self._bytes = int(value)
+        super().send_header(keyword, value)
+
+    def _access_line(self) -> str:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        request = _KEYLIKE.sub(lambda m: key_label(m[0]), printable(self.requestline))
+        took = (time.monotonic() - self._started) * 1000
+        return (
+            f'{stamp} {self.client_address[0]} "{request}" {self._status} {self._bytes} '
+            f"{took:.1f}ms"
+        )
 
     def body_length(self) -> int | None:
         """Return the request's Content-Length, or None when it is absent or malformed.

@@ -48,9 +48,15 @@ def create_key(
     return key
 
 
-def revoke_key(path: Path, key: str) -> None:
-    """Mark `key` revoked in the state file (its document goes on the next --prune)."""
+def revoke_key(path: Path, key: str) -> bool:
+    """Mark `key` revoked in the state file (its document goes on the next --prune).
+
+    Return False, changing nothing, when it already was.
+    """
+    if any(row.key == key and row.revoked for row in list_keys(path)):
+        return False
     _edit(path, lambda editor, text: editor.revoke_api_key(text, key))
+    return True
 
 
 def _edit(path: Path, edit: Callable[[ModuleType, str], str]) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 
 from ...aws import AwsOptions, S3Bucket, client
-from ...errors import StorageError
+from ...errors import StorageError, UsageError
 from .s3 import parse_s3_url
 
 CORS_RULE = {
@@ -37,10 +38,23 @@ def public_read_policy(bucket: str, prefix: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
+_BLOCKING = ("BlockPublicPolicy", "RestrictPublicBuckets")
+
+
 def prepare_bucket(
-    url: str, options: AwsOptions, *, create: bool = False, public_read: bool = False
+    url: str,
+    options: AwsOptions,
+    *,
+    create: bool = False,
+    public_read: bool = False,
+    allow_public_policy: bool = False,
 ) -> BucketReport:
-    """Create (if asked) and configure the bucket of `url`; return what was done."""
+    """Create (if asked) and configure the bucket of `url`; return what was done.
+
+    A public policy is what AWS's Block Public Access (on for every new bucket since
+    April 2023) refuses: it is read first, and turned off for this bucket only when
+    `allow_public_policy` says so.
+    """
     location = parse_s3_url(url)
     bucket = S3Bucket(client("s3", options), location.bucket, options.endpoint_url or "AWS S3")
     report = BucketReport()
@@ -58,7 +72,32 @@ def prepare_bucket(
         "(S3 applies CORS to the whole bucket; only config/ should be served)"
     )
     if public_read:
-        bucket.put_policy(public_read_policy(location.bucket, location.prefix))
+        blocks = bucket.public_access_block()
+        blocking = [name for name in _BLOCKING if blocks.get(name)]
+        if blocking and not allow_public_policy:
+            raise UsageError(
+                f"bucket {location.bucket} has Block Public Access on ({', '.join(blocking)}), "
+                "so a public policy would be refused. On AWS, keep the bucket private and serve "
+                "config/ through CloudFront with origin access control; or pass "
+                "--disable-block-public-access to turn off those two settings for this bucket "
+                "only (the bucket's objects under config/ become readable by anyone)"
+            )
+        if blocking:
+            bucket.allow_public_policy(blocks)
+            report.lines.append(
+                f"Turned off {' and '.join(blocking)} for bucket {location.bucket} only "
+                "(Block Public Access for ACLs stays as it was)"
+            )
+        try:
+            bucket.put_policy(public_read_policy(location.bucket, location.prefix))
+        except StorageError as exc:
+            if "access denied" not in exc.message:
+                raise
+            raise StorageError(
+                f"{exc.message}; if Block Public Access is on for the account, a public policy "
+                "is refused whatever the bucket says: serve through CloudFront with origin "
+                "access control instead"
+            ) from None
         report.lines.append(
             f"Set a bucket policy: anyone may GET {location.prefix}config/*, nothing else "
             "(this replaces the bucket's policy)"
@@ -68,5 +107,20 @@ def prepare_bucket(
             f"anyone may list bucket {location.bucket} ({reason}): a public listing reveals "
             "every API key; allow public s3:GetObject on config/* only, never s3:ListBucket"
         )
-    report.lines.append(f"Publish with: publisher publish STATE --target {location}")
+    report.lines.append(
+        f"Publish with: publisher publish STATE {publish_options(location, options)}"
+    )
     return report
+
+
+def publish_options(location: object, options: AwsOptions) -> str:
+    """The options `publish` needs to reach the same bucket as this command did."""
+    parts = [f"--target {location}"]
+    for flag, value in (
+        ("--endpoint-url", options.endpoint_url),
+        ("--region", options.region),
+        ("--profile", options.profile),
+    ):
+        if value:
+            parts.append(f"{flag} {shlex.quote(value)}")
+    return " ".join(parts)
