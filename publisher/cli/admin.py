@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -25,6 +24,7 @@ from .common import (
     StateArg,
     errors,
     say,
+    say_json,
 )
 from .output import describe_key
 
@@ -141,7 +141,7 @@ def keys_list(
             }
             for r in rows
         ]
-        say(json.dumps(out, separators=(",", ":")), reveal=reveal)
+        say_json(out, reveal=reveal)
         return
     table = [("ORG", "KEY", "PROJECT", "REVOKED", "DESCRIPTION")]
     table += [

@@ -84,11 +84,16 @@ def say(text: str, *, err: bool = False, reveal: bool = False) -> None:
     typer.echo(shown if reveal else scrub(shown), err=err)
 
 
+def say_json(value: object, *, reveal: bool = False) -> None:
+    """Print a --json result: one line, UTF-8 as it is (escaped, labels would not be found)."""
+    say(json.dumps(value, separators=(",", ":"), ensure_ascii=False), reveal=reveal)
+
+
 def fail(error: PublisherError, as_json: bool) -> NoReturn:
     for line in error.lines():
         say(f"error: {line}" if not line.startswith("  ") else line, err=True)
     if as_json:
-        say(json.dumps(error_json(error), separators=(",", ":")))
+        say_json(error_json(error))
     raise typer.Exit(error.exit_code)
 
 

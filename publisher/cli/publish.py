@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -40,6 +39,7 @@ from .common import (
     choice_metavar,
     fail,
     say,
+    say_json,
 )
 from .output import publish_json, publish_text
 from .progress import Display, on_terminal
@@ -245,6 +245,6 @@ def _report(
     error: PublishIncomplete | None,
 ) -> None:
     if as_json:  # one line, as every --json; the C encoder keeps 100,000 rows fast
-        say(json.dumps(publish_json(result, prune=prune, error=error), separators=(",", ":")))
+        say_json(publish_json(result, prune=prune, error=error))
     else:
         say(publish_text(result, prune=prune, list_all=list_all, failed=error is not None))

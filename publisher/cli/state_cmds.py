@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -16,7 +15,7 @@ from ..settings import DEFAULT_MAX_DOCUMENT_BYTES, PublishOptions
 from ..state.model import StoppedPolicy
 from ..sync.prepare import prepare
 from .app import app
-from .common import JsonOpt, MaxBytesOpt, PolicyOpt, StateArg, errors, say
+from .common import JsonOpt, MaxBytesOpt, PolicyOpt, StateArg, errors, say, say_json
 
 
 @app.command()
@@ -77,7 +76,7 @@ def validate(
             err=True,
         )
     if as_json:
-        say(json.dumps(summary, separators=(",", ":")))
+        say_json(summary)
     else:
         say(
             f"{state}: valid: {_count(len(loaded.organizations), 'organization')}, "
