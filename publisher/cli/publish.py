@@ -67,7 +67,9 @@ def publish_cmd(
     prune: Annotated[
         bool,
         typer.Option(
-            "--prune", help="Delete documents of keys that are revoked or gone from the state."
+            "--prune",
+            help="Delete the documents publisher wrote for keys that are revoked or gone from "
+            "the state (anything else under config/ is left: see --prune-unmanaged).",
         ),
     ] = False,
     prune_unmanaged: Annotated[
