@@ -14,7 +14,7 @@ from .errors import PublisherError
 from .servers.pull import Fetched, fetch_overrides
 from .settings import CdnKind, CdnSettings, PublishOptions, StorageSettings
 from .state import State, StoppedPolicy, load_state
-from .sync.publish import PublishResult
+from .sync.result import PublishResult
 
 __version__ = "0.1.0"
 

@@ -13,7 +13,8 @@ from .progress import Progress
 from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
 from .state import State
 from .sync.prepare import Prepared, prepare
-from .sync.publish import PublishResult, sync_target
+from .sync.publish import sync_target
+from .sync.result import PublishResult
 from .sync.targets import Target, open_target
 
 

@@ -19,6 +19,7 @@ DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024
 DEFAULT_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
 DEFAULT_CONCURRENCY = 32
 DEFAULT_INVALIDATION_THRESHOLD = 100
+DEFAULT_FULL_SCAN_EVERY = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class PublishOptions:
     dry_run: bool = False
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     lock_ttl: float = DEFAULT_LOCK_TTL
+    full_scan: bool = False
+    """List every live document (repairing out-of-band changes) instead of planning from
+    the manifest."""
+    full_scan_every: float = DEFAULT_FULL_SCAN_EVERY
+    """Seconds after which a full scan runs by itself; 0: every publish."""
     environ: Mapping[str, str] | None = None
     """Where webhook secrets are read from (default: os.environ)."""
 

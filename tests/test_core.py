@@ -23,7 +23,7 @@ from publisher.sync.manifest import (
     parse_manifest,
     record_generation,
 )
-from publisher.sync.plan import LiveObject, Plan, check_deletes, plan_sync
+from publisher.sync.plan import LiveObject, Plan, check_deletes, plan_from_manifest, plan_sync
 
 
 def doc(text: str) -> Document:
@@ -204,7 +204,7 @@ def test_manifest_round_trip() -> None:
     )
     assert generation == 7
     back = parse_manifest(body)
-    assert back == Manifest(7, docs, "abc")
+    assert back == Manifest(7, docs, "abc", intact=True)
     assert b"key_aaaaaaaa" not in body and b"key_aaaaaaaa" not in summary
     assert json.loads(summary)["published_at"] == "1970-01-01T00:00:00Z"
 
@@ -219,10 +219,44 @@ def test_unreadable_manifest_counts_as_none(raw) -> None:
 
 
 def test_manifest_keeps_documents_left_in_place() -> None:
-    """A key no longer in the state but not pruned keeps its previous entry."""
-    previous = Manifest(3, {key_hash("key_old_0000"): "old", key_hash("key_new_0000"): "x"})
-    docs = manifest_documents(previous, {"key_new_0000": "new"}, ["key_old_0000"])
-    assert docs == {key_hash("key_new_0000"): "new", key_hash("key_old_0000"): "old"}
+    """A key no longer in the state but not pruned keeps its entry; a deleted one loses it;
+    after a full listing, an entry whose document is gone is dropped."""
+    old, new, gone = "key_old_0000", "key_new_0000", "key_gone_000"
+    previous = Manifest(3, {key_hash(old): "old", key_hash(new): "x", key_hash(gone): "g"})
+    docs = manifest_documents(previous, {new: "new"}, [gone])
+    assert docs == {key_hash(new): "new", key_hash(old): "old"}
+    listed = manifest_documents(previous, {new: "new"}, [], live=[new])
+    assert listed == {key_hash(new): "new"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "intact"),
+    [
+        (lambda m: m, True),
+        (lambda m: {**m, "generation": m["generation"] + 1}, False),
+        (lambda m: {**m, "documents": {**m["documents"], "ab": "cd"}}, False),
+        (lambda m: {k: v for k, v in m.items() if k != "digest"}, False),
+        (lambda m: {**m, "format": 1}, False),
+    ],
+    ids=["as-written", "generation-edited", "document-added", "no-digest", "old-format"],
+)
+def test_manifest_integrity(edit, intact) -> None:
+    """A manifest is planned from only when its format is this one and its digest holds."""
+    _, body, _ = build_manifest(
+        Manifest(), {key_hash("key_aaaaaaaa"): "s1"}, state_sha256="x", counts={}
+    )
+    assert parse_manifest(json.dumps(edit(json.loads(body))).encode()).intact is intact
+
+
+def test_plan_from_the_manifest() -> None:
+    """Without a listing: unchanged by the manifest's sha256, deletes only of known keys,
+    and the documents of keys the state no longer names counted as hidden."""
+    manifest = {key_hash("k1"): A.sha256, key_hash("k2"): A.sha256, key_hash("gone"): A.sha256}
+    plan = plan_from_manifest({"k1": A, "k3": B}, manifest, known=["k1", "k2", "k3"])
+    assert [(p.key, p.reason) for p in plan.puts] == [("k3", "added")]
+    assert plan.unchanged == 1 and plan.deletes == ["k2"] and plan.hidden == 1
+    changed = plan_from_manifest({"k1": B}, manifest, known=["k1"])
+    assert [(p.key, p.reason) for p in changed.puts] == [("k1", "changed")]
 
 
 def test_record_generation_only_on_change() -> None:
@@ -231,10 +265,14 @@ def test_record_generation_only_on_change() -> None:
     docs = {key_hash("key_aaaaaaaa"): "s1"}
     first = record_generation(meta, Manifest(), docs, state_sha256="abc", counts={})
     assert first == 1 and set(meta.files) == {"manifest.json", "generations/00000001.json"}
-    again = record_generation(
-        meta, parse_manifest(meta.files["manifest.json"]), docs, state_sha256="abc", counts={}
-    )
-    assert again == 1 and len(meta.files) == 2
+    body = meta.files["manifest.json"]
+    again = record_generation(meta, parse_manifest(body), docs, state_sha256="abc", counts={})
+    assert again == 1 and len(meta.files) == 2 and meta.files["manifest.json"] == body
+    scanned = record_generation(
+        meta, parse_manifest(body), docs, state_sha256="abc", counts={}, full_scan_at=5.0
+    )  # only the time of the last full scan changed: the same generation, rewritten
+    assert scanned == 1 and len(meta.files) == 2
+    assert parse_manifest(meta.files["manifest.json"]).full_scan_at == 5.0
 
 
 YAML_STATE = textwrap.dedent(

@@ -331,7 +331,7 @@ def test_prune_leaves_files_publisher_did_not_write(tmp_path: Path) -> None:
         (target / "config" / name).write_text("mine")
     state["organizations"][1]["api_keys"][0]["revoked"] = True
     dump_state(path, state)
-    result = run_cli("publish", path, "--target", target, "--prune")
+    result = run_cli("publish", path, "--target", target, "--prune", "--full-scan")
     assert result.exit_code == 0, result.stderr
     assert (target / "config" / "README-notes").read_text() == "mine"
     assert (target / "config" / "robots-txt-backup").read_text() == "mine"

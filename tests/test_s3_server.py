@@ -73,7 +73,8 @@ def expected(state_file: Path) -> dict[str, bytes]:
 def test_cold_noop_incremental_prune_request_counts(
     endpoint: str, bucket: str, tmp_path: Path
 ) -> None:
-    """Cold: a PUT per key; no-op: zero PUTs; incremental: PUTs for one org's keys; prune deletes."""
+    """Cold: a PUT per key (and a full listing); no-op and incremental: planned from the
+    manifest, no listing; a prune of a revoked key deletes it; a forced full scan lists."""
     proxy = Proxy(endpoint)
     try:
         state_file = dump_state(tmp_path / "s.yaml", many(10))
@@ -82,6 +83,7 @@ def test_cold_noop_incremental_prune_request_counts(
         assert cold.exit_code == 0, cold.stderr
         cold_requests = proxy.reset()
         assert count(cold_requests, "PUT", "/config/") == 30
+        assert count(cold_requests, "GET", "list-type=2") == 1  # no manifest yet: listed
         assert stored(endpoint, bucket) == expected(state_file)
 
         noop = run_cli("publish", state_file, *args)
@@ -89,7 +91,7 @@ def test_cold_noop_incremental_prune_request_counts(
         noop_requests = proxy.reset()
         assert count(noop_requests, "PUT", "/config/") == 0
         assert count(noop_requests, "PUT", "/_publisher/manifest") == 0
-        assert count(noop_requests, "GET", "list-type=2") == 1
+        assert count(noop_requests, "GET", "list-type=2") == 0
 
         state = many(10)
         state["organizations"][4]["experiments"][0]["phases"][0]["coverage"] = 0.5
@@ -101,8 +103,13 @@ def test_cold_noop_incremental_prune_request_counts(
         puts = [p for m, p, _ in inc_requests if m == "PUT" and "/config/" in p]
         assert sorted(puts) == sorted(f"/{bucket}/config/key_org004_{j:010d}" for j in range(3))
         assert count(inc_requests, "POST", "?delete") == 1
+        assert count(inc_requests, "GET", "list-type=2") == 0
+        assert count(inc_requests, "HEAD", "/_publisher/manifest") == 1  # re-checked, locked
         assert f"config/key_org007_{0:010d}" not in stored(endpoint, bucket)
         assert stored(endpoint, bucket) == expected(state_file)
+        scan = run_cli("publish", state_file, *args, "--full-scan")
+        assert scan.exit_code == 0, scan.stderr
+        assert count(proxy.reset(), "GET", "list-type=2") >= 1
         print(
             f"\nrequests: cold={len(cold_requests)} noop={len(noop_requests)} "
             f"incremental={len(inc_requests)}"

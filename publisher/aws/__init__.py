@@ -6,13 +6,15 @@ botocore's, and that take their client as an argument so tests hand in a moto on
 
 from __future__ import annotations
 
+from .bucket_setup import BucketSetup, lists_publicly
 from .client import AwsOptions, client
 from .cloudfront import CloudFront
 from .errors import is_not_implemented, is_precondition_failed, translate
-from .s3 import Object, S3Bucket, lists_publicly
+from .s3 import Object, S3Bucket
 
 __all__ = [
     "AwsOptions",
+    "BucketSetup",
     "CloudFront",
     "Object",
     "S3Bucket",

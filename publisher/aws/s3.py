@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,31 +24,6 @@ class Object:
     key: str
     etag: str
     body: bytes | None = None
-
-
-def lists_publicly(policy: str) -> bool:
-    """True when a bucket policy lets anyone (Principal *) list the bucket."""
-    try:
-        statements = json.loads(policy).get("Statement", [])
-    except ValueError:
-        return False
-    for st in statements if isinstance(statements, list) else [statements]:
-        principal = st.get("Principal")
-        anyone = principal == "*" or (
-            isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
-        )
-        actions = {a.lower() for a in _as_list(st.get("Action"))}
-        if (
-            st.get("Effect") == "Allow"
-            and anyone
-            and actions & {"s3:listbucket", "s3:*", "*", "s3:list*"}
-        ):
-            return True
-    return False
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 class S3Bucket:
@@ -74,6 +49,38 @@ class S3Bucket:
         except Exception as exc:
             raise self._fail(exc) from None
 
+    def list_objects_split(self, prefix: str, alphabet: str, workers: int = 16) -> list[Object]:
+        """List every object under `prefix` whose next character is in `alphabet`, splitting
+        the key space and listing the parts in parallel.
+
+        Each prefix is listed one page at a time; a prefix with more than a page is split
+        into prefix + each character of `alphabet`, all listed at once. A small bucket
+        costs one request, as a sequential listing does; a large one takes a few rounds
+        of parallel requests instead of one page after another. (Objects whose next
+        character is not in `alphabet` are found only on a first page.)
+        """
+        found: dict[str, Object] = {}
+        frontier = [prefix]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            while frontier:
+                split: list[str] = []
+                for part, (objects, truncated) in zip(
+                    frontier, pool.map(self._first_page, frontier), strict=True
+                ):
+                    found.update((o.key, o) for o in objects)
+                    if truncated:
+                        split.extend(part + c for c in alphabet)
+                frontier = split
+        return [found[k] for k in sorted(found)]
+
+    def _first_page(self, prefix: str) -> tuple[list[Object], bool]:
+        try:
+            page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        except Exception as exc:
+            raise self._fail(exc) from None
+        objects = [Object(i["Key"], i["ETag"].strip('"')) for i in page.get("Contents", [])]
+        return objects, bool(page.get("IsTruncated"))
+
     def get(self, key: str) -> Object | None:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
@@ -83,6 +90,20 @@ class S3Bucket:
                 http_status(exc) == 404 and error_code(exc) != "NoSuchBucket"
             ):
                 return None
+            raise self._fail(exc) from None
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def unchanged(self, key: str, etag: str) -> bool:
+        """True when the object still has `etag`: a conditional HEAD, answered 304."""
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key, IfNoneMatch=f'"{etag}"')
+            return False
+        except ClientError as exc:
+            if http_status(exc) == 304 or error_code(exc) in ("304", "NotModified"):
+                return True
+            if http_status(exc) == 404 and error_code(exc) != "NoSuchBucket":
+                return False
             raise self._fail(exc) from None
         except Exception as exc:
             raise self._fail(exc) from None
@@ -168,89 +189,3 @@ class S3Bucket:
                 for e in response.get("Errors", [])
             ]
         return failed
-
-    def exists(self) -> bool:
-        try:
-            self.s3.head_bucket(Bucket=self.bucket)
-            return True
-        except ClientError as exc:
-            if http_status(exc) == 404:
-                return False
-            raise self._fail(exc) from None
-        except Exception as exc:
-            raise self._fail(exc) from None
-
-    def create(self, region: str | None) -> None:
-        args: dict[str, Any] = {"Bucket": self.bucket}
-        if region and region != "us-east-1":
-            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        try:
-            self.s3.create_bucket(**args)
-        except Exception as exc:
-            raise self._fail(exc) from None
-
-    def put_cors(self, rules: list[dict[str, Any]]) -> None:
-        try:
-            self.s3.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": rules})
-        except Exception as exc:
-            raise self._fail(exc) from None
-
-    def public_access_block(self) -> dict[str, bool]:
-        """Return the bucket's Block Public Access settings ({} when it has none)."""
-        try:
-            found = self.s3.get_public_access_block(Bucket=self.bucket)
-            config = found.get("PublicAccessBlockConfiguration", {})
-            return {str(k): bool(v) for k, v in config.items()}
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchPublicAccessBlockConfiguration" or http_status(exc) == 404:
-                return {}
-            raise self._fail(exc) from None
-        except Exception as exc:
-            raise self._fail(exc) from None
-
-    def allow_public_policy(self, current: dict[str, bool]) -> None:
-        """Turn off the two Block Public Access settings that refuse a public bucket policy
-        (BlockPublicPolicy, RestrictPublicBuckets); the ACL ones stay as they are."""
-        config = {
-            "BlockPublicAcls": current.get("BlockPublicAcls", True),
-            "IgnorePublicAcls": current.get("IgnorePublicAcls", True),
-            "BlockPublicPolicy": False,
-            "RestrictPublicBuckets": False,
-        }
-        try:
-            self.s3.put_public_access_block(
-                Bucket=self.bucket, PublicAccessBlockConfiguration=config
-            )
-        except Exception as exc:
-            raise self._fail(exc) from None
-
-    def put_policy(self, policy: str) -> None:
-        try:
-            self.s3.put_bucket_policy(Bucket=self.bucket, Policy=policy)
-        except Exception as exc:
-            raise self._fail(exc) from None
-
-    def public_listing(self) -> list[str]:
-        """Return why the bucket may let anyone list it (an ACL grant or a policy), if it does."""
-        reasons = []
-        try:
-            acl = self.s3.get_bucket_acl(Bucket=self.bucket)
-            for grant in acl.get("Grants", []):
-                uri = grant.get("Grantee", {}).get("URI", "")
-                if uri.endswith(("/AllUsers", "/AuthenticatedUsers")) and grant.get(
-                    "Permission"
-                ) in ("READ", "FULL_CONTROL"):
-                    reasons.append(
-                        f"the ACL grants {grant['Permission']} to {uri.rsplit('/', 1)[-1]}"
-                    )
-        except ClientError:
-            pass
-        try:
-            policy = self.s3.get_bucket_policy(Bucket=self.bucket)["Policy"]
-        except ClientError:
-            policy = None
-        except Exception as exc:
-            raise self._fail(exc) from None
-        if policy and lists_publicly(policy):
-            reasons.append("the bucket policy allows s3:ListBucket to everyone")
-        return reasons

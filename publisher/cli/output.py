@@ -11,7 +11,7 @@ from typing import Any
 from ..documents.render import KeyInfo
 from ..errors import EXIT_OK, Problem, PublisherError
 from ..redact import key_label, plural, printable
-from ..sync.publish import PublishResult
+from ..sync.result import PublishResult
 
 MAX_LISTED = 20
 

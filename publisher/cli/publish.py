@@ -11,6 +11,7 @@ from ..errors import EXIT_INVALID, PublisherError
 from ..settings import (
     DEFAULT_CACHE_CONTROL,
     DEFAULT_CONCURRENCY,
+    DEFAULT_FULL_SCAN_EVERY,
     DEFAULT_INVALIDATION_THRESHOLD,
     DEFAULT_LOCK_TTL,
     DEFAULT_MAX_DELETES,
@@ -23,7 +24,7 @@ from ..settings import (
     StorageSettings,
 )
 from ..state.model import StoppedPolicy
-from ..sync.publish import PublishIncomplete, PublishResult
+from ..sync.result import PublishIncomplete, PublishResult
 from .app import app, configure_logging
 from .common import (
     CDN,
@@ -101,6 +102,22 @@ def publish_cmd(
             "--lock-ttl", min=10, help="Seconds until a crashed publisher's lock may be taken over."
         ),
     ] = DEFAULT_LOCK_TTL,
+    full_scan: Annotated[
+        bool,
+        typer.Option(
+            "--full-scan",
+            help="List every live document instead of planning from the manifest: repairs "
+            "documents deleted or changed behind publisher's back.",
+        ),
+    ] = False,
+    full_scan_every: Annotated[
+        float,
+        typer.Option(
+            "--full-scan-every",
+            min=0,
+            help="Seconds after which a full scan runs by itself (0: every publish).",
+        ),
+    ] = DEFAULT_FULL_SCAN_EVERY,
     list_all: Annotated[
         bool, typer.Option("--list-all", help="List every changed key, not the first 20.")
     ] = False,
@@ -198,6 +215,8 @@ def publish_cmd(
         dry_run=dry_run,
         max_document_bytes=max_document_bytes,
         lock_ttl=lock_ttl,
+        full_scan=full_scan,
+        full_scan_every=full_scan_every,
     )
     storage = StorageSettings(
         endpoint_url=endpoint_url,

@@ -1,11 +1,17 @@
-"""The generation manifest under _publisher/: what was published, keys only as sha256."""
+"""The generation manifest under _publisher/: what was published, keys only as sha256.
+
+It is what a daily publish plans from (no listing): so it carries its own digest, over
+the generation and the documents, and is trusted only when that digest holds and its
+format is this one. It also says when the last full listing ran (`full_scan_at`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -15,6 +21,7 @@ from ..redact import key_hash
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -23,10 +30,20 @@ class Manifest:
     documents: dict[str, str] = field(default_factory=dict)
     """sha256(api key) → sha256(document) for every document left live."""
     state_sha256: str | None = None
+    full_scan_at: float | None = None
+    """When a full listing last checked what is live (None: never)."""
+    intact: bool = False
+    """Present, readable, of this format, and its digest holds: fit to plan from."""
+
+
+def digest(generation: int, documents: Mapping[str, str]) -> str:
+    """Return the manifest's digest: sha256 over its generation and sorted documents."""
+    text = json.dumps([generation, sorted(documents.items())], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def parse_manifest(raw: bytes | None) -> Manifest:
-    """Parse the manifest; an unreadable one counts as none (the listing still rules)."""
+    """Parse the manifest; an unreadable one counts as none (a full listing rules then)."""
     if raw is None:
         return Manifest()
     try:
@@ -35,26 +52,42 @@ def parse_manifest(raw: bytes | None) -> Manifest:
         if not isinstance(docs, dict):
             raise TypeError("documents is not a mapping")
         docs = {str(k): str(v) for k, v in docs.items()}
-        return Manifest(int(data["generation"]), docs, data.get("state_sha256"))
-    except (ValueError, KeyError, TypeError) as exc:
+        generation = int(data["generation"])
+        scanned = data.get("full_scan_at")
+        intact = data.get("format") == FORMAT and data.get("digest") == digest(generation, docs)
+        if not intact:
+            log.warning("%s is of another format or does not match its digest", MANIFEST)
+        return Manifest(
+            generation,
+            docs,
+            data.get("state_sha256"),
+            float(scanned) if isinstance(scanned, int | float) else None,
+            intact,
+        )
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         log.warning("ignoring an unreadable %s: %s", MANIFEST, exc)
         return Manifest()
 
 
 def manifest_documents(
-    previous: Manifest, published: Mapping[str, str], left_live: list[str]
+    previous: Manifest,
+    published: Mapping[str, str],
+    deleted: Iterable[str],
+    live: Iterable[str] | None = None,
 ) -> dict[str, str]:
     """Return sha256(key) → sha256(document) for what is live after this publish.
 
-    `published` maps each key to its document's sha256; `left_live` are keys still
-    live but no longer in the state (not pruned), whose previous entries are kept.
+    `published` maps each key of the state to its document's sha256; `deleted` are the
+    keys deleted. Other entries of `previous` (documents left in place) are kept, unless
+    a full listing (`live`: every live key) shows the document is gone.
     """
-    documents = {key_hash(k): sha for k, sha in published.items()}
-    for key in left_live:
-        old = previous.documents.get(key_hash(key))
-        if old is not None:
-            documents[key_hash(key)] = old
-    return dict(sorted(documents.items()))
+    gone = {key_hash(k) for k in deleted}
+    kept = {h: sha for h, sha in previous.documents.items() if h not in gone}
+    if live is not None:
+        present = {key_hash(k) for k in live}
+        kept = {h: sha for h, sha in kept.items() if h in present}
+    kept.update((key_hash(k), sha) for k, sha in published.items())
+    return dict(sorted(kept.items()))
 
 
 def build_manifest(
@@ -64,27 +97,33 @@ def build_manifest(
     state_sha256: str,
     counts: Mapping[str, int],
     extra: Mapping[str, Any] | None = None,
+    full_scan_at: float | None = None,
     now: float | None = None,
+    generation: int | None = None,
 ) -> tuple[int, bytes, bytes]:
     """Return (generation, manifest bytes, generation summary bytes)."""
-    generation = previous.generation + 1
+    generation = previous.generation + 1 if generation is None else generation
     stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     summary: dict[str, Any] = {
         "version": 1,
+        "format": FORMAT,
         "generation": generation,
         "published_at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "state_sha256": state_sha256,
         "counts": dict(counts),
         **(extra or {}),
     }
-    manifest = {**summary, "documents": documents}
+    manifest = {
+        **summary,
+        "full_scan_at": full_scan_at,
+        "digest": digest(generation, documents),
+        "documents": documents,
+    }
     return generation, _dump(manifest), _dump(summary)
 
 
 def _dump(value: Any) -> bytes:
-    return (
-        json.dumps(value, separators=(",", ":")).encode() + b"\n"
-    )  # the C encoder: fast at 100k keys
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"  # C encoder: 100k keys
 
 
 class MetaWriter(Protocol):
@@ -99,13 +138,26 @@ def record_generation(
     state_sha256: str,
     counts: Mapping[str, int],
     extra: Mapping[str, Any] | None = None,
+    full_scan_at: float | None = None,
 ) -> int:
-    """Write a new generation when anything changed; return the generation now live."""
-    if documents == previous.documents and state_sha256 == previous.state_sha256:
+    """Write a new generation when anything changed; return the generation now live.
+
+    Nothing changed but the time of the last full listing (or the manifest was of an
+    older format): the manifest is rewritten under the same generation.
+    """
+    same = documents == previous.documents and state_sha256 == previous.state_sha256
+    if same and previous.intact and full_scan_at == previous.full_scan_at:
         return previous.generation  # nothing changed: no new generation
     generation, body, summary = build_manifest(
-        previous, documents, state_sha256=state_sha256, counts=counts, extra=extra
+        previous,
+        documents,
+        state_sha256=state_sha256,
+        counts=counts,
+        extra=extra,
+        full_scan_at=full_scan_at,
+        generation=previous.generation if same else None,
     )
     target.write_meta(MANIFEST, body)
-    target.write_meta(f"generations/{generation:08d}.json", summary)
+    if not same:
+        target.write_meta(f"generations/{generation:08d}.json", summary)
     return generation

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple
 
@@ -36,6 +36,8 @@ class Plan:
     live: int = 0
     unmanaged: list[str] = field(default_factory=list)
     """Live documents the publisher never wrote: left alone unless --prune-unmanaged."""
+    hidden: int = 0
+    """Planned from the manifest: live documents of keys the state no longer names."""
 
     def count(self, reason: str) -> int:
         return sum(1 for p in self.puts if p.reason == reason)
@@ -71,6 +73,42 @@ def plan_sync(
     deletes = [key for key in gone if key_hash(key) in manifest]
     unmanaged = [key for key in gone if key_hash(key) not in manifest]
     return Plan(puts, deletes, unchanged, len(live), unmanaged)
+
+
+def plan_from_manifest(
+    desired: Mapping[str, Document],
+    manifest: Mapping[str, str],
+    known: Iterable[str],
+) -> Plan:
+    """Plan against the manifest instead of a listing: O(keys of the state), no request.
+
+    A document is unchanged when the manifest records its sha256 under the key's hash.
+    Deletes can name only keys the state still knows (revoked ones): the manifest holds
+    no raw key. `Plan.hidden` counts the manifest's documents of keys the state no longer
+    knows at all (a prune of those needs a listing to learn their names).
+    """
+    puts: list[Put] = []
+    unchanged = 0
+    seen: set[str] = set()
+    for key in sorted(desired):
+        doc = desired[key]
+        hashed = key_hash(key)
+        seen.add(hashed)
+        recorded = manifest.get(hashed)
+        if recorded is None:
+            puts.append(Put(key, doc, "added"))
+        elif recorded == doc.sha256:
+            unchanged += 1
+        else:
+            puts.append(Put(key, doc, "changed"))
+    deletes = []
+    for key in sorted(set(known) - set(desired)):
+        hashed = key_hash(key)
+        seen.add(hashed)
+        if hashed in manifest:
+            deletes.append(key)
+    hidden = sum(1 for hashed in manifest if hashed not in seen)
+    return Plan(puts, deletes, unchanged, len(manifest), hidden=hidden)
 
 
 def _same(found: LiveObject, doc: Document, manifest: Mapping[str, str], key: str) -> bool:

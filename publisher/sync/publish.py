@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, field
+import logging
 from pathlib import Path
 
 from ..delivery.cdn import Purger
@@ -11,7 +11,7 @@ from ..delivery.hooks import Hook
 from ..delivery.purge import purge_changed
 from ..delivery.record import RECORD, Record
 from ..delivery.sender import Sender
-from ..delivery.webhooks import Delivery, notify, scope_shas
+from ..delivery.webhooks import notify, scope_shas
 from ..documents.diff import ExperimentChange, diff_documents
 from ..documents.render import Rendered
 from ..errors import DocumentError, Problem, PublisherError, StateError, StorageError
@@ -24,44 +24,11 @@ from .lock import LockInfo, new_lock
 from .manifest import manifest_documents, record_generation
 from .plan import Plan, check_deletes
 from .prepare import prepare
+from .result import PublishIncomplete, PublishResult
 from .snapshot import Background, Snapshot, timed
 from .targets import Target
 
-
-@dataclass
-class PublishResult:
-    """What a publish planned and did; the CLI reports it, a library caller inspects it."""
-
-    target: str
-    dry_run: bool
-    plan: Plan
-    rendered: Rendered
-    deleted: list[str] = field(default_factory=list)
-    generation: int | None = None
-    diffs: dict[str, list[ExperimentChange]] = field(default_factory=dict)
-    refused: str | None = None
-    purged: list[str] = field(default_factory=list)
-    webhooks: Delivery = field(default_factory=Delivery)
-    webhooks_due: list[str] = field(default_factory=list)
-    purge_error: StorageError | None = None
-    purge_preview: str | None = None
-    """A dry run with a CDN: what the purge would do."""
-    written: int = 0
-    """Documents written (all the puts, unless an upload failed)."""
-    failed_uploads: list[Problem] = field(default_factory=list)
-
-    @property
-    def left_in_place(self) -> list[str]:
-        """Keys no longer in the state whose documents stay live (no --prune)."""
-        return [] if self.deleted else self.plan.deletes
-
-
-class PublishIncomplete(StorageError):
-    """The publish ran but not all of it succeeded: `result` says what was and was not done."""
-
-    def __init__(self, message: str, problems: list[Problem], result: PublishResult) -> None:
-        super().__init__(message, problems)
-        self.result = result
+log = logging.getLogger(__name__)
 
 
 def sync_target(
@@ -81,7 +48,7 @@ def sync_target(
     """
     progress = progress or Silent()
     progress.start("list")
-    reading = Background(lambda: Snapshot.read(target))
+    reading = Background(lambda: _read(target, options))
     progress.start("load")
     try:
         loaded, rendered, hooks = prepare(state, options)
@@ -90,10 +57,10 @@ def sync_target(
         raise
     progress.finish("load")
     snapshot = reading.result()
-    progress.finish("list")
     # A dry run of a prune reads back what it would delete; a real one does so after the puts.
     checked = target if options.prune and options.dry_run else None
-    plan = snapshot.plan(rendered, checked, adopt_unmanaged=options.prune_unmanaged)
+    snapshot, plan = _plan(snapshot, rendered, target, options, checked)
+    progress.finish("list")
     due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
     if options.dry_run:
         result = _dry_run(rendered, target, options, plan, purger, snapshot.pending_purge)
@@ -102,18 +69,46 @@ def sync_target(
     if not due and _up_to_date(loaded, rendered, plan, snapshot, options):
         generation = snapshot.manifest.generation
         return PublishResult(target.description, False, plan, rendered, generation=generation)
-    del snapshot, plan  # read again under the lock; do not hold two copies
+    del plan
     info = new_lock(options.lock_ttl)
     target.acquire_lock(info)
     # The state and documents live to the end: keep the collector from rescanning
     # them on every few thousand allocations of the uploads.
     gc.freeze()
     try:
-        result = _publish_locked(loaded, rendered, target, options, info, progress, purger)
+        result = _publish_locked(
+            loaded, rendered, target, options, info, progress, purger, snapshot
+        )
         return _push(result, target, hooks, sender or Sender(), progress)
     finally:
         gc.unfreeze()
         target.release_lock(info)
+
+
+def _read(target: Target, options: PublishOptions, full: bool = False) -> Snapshot:
+    # Only a listing finds what publisher did not write: --prune-unmanaged lists.
+    return Snapshot.read(
+        target,
+        full_scan=full or options.full_scan or options.prune_unmanaged,
+        full_scan_every=options.full_scan_every,
+    )
+
+
+def _plan(
+    snapshot: Snapshot,
+    rendered: Rendered,
+    target: Target,
+    options: PublishOptions,
+    checked: Target | None = None,
+) -> tuple[Snapshot, Plan]:
+    """Plan; a prune that would leave documents of keys the state no longer names (the
+    manifest has no raw key to delete them by) lists what is live first."""
+    plan = snapshot.plan(rendered, checked, adopt_unmanaged=options.prune_unmanaged)
+    if options.prune and plan.hidden and snapshot.live is None:
+        log.info("%d documents of keys gone from the state: listing to name them", plan.hidden)
+        snapshot = _read(target, options, full=True)
+        plan = snapshot.plan(rendered, checked, adopt_unmanaged=options.prune_unmanaged)
+    return snapshot, plan
 
 
 def _up_to_date(
@@ -122,10 +117,20 @@ def _up_to_date(
     """True when a publish would write nothing: no document, manifest or purge pending."""
     if plan.puts or snapshot.pending_purge or (options.prune and plan.deletes):
         return False
-    published = {key: doc.sha256 for key, doc in rendered.documents.items()}
-    documents = manifest_documents(snapshot.manifest, published, plan.deletes)
     manifest = snapshot.manifest
+    if not manifest.intact or _scan_to_record(snapshot, options):
+        return False  # the manifest is rewritten: in this format, or with the scan's time
+    published = {key: doc.sha256 for key, doc in rendered.documents.items()}
+    documents = manifest_documents(manifest, published, [], snapshot.live)
     return documents == manifest.documents and state.sha256 == manifest.state_sha256
+
+
+def _scan_to_record(snapshot: Snapshot, options: PublishOptions) -> bool:
+    """True when this snapshot's full scan was the one due by --full-scan-every."""
+    last, now = snapshot.manifest.full_scan_at, snapshot.scanned_at
+    if now is None or options.full_scan_every <= 0:
+        return False
+    return last is None or now - last >= options.full_scan_every
 
 
 def _dry_run(
@@ -165,11 +170,15 @@ def _publish_locked(
     info: LockInfo,
     progress: Progress,
     purger: Purger | None,
+    snapshot: Snapshot,
 ) -> PublishResult:
-    progress.start("list")
-    snapshot = Snapshot.read(target)  # again: now no other publisher can write
-    plan = snapshot.plan(rendered, adopt_unmanaged=options.prune_unmanaged)
-    progress.finish("list")
+    # Now no other publisher can write: unless the manifest changed since it was read (a
+    # conditional request, not a second listing), what was read still holds.
+    if not snapshot.still_current(target):
+        progress.start("list")
+        snapshot = _read(target, options, full=snapshot.live is not None)
+        progress.finish("list")
+    snapshot, plan = _plan(snapshot, rendered, target, options)
     if options.prune:
         check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
     result = PublishResult(target.description, False, plan, rendered)
@@ -191,17 +200,20 @@ def _publish_locked(
         target.delete_documents(plan.deletes)
         result.deleted = list(plan.deletes)
         progress.finish("delete")
+    manifest = snapshot.manifest
     result.generation = record_generation(
         target,
-        snapshot.manifest,
+        manifest,
         manifest_documents(
-            snapshot.manifest,
+            manifest,
             {key: doc.sha256 for key, doc in rendered.documents.items()},
-            result.left_in_place,
+            result.deleted,
+            snapshot.live,
         ),
         state_sha256=state.sha256,
         counts=_counts(result),
         extra={"stopped_policy": str(options.stopped_policy)},
+        full_scan_at=manifest.full_scan_at if snapshot.scanned_at is None else snapshot.scanned_at,
     )
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted

@@ -13,8 +13,9 @@ from typing import Generic, TypeVar
 from ..delivery.purge import read_pending
 from ..delivery.record import RECORD, Record
 from ..documents.render import Rendered
+from ..settings import DEFAULT_FULL_SCAN_EVERY
 from .manifest import MANIFEST, Manifest, parse_manifest
-from .plan import LiveObject, Plan, keep_changed_by_others, plan_sync
+from .plan import LiveObject, Plan, keep_changed_by_others, plan_from_manifest, plan_sync
 from .targets import Target
 
 log = logging.getLogger(__name__)
@@ -24,20 +25,44 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What is on the target: live documents, the manifest, purges and pushes left pending."""
+    """What is on the target: the manifest, live documents when listed, purges and pushes
+    left pending."""
 
-    live: dict[str, LiveObject]
+    live: dict[str, LiveObject] | None
+    """Every live document, when this snapshot listed them; None when it planned from an
+    intact manifest instead."""
     manifest: Manifest
     pending_purge: list[str]
     record: Record
+    tag: str | None = None
+    """The manifest's tag (ETag): under the lock, a conditional request says whether it
+    changed since, instead of a second listing."""
+    scanned_at: float | None = None
+    """When this snapshot listed what is live (None: it did not)."""
 
     @classmethod
-    def read(cls, target: Target) -> Snapshot:
-        """Read everything a plan needs from the target."""
+    def read(
+        cls,
+        target: Target,
+        *,
+        full_scan: bool = False,
+        full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
+        now: float | None = None,
+    ) -> Snapshot:
+        """Read the manifest and what is pending; list what is live only when a full scan is
+        due: forced, the manifest missing or not intact, or the last one too old."""
+        now = time.time() if now is None else now
         with timed(f"read what is live at {target.description}"):
-            manifest = parse_manifest(target.read_meta(MANIFEST))
+            raw, tag = target.read_meta_tagged(MANIFEST)
+            manifest = parse_manifest(raw)
             record = Record.parse(target.read_meta(RECORD))
-            return cls(target.list_live(), manifest, read_pending(target), record)
+            pending = read_pending(target)
+            last = manifest.full_scan_at
+            due = last is None or now - last >= full_scan_every
+            if not (full_scan or not manifest.intact or due):
+                return cls(None, manifest, pending, record, tag)
+            log.info("listing every document at %s (a full scan)", target.description)
+            return cls(target.list_live(), manifest, pending, record, tag, now)
 
     def plan(
         self, rendered: Rendered, target: Target | None = None, adopt_unmanaged: bool = False
@@ -47,12 +72,18 @@ class Snapshot:
         With `target`, each document planned for deletion is read back (few: it is a
         prune) and kept if another tool has rewritten it since publisher wrote it.
         """
+        if self.live is None:
+            return plan_from_manifest(rendered.documents, self.manifest.documents, rendered.keys)
         plan = plan_sync(
             rendered.documents, self.live, self.manifest.documents, adopt_unmanaged=adopt_unmanaged
         )
         if target is None or adopt_unmanaged:
             return plan
         return self.verify_deletes(plan, target)
+
+    def still_current(self, target: Target) -> bool:
+        """True when the manifest has not changed since this snapshot read it."""
+        return target.meta_unchanged(MANIFEST, self.tag)
 
     def verify_deletes(self, plan: Plan, target: Target) -> Plan:
         """Keep, as unmanaged, each planned delete whose live bytes publisher did not write

@@ -48,6 +48,15 @@ class Target(Protocol):
         """Return a bookkeeping file under _publisher/, or None."""
         ...
 
+    def read_meta_tagged(self, name: str) -> tuple[bytes | None, str | None]:
+        """Return a bookkeeping file and a tag that changes whenever the file does."""
+        ...
+
+    def meta_unchanged(self, name: str, tag: str | None) -> bool:
+        """True when the file still has `tag`, or is still missing when `tag` is None (S3: a
+        conditional request, no body)."""
+        ...
+
     def write_meta(self, name: str, body: bytes) -> None:
         """Write a bookkeeping file under _publisher/ atomically."""
         ...

@@ -82,6 +82,25 @@ class LocalTarget:
     def read_meta(self, name: str) -> bytes | None:
         return self._read(self.meta / name)
 
+    def read_meta_tagged(self, name: str) -> tuple[bytes | None, str | None]:
+        path = self.meta / name
+        tag = self._tag(path)
+        body = self.read_meta(name)
+        if body is None or self._tag(path) != tag:  # replaced while read: no tag to trust
+            return body, None
+        return body, tag
+
+    def meta_unchanged(self, name: str, tag: str | None) -> bool:
+        return self._tag(self.meta / name) == tag
+
+    def _tag(self, path: Path) -> str | None:
+        # Every write is a rename of a new file: a new inode, whatever the size and time.
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
+
     def write_meta(self, name: str, body: bytes) -> None:
         try:
             self._write_atomic(self.meta / name, body)

@@ -6,7 +6,7 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
-from ...aws import AwsOptions, S3Bucket, client
+from ...aws import AwsOptions, BucketSetup, client
 from ...errors import StorageError, UsageError
 from .s3 import parse_s3_url
 
@@ -56,7 +56,8 @@ def prepare_bucket(
     `allow_public_policy` says so.
     """
     location = parse_s3_url(url)
-    bucket = S3Bucket(client("s3", options), location.bucket, options.endpoint_url or "AWS S3")
+    endpoint = options.endpoint_url or "AWS S3"
+    bucket = BucketSetup(client("s3", options), location.bucket, endpoint)
     report = BucketReport()
     if not bucket.exists():
         if not create:

@@ -1,0 +1,48 @@
+"""What a publish planned and did: the result a caller reports, and the error that carries
+it when the publish stopped short."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..delivery.webhooks import Delivery
+from ..documents.diff import ExperimentChange
+from ..documents.render import Rendered
+from ..errors import Problem, StorageError
+from .plan import Plan
+
+
+@dataclass
+class PublishResult:
+    """What a publish planned and did; the CLI reports it, a library caller inspects it."""
+
+    target: str
+    dry_run: bool
+    plan: Plan
+    rendered: Rendered
+    deleted: list[str] = field(default_factory=list)
+    generation: int | None = None
+    diffs: dict[str, list[ExperimentChange]] = field(default_factory=dict)
+    refused: str | None = None
+    purged: list[str] = field(default_factory=list)
+    webhooks: Delivery = field(default_factory=Delivery)
+    webhooks_due: list[str] = field(default_factory=list)
+    purge_error: StorageError | None = None
+    purge_preview: str | None = None
+    """A dry run with a CDN: what the purge would do."""
+    written: int = 0
+    """Documents written (all the puts, unless an upload failed)."""
+    failed_uploads: list[Problem] = field(default_factory=list)
+
+    @property
+    def left_in_place(self) -> list[str]:
+        """Keys no longer in the state whose documents stay live (no --prune)."""
+        return [] if self.deleted else self.plan.deletes
+
+
+class PublishIncomplete(StorageError):
+    """The publish ran but not all of it succeeded: `result` says what was and was not done."""
+
+    def __init__(self, message: str, problems: list[Problem], result: PublishResult) -> None:
+        super().__init__(message, problems)
+        self.result = result
