@@ -11,8 +11,6 @@ KEY_PATTERN = r"[A-Za-z0-9_-]{8,128}"
 """What an API key looks like; the state schema says the same (`^...$`)."""
 
 KEY_NAME = re.compile(KEY_PATTERN)
-KEY_ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
-"""The characters of a key, in the byte order S3 lists them in."""
 """Match a whole file or object name with `KEY_NAME.fullmatch(name)`."""
 
 # Not followed by a key character or "…": a label is never labelled again.

@@ -69,6 +69,8 @@ class Faults:
     drop_before: float = 0.0
     drop_after: float = 0.0
     latency: float = 0.0
+    delay: float = 0.0
+    """A fixed delay added to every request (a real store's round trip)."""
     only: str | None = None
     """Disturb only requests whose path contains this (None: all requests)."""
     deny_put: str | None = None
@@ -85,7 +87,7 @@ class Faults:
             return None
         with self._lock:
             roll = self._random.random()
-            delay = self._random.random() * self.latency
+            delay = self.delay + self._random.random() * self.latency
         time.sleep(delay)
         for name in ("slowdown", "error500", "drop_before", "drop_after"):
             share = getattr(self, name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,38 +47,6 @@ class S3Bucket:
                     yield Object(item["Key"], item["ETag"].strip('"'))
         except Exception as exc:
             raise self._fail(exc) from None
-
-    def list_objects_split(self, prefix: str, alphabet: str, workers: int = 16) -> list[Object]:
-        """List every object under `prefix` whose next character is in `alphabet`, splitting
-        the key space and listing the parts in parallel.
-
-        Each prefix is listed one page at a time; a prefix with more than a page is split
-        into prefix + each character of `alphabet`, all listed at once. A small bucket
-        costs one request, as a sequential listing does; a large one takes a few rounds
-        of parallel requests instead of one page after another. (Objects whose next
-        character is not in `alphabet` are found only on a first page.)
-        """
-        found: dict[str, Object] = {}
-        frontier = [prefix]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            while frontier:
-                split: list[str] = []
-                for part, (objects, truncated) in zip(
-                    frontier, pool.map(self._first_page, frontier), strict=True
-                ):
-                    found.update((o.key, o) for o in objects)
-                    if truncated:
-                        split.extend(part + c for c in alphabet)
-                frontier = split
-        return [found[k] for k in sorted(found)]
-
-    def _first_page(self, prefix: str) -> tuple[list[Object], bool]:
-        try:
-            page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        except Exception as exc:
-            raise self._fail(exc) from None
-        objects = [Object(i["Key"], i["ETag"].strip('"')) for i in page.get("Contents", [])]
-        return objects, bool(page.get("IsTruncated"))
 
     def get(self, key: str) -> Object | None:
         try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ...aws import S3Bucket, is_not_implemented, is_precondition_failed
 from ...documents.render import CONTENT_TYPE, Document
 from ...errors import LockHeldError, Problem, StorageError, UsageError
-from ...redact import KEY_ALPHABET, KEY_NAME, key_label, plural
+from ...redact import KEY_NAME, key_label, plural
 from ...settings import DEFAULT_CACHE_CONTROL
 from ..lock import LockInfo, decode_lock, is_stale
 from ..plan import LiveObject
@@ -62,7 +62,6 @@ class S3Target:
         self.concurrency = concurrency
         self.cache_control = cache_control
         self.use_lock = lock
-        self.list_workers = max(4, min(32, concurrency // 2))
         self._config = f"{location.prefix}{CONFIG}/"
         self._meta = f"{location.prefix}{META}/"
         self._lock_key = f"{self._meta}lock"
@@ -75,8 +74,7 @@ class S3Target:
 
     def list_live(self) -> dict[str, LiveObject]:
         live: dict[str, LiveObject] = {}
-        listed = self.bucket.list_objects_split(self._config, KEY_ALPHABET, self.list_workers)
-        for obj in listed:
+        for obj in self.bucket.list_objects(self._config):
             name = obj.key[len(self._config) :]
             if KEY_NAME.fullmatch(name):  # only what the publisher owns
                 live[name] = LiveObject(obj.etag if _MD5.fullmatch(obj.etag) else None)
