@@ -1,4 +1,4 @@
-"""Locate and load the JSON Schemas shipped with the package."""
+"""The JSON Schemas shipped with the package, and the one validator sequence over them."""
 
 from __future__ import annotations
 

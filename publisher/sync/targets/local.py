@@ -1,4 +1,5 @@
-"""A local directory target: atomic file writes, an exclusive-create lock."""
+"""A local directory target: atomic file writes, no symlink followed, a lock file looked at
+only under an OS file lock."""
 
 from __future__ import annotations
 
