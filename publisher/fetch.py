@@ -1,7 +1,9 @@
-"""One bounded HTTP GET: a total deadline, a size cap, redirects only to http(s).
+"""The one bounded HTTP client: a total deadline, a size cap, redirects only to http(s).
 
 `urllib`'s timeout bounds each read, so a server sending a byte a second holds it
-forever; here the socket is shut down when the deadline passes.
+forever; here the socket is shut down when the deadline passes. `pull` GETs through it,
+webhooks POST and the HTTP purger sends PURGE: none can be held past its deadline while
+a publish holds the lock.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def get(
     """
     deadline = time.monotonic() + timeout
     for _ in range(MAX_REDIRECTS + 1):
-        response = _get_once(url, headers or {}, deadline, max_bytes)
+        response = _once("GET", url, None, headers or {}, deadline, max_bytes)
         location = response.headers.get("Location")
         if response.status not in _REDIRECTS or not location:
             return response
@@ -58,7 +60,28 @@ def get(
     raise StorageError(f"more than {MAX_REDIRECTS} redirects from {url_for_display(url)}")
 
 
-def _get_once(url: str, headers: dict[str, str], deadline: float, max_bytes: int) -> Response:
+def send(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = 65536,
+) -> Response:
+    """Send one request (no redirect followed: a 3xx is the answer) within `timeout`
+    seconds in all; raise StorageError when there is no complete answer."""
+    return _once(method, url, body, headers or {}, time.monotonic() + timeout, max_bytes)
+
+
+def _once(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    deadline: float,
+    max_bytes: int,
+) -> Response:
     shown = url_for_display(url)
     left = deadline - time.monotonic()
     if left <= 0:
@@ -81,12 +104,12 @@ def _get_once(url: str, headers: dict[str, str], deadline: float, max_bytes: int
         timer.start()
         path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")  # non-ASCII: encoded
         target = path + (f"?{quote(parts.query, safe='=&%+')}" if parts.query else "")
-        conn.request("GET", target, headers=headers)
+        conn.request(method, target, body=body, headers=headers)
         answer = conn.getresponse()
-        body = answer.read(max_bytes + 1)
-        if len(body) <= max_bytes and answer.length:  # cut short: the deadline, or a reset
-            raise http.client.IncompleteRead(body, answer.length)
-        return Response(answer.status, answer.headers, body, url)
+        data = b"" if method == "HEAD" else answer.read(max_bytes + 1)
+        if len(data) <= max_bytes and answer.length:  # cut short: the deadline, or a reset
+            raise http.client.IncompleteRead(data, answer.length)
+        return Response(answer.status, answer.headers, data, url)
     except (OSError, http.client.HTTPException) as exc:
         late = time.monotonic() >= deadline
         why = "no complete answer in time" if late else (str(exc) or type(exc).__name__)

@@ -918,3 +918,48 @@ def test_an_empty_target_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.Mo
     result = run_cli("publish", path, "--target", "")
     assert result.exit_code == 2 and "--target is empty" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_a_trickling_webhook_cannot_hold_the_publish(tmp_path: Path) -> None:
+    """A receiver answering a byte at a time is given up on at the sender's timeout in all
+    (urllib's was per read), so the publish releases its lock in time."""
+    import publisher
+    from publisher.delivery.sender import Sender
+    from publisher.sync.result import PublishIncomplete
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.5)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    state = base_state()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    state["organizations"][0]["webhooks"] = [{"url": url, "secret_env": "HOOK_S"}]
+    path = dump_state(tmp_path / "s.yaml", state)
+    started = time.monotonic()
+    try:
+        with pytest.raises(PublishIncomplete) as failed:
+            publisher.publish(
+                path,
+                tmp_path / "out",
+                publisher.PublishOptions(environ={"HOOK_S": SECRET}),
+                sender=Sender(timeout=1, attempts=1),
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 10
+    assert "in time" in next(iter(failed.value.result.webhooks.failed.values()))
+    assert not (tmp_path / "out" / "_publisher" / "lock").exists()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import StorageError, TooManyInvalidationsError
+from ..fetch import send as http_send
 from ..redact import plural, url_for_display
 from ..settings import DEFAULT_INVALIDATION_THRESHOLD
 
@@ -98,18 +97,12 @@ class HttpPurger:
         self.concurrency = concurrency
 
     def _purge_one(self, url: str) -> str | None:
-        request = urllib.request.Request(url, method="PURGE")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
-            return None
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:  # nothing cached there: nothing to purge
-                return None
-            return f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return f"unreachable: {reason}"
+            status = http_send("PURGE", url, timeout=self.timeout).status
+        except StorageError as exc:
+            return f"unreachable: {exc.message}"
+        # 404: nothing cached there, nothing to purge.
+        return None if 200 <= status < 300 or status == 404 else f"HTTP {status}"
 
     def describe(self, paths: Sequence[str]) -> str:
         edges = ", ".join(url_for_display(b) for b in self.bases)

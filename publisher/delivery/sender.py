@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import base64
-import http.client
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from ..errors import StorageError
+from ..fetch import send as http_send
 from ..redact import redact_url_text
 from .hooks import Hook
 from .signatures import sign
@@ -22,14 +20,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 ATTEMPTS = 3
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx is an answer, and a failure
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 @dataclass
@@ -65,17 +55,10 @@ class Sender:
     def _post(self, hook: Hook, body: bytes) -> str | None:
         signed = sign(hook.secret, body)
         url, headers = _basic_auth(hook.url, signed.headers)
-        try:
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            with _OPENER.open(request, timeout=self.timeout) as response:
-                response.read(65536)
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except (urllib.error.URLError, OSError) as exc:
-            return f"unreachable: {redact_url_text(str(getattr(exc, 'reason', exc)), hook.url)}"
-        except (ValueError, http.client.HTTPException) as exc:  # a URL urllib cannot use
-            return f"cannot send: {type(exc).__name__}"
+        try:  # within the timeout in all, however slowly the receiver answers; no redirect
+            status = http_send("POST", url, body, headers, timeout=self.timeout).status
+        except StorageError as exc:
+            return f"unreachable: {redact_url_text(exc.message, hook.url)}"
         return None if 200 <= status < 300 else f"HTTP {status}"
 
 
