@@ -58,7 +58,7 @@ class _Frame:
     """An open list or mapping while its events arrive."""
 
     __slots__ = (
-        "anchor", "is_map", "key", "key_line", "line", "path", "seen", "size", "skip", "value",
+        "anchor", "is_map", "key", "key_line", "line", "path", "size", "skip", "value",
     )  # fmt: skip
 
     def __init__(self, value: Any, path: Path_, anchor: str | None, line: int) -> None:
@@ -69,7 +69,6 @@ class _Frame:
         self.is_map = isinstance(value, dict)
         self.key: Any = _NO_KEY
         self.key_line = 0
-        self.seen: set[str] = set()
         self.size = 1
         self.skip = False  # the value of a key that was refused
 
@@ -113,7 +112,8 @@ class Builder:
                         self._place(None, line, 1)
                 continue
             if kind is yaml.ScalarEvent:
-                self._scalar_event(event, line)
+                if not (self._stack and self._plain_text(event, line)):
+                    self._scalar_event(event, line)
             elif kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
                 skipping = self._open_event(event, line, kind is yaml.MappingStartEvent)
             elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
@@ -130,6 +130,41 @@ class Builder:
                         event.start_mark,
                     )
         return self._root
+
+    def _plain_text(self, event: Any, line: int) -> bool:
+        """The common case, done inline: an untagged, unanchored text inside a collection.
+        Return False for anything else (the general path handles it)."""
+        if event.tag is not None or event.anchor is not None:
+            return False
+        text = event.value
+        tag = self._tags.get((text, event.implicit))
+        if tag != _STR:
+            return False
+        top = self._stack[-1]
+        if top.is_map and top.key is _NO_KEY:
+            top.key, top.key_line = text, line
+            return True
+        self._left -= 1
+        if self._left < 0:
+            raise Exhausted(line)
+        top.size += 1
+        value = top.value
+        if not top.is_map:
+            self.lines[(*top.path, len(value))] = line
+            value.append(text)
+            return True
+        key, top.key = top.key, _NO_KEY
+        if top.skip:
+            top.skip = False
+            return True
+        child = (*top.path, key)
+        if key in value:
+            self.problems.append(
+                Problem(format_path(child), "duplicate key: it is given twice", top.key_line)
+            )
+        self.lines[child] = top.key_line
+        value[key] = text
+        return True
 
     def _child_path(self) -> tuple[Path_, bool]:
         """The path the next value goes to, and whether it is a mapping key."""
@@ -166,11 +201,10 @@ class Builder:
             top.skip = False
             return
         child = (*top.path, key)
-        if key in top.seen:
+        if key in top.value:
             self.problems.append(
                 Problem(format_path(child), "duplicate key: it is given twice", top.key_line)
             )
-        top.seen.add(key)
         self.lines[child] = top.key_line
         top.value[key] = value
 
