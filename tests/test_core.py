@@ -24,6 +24,7 @@ from publisher.sync.manifest import (
     record_generation,
 )
 from publisher.sync.plan import LiveObject, Plan, check_deletes, plan_from_manifest, plan_sync
+from tests.race import dead_pid
 
 
 def doc(text: str) -> Document:
@@ -146,14 +147,6 @@ def test_delete_guards(count, live, max_deletes, force, refused) -> None:
         assert "nothing was published" in caught.value.message
 
 
-def _dead_pid() -> int:
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    return pid
-
-
 HERE = socket.gethostname()
 NOW = 1_000_000.0
 DEAD = -1  # replaced by the pid of a process that has exited
@@ -175,7 +168,7 @@ STALE_CASES = [
 def test_lock_staleness(info, stale) -> None:
     """A lock is stale when unreadable, expired, or held by a dead process on this host."""
     if info is not None and info.pid == DEAD:
-        info = LockInfo(info.host, _dead_pid(), info.token, info.started_at, info.expires_at)
+        info = LockInfo(info.host, dead_pid(), info.token, info.started_at, info.expires_at)
     assert is_stale(info, now=NOW) is stale
 
 

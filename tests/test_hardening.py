@@ -7,8 +7,8 @@ through a symlink. Servers that answer once and keep running.
 
 from __future__ import annotations
 
+import functools
 import json
-import multiprocessing
 import os
 import resource
 import signal
@@ -25,13 +25,13 @@ from typing import Any
 import pytest
 
 from publisher.delivery.signatures import sign
-from publisher.errors import LockHeldError
 from publisher.servers.receive import ReceiveServer
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
-from publisher.sync.lock import LockInfo, new_lock
+from publisher.sync.lock import LockInfo
 from publisher.sync.targets import LocalTarget
 from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli, tree, unnamed
+from tests.race import dead_pid, winners
 
 SECRET = "hook-secret"
 
@@ -364,54 +364,18 @@ def test_no_write_through_a_symlink(tmp_path: Path, link: str) -> None:
 # --- a lock takeover that cannot race ----------------------------------------------------
 
 
-def _race(root: str, start: Any, won: Any, tried: Any, done: Any) -> None:
-    target = LocalTarget(Path(root))
-    start.wait()
-    try:
-        target.acquire_lock(new_lock(60))
-        won.append(os.getpid())
-    except LockHeldError:
-        pass
-    tried.append(os.getpid())
-    done.wait(30)  # a holder stays alive: a dead holder's lock may rightly be taken over
-
-
 def test_stale_lock_takeover_has_one_winner(tmp_path: Path) -> None:
     """100 rounds of two processes taking over a dead publisher's lock: never two holders."""
-    ctx = multiprocessing.get_context("fork")
     doubles = 0
     for round_ in range(100):
         root = tmp_path / f"r{round_}"
         (root / "_publisher").mkdir(parents=True)
-        dead = LockInfo(socket.gethostname(), _dead_pid(), "t", time.time(), time.time() + 60)
+        dead = LockInfo(socket.gethostname(), dead_pid(), "t", time.time(), time.time() + 60)
         (root / "_publisher" / "lock").write_bytes(dead.encode())
-        with ctx.Manager() as manager:
-            start, done = manager.Event(), manager.Event()
-            won, tried = manager.list(), manager.list()
-            procs = [
-                ctx.Process(target=_race, args=(str(root), start, won, tried, done))
-                for _ in range(2)
-            ]
-            for p in procs:
-                p.start()
-            start.set()
-            deadline = time.monotonic() + 30
-            while len(tried) < 2 and time.monotonic() < deadline:
-                time.sleep(0.005)
-            done.set()  # both have tried while both were alive
-            for p in procs:
-                p.join(30)
-            doubles += len(won) > 1
-            assert len(won) >= 1
+        won = winners(functools.partial(LocalTarget, root))
+        assert won >= 1
+        doubles += won > 1
     assert doubles == 0
-
-
-def _dead_pid() -> int:
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    return pid
 
 
 def test_full_disk_while_writing_the_lock(tmp_path: Path) -> None:

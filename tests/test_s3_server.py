@@ -407,54 +407,25 @@ def test_prune_leaves_objects_publisher_did_not_write(
     assert "config/README-notes" not in set(stored(endpoint, bucket))
 
 
-def _take(endpoint: str, bucket: str, start: Any, won: Any, tried: Any, done: Any) -> None:
-    from publisher.errors import LockHeldError
+def _s3_target(endpoint: str, bucket: str) -> Any:
     from publisher.settings import StorageSettings
-    from publisher.sync.lock import new_lock
     from publisher.sync.targets import open_target
 
-    target = open_target(f"s3://{bucket}", StorageSettings(endpoint_url=endpoint))
-    start.wait()
-    try:
-        target.acquire_lock(new_lock(60))
-        won.append(os.getpid())
-    except LockHeldError:
-        pass
-    tried.append(os.getpid())
-    done.wait(30)
+    return open_target(f"s3://{bucket}", StorageSettings(endpoint_url=endpoint))
 
 
 def test_s3_stale_lock_takeover_has_one_winner(endpoint: str, bucket: str) -> None:
     """30 rounds of two processes taking over an expired S3 lock: never two holders."""
-    import multiprocessing
+    import functools
 
     from publisher.sync.lock import LockInfo
+    from tests.race import winners
 
     client: Any = s3_client(endpoint)
-    ctx = multiprocessing.get_context("fork")
-    doubles = 0
     for round_ in range(30):
         expired = LockInfo("elsewhere", 1, f"t{round_}", time.time() - 999, time.time() - 1)
         client.put_object(Bucket=bucket, Key="_publisher/lock", Body=expired.encode())
-        with ctx.Manager() as manager:
-            start, done = manager.Event(), manager.Event()
-            won, tried = manager.list(), manager.list()
-            procs = [
-                ctx.Process(target=_take, args=(endpoint, bucket, start, won, tried, done))
-                for _ in range(2)
-            ]
-            for p in procs:
-                p.start()
-            start.set()
-            deadline = time.monotonic() + 30
-            while len(tried) < 2 and time.monotonic() < deadline:
-                time.sleep(0.005)
-            done.set()
-            for p in procs:
-                p.join(30)
-            doubles += len(won) > 1
-            assert len(won) == 1
-    assert doubles == 0
+        assert winners(functools.partial(_s3_target, endpoint, bucket)) == 1
 
 
 def test_init_bucket_respects_block_public_access(

@@ -132,38 +132,18 @@ class Builder:
         return self._root
 
     def _plain_text(self, event: Any, line: int) -> bool:
-        """The common case, done inline: an untagged, unanchored text inside a collection.
+        """The common case, short: an untagged, unanchored text inside a collection.
         Return False for anything else (the general path handles it)."""
         if event.tag is not None or event.anchor is not None:
             return False
         text = event.value
-        tag = self._tags.get((text, event.implicit))
-        if tag != _STR:
+        if self._tags.get((text, event.implicit)) != _STR:
             return False
         top = self._stack[-1]
         if top.is_map and top.key is _NO_KEY:
             top.key, top.key_line = text, line
-            return True
-        self._left -= 1
-        if self._left < 0:
-            raise Exhausted(line)
-        top.size += 1
-        value = top.value
-        if not top.is_map:
-            self.lines[(*top.path, len(value))] = line
-            value.append(text)
-            return True
-        key, top.key = top.key, _NO_KEY
-        if top.skip:
-            top.skip = False
-            return True
-        child = (*top.path, key)
-        if key in value:
-            self.problems.append(
-                Problem(format_path(child), "duplicate key: it is given twice", top.key_line)
-            )
-        self.lines[child] = top.key_line
-        value[key] = text
+        else:
+            self._place(text, line, 1)
         return True
 
     def _child_path(self) -> tuple[Path_, bool]:
