@@ -927,3 +927,22 @@ def test_a_trickling_webhook_cannot_hold_the_publish(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     assert "in time" in next(iter(failed.value.result.webhooks.failed.values()))
     assert not (tmp_path / "out" / "_publisher" / "lock").exists()
+
+
+def test_yaml_organizations_stream_with_every_problem_once(tmp_path: Path) -> None:
+    """Organizations are checked one at a time as they are read: a text item, an alias
+    repeating another, and a date each reported once, at their lines."""
+    state = yaml_text(
+        tmp_path,
+        "version: 1\norganizations:\n  - x\n  - &o {id: a}\n  - *o\n"
+        f"  - id: b\n    api_keys:\n      - key: {KEY}\n        description: 2024-01-01\n",
+    )
+    result = run_cli("validate", state)
+    assert result.exit_code == 3
+    lines = [line.strip() for line in result.stderr.splitlines()[1:]]
+    assert lines == [
+        f"{state}:3: organizations[0]: expected a mapping, got str 'x'",
+        f"{state}:5: organizations[2].id (a): duplicate organization id 'a': first used at index 1",
+        f"{state}:9: organizations[3].api_keys[0].description: is a date or a time: quote it "
+        "to make it text",
+    ]

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import Path_, Problem, StateError, UsageError, format_path
 from ..gcpause import no_cycles
-from ..redact import key_strings, printable, remember_keys, scrub
+from ..redact import key_strings, remember_keys, scrub
 from ..schemas import schema_errors
 from .json_stream import JsonStateReader, JsonSyntaxError, json_lines
-from .messages import schema_problem
+from .messages import named, orgs_of, schema_problem
 from .model import ApiKey, Experiment, Organization, Phase, State, Webhook
 from .rules import SemanticChecker, check_semantics, may_hold_surrogates, non_finite_numbers
 from .yaml_lines import Parsed, line_of, parse_yaml
@@ -74,43 +73,46 @@ def _parse(text: str, fmt: str, source: str, sha256: str) -> State:
 def _parse_any(text: str, fmt: str, source: str, sha256: str) -> State:
     if fmt == "json":
         return _parse_json(text, source, sha256)
+    return _parse_yaml(text, source, sha256)
+
+
+def _parse_yaml(text: str, source: str, sha256: str) -> State:
+    """Check and build a YAML state one organization at a time, as the JSON path does."""
     escapes = may_hold_surrogates(text)
-    parsed = parse_yaml(text)
+    checker = SemanticChecker(escapes)
+    builder = _Builder()
+    parsed = Parsed()
+    found: list[Problem] = []
+    orgs: list[Organization] = []
+
+    def on_org(index: int, org: Any, lines: dict[Path_, int]) -> None:
+        remember_keys(key_strings(org))
+        problems = _org_problems(index, org, checker, [], lambda: Parsed(lines=lines))
+        found.extend(named(p, [org] * (index + 1)) for p in problems)
+        if not found and not parsed.problems:
+            orgs.append(builder.org(org))
+
+    parse_yaml(text, on_org, parsed)
     del text
-    _remember_keys(parsed.data)
-    problems = [_with_source(p, source) for p in parsed.problems]
-    if not problems:
-        orgs = _orgs(parsed.data)
-        problems = [_with_source(_named(p, orgs), source) for p in _check(parsed, escapes)]
+    if not parsed.streamed:  # `organizations` is not a list at the top: checked whole
+        _remember_keys(parsed.data)
+        problems = [_with_source(p, source) for p in parsed.problems]
+        if not problems:
+            every = orgs_of(parsed.data)
+            problems = [_with_source(named(p, every), source) for p in _check(parsed, escapes)]
+        if problems:
+            raise StateError.from_problems(source, problems)
+        return _build(parsed.data, sha256)
+    top = {**parsed.data, "organizations": []} if isinstance(parsed.data, dict) else parsed.data
+    if not parsed.problems:
+        found += _check(Parsed(top, parsed.lines), escapes=False)
+    # Where the reader already said what is wrong (a date, a tag), the schema's word adds
+    # nothing: it sees the value the reader dropped.
+    said = {p.location for p in parsed.problems}
+    problems = [*parsed.problems, *(p for p in found if p.location not in said)]
     if problems:
-        raise StateError.from_problems(source, problems)
-    return _build(parsed.data, sha256)
-
-
-_ORG_PATH = re.compile(r"organizations\[(\d+)\](?:\.experiments\[(\d+)\])?")
-
-
-def _orgs(data: Any) -> list[Any]:
-    orgs = data.get("organizations") if isinstance(data, dict) else None
-    return orgs if isinstance(orgs, list) else []
-
-
-def _named(problem: Problem, orgs: list[Any]) -> Problem:
-    """Add the names to an index location: `organizations[0].experiments[4] (acme/search)`."""
-    found = _ORG_PATH.match(problem.location)
-    if found is None or int(found[1]) >= len(orgs) or not isinstance(orgs[int(found[1])], dict):
-        return problem
-    org = orgs[int(found[1])]
-    name = org.get("id")
-    if not isinstance(name, str):
-        return problem
-    experiments = org.get("experiments")
-    if found[2] is not None and isinstance(experiments, list) and int(found[2]) < len(experiments):
-        experiment = experiments[int(found[2])]
-        key = experiment.get("key") if isinstance(experiment, dict) else None
-        if isinstance(key, str):
-            name = f"{name}/{key}"
-    return Problem(problem.location, problem.message, problem.line, problem.source, printable(name))
+        raise StateError.from_problems(source, [_with_source(p, source) for p in problems])
+    return State(tuple(orgs), sha256)
 
 
 def _parse_json(text: str, source: str, sha256: str) -> State:
@@ -138,7 +140,7 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
             return Parsed(lines=json_lines(text, start, prefix, cursor[1]))
 
         found = _org_problems(index, org, checker, non_finite, lines)
-        problems.extend(_named(p, [org] * (index + 1)) for p in found)
+        problems.extend(named(p, [org] * (index + 1)) for p in found)
         if not problems:
             orgs.append(builder.org(org))
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from ..errors import Path_, Problem, format_path
-from ..redact import key_label
+from ..redact import key_label, printable
 from .yaml_lines import Parsed, line_of
 
 
@@ -97,3 +98,29 @@ def _schema_message(error: Any, secret: bool) -> str:
     if kind == "uniqueItems":
         return "has duplicate items"
     return "is not valid here" if secret else str(error.message)
+
+
+_ORG_PATH = re.compile(r"organizations\[(\d+)\](?:\.experiments\[(\d+)\])?")
+
+
+def orgs_of(data: Any) -> list[Any]:
+    orgs = data.get("organizations") if isinstance(data, dict) else None
+    return orgs if isinstance(orgs, list) else []
+
+
+def named(problem: Problem, orgs: list[Any]) -> Problem:
+    """Add the names to an index location: `organizations[0].experiments[4] (acme/search)`."""
+    found = _ORG_PATH.match(problem.location)
+    if found is None or int(found[1]) >= len(orgs) or not isinstance(orgs[int(found[1])], dict):
+        return problem
+    org = orgs[int(found[1])]
+    name = org.get("id")
+    if not isinstance(name, str):
+        return problem
+    experiments = org.get("experiments")
+    if found[2] is not None and isinstance(experiments, list) and int(found[2]) < len(experiments):
+        experiment = experiments[int(found[2])]
+        key = experiment.get("key") if isinstance(experiment, dict) else None
+        if isinstance(key, str):
+            name = f"{name}/{key}"
+    return Problem(problem.location, problem.message, problem.line, problem.source, printable(name))

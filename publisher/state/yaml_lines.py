@@ -9,6 +9,7 @@ import yaml
 
 from ..errors import Path_, Problem
 from .yaml_build import Builder, Exhausted, events
+from .yaml_stream import OnOrg, StreamingBuilder
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Parsed:
     data: Any = None
     lines: dict[Path_, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    streamed: bool = False
+    """The organizations were handed over one at a time, and are not in `data`."""
 
 
 def line_of(parsed: Parsed, path: Path_) -> int | None:
@@ -29,15 +32,23 @@ def line_of(parsed: Parsed, path: Path_) -> int | None:
     return None
 
 
-def parse_yaml(text: str) -> Parsed:
+def parse_yaml(text: str, on_org: OnOrg | None = None, parsed: Parsed | None = None) -> Parsed:
     """Parse one YAML document, recording the line of every mapping key and list item.
 
     Only plain data is built (text, numbers, true/false, null, lists, mappings), nesting
     is bounded, and aliases may not expand the document past twice its size. The data is
-    built straight from libyaml's events: no node graph of the whole file is held.
+    built straight from libyaml's events: no node graph of the whole file is held. With
+    `on_org`, each item of the top-level `organizations` list is handed to it (with the
+    lines of its locations) as soon as it is complete, and not kept; `parsed.streamed`
+    says whether that happened.
     """
-    parsed = Parsed()
-    builder = Builder(parsed.lines, parsed.problems, budget=2 * len(text) + 10_000)
+    parsed = parsed or Parsed()
+    budget = 2 * len(text) + 10_000
+    builder = (
+        Builder(parsed.lines, parsed.problems, budget)
+        if on_org is None
+        else StreamingBuilder(parsed.lines, parsed.problems, budget, on_org)
+    )
     try:
         parsed.data = builder.run(events(text))
     except yaml.MarkedYAMLError as exc:
@@ -59,4 +70,5 @@ def parse_yaml(text: str) -> Parsed:
                 exc.line,
             )
         )
+    parsed.streamed = isinstance(builder, StreamingBuilder) and builder.streamed
     return parsed
