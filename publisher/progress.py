@@ -1,4 +1,4 @@
-"""How long work reports its progress: phases with counts. The library only calls these;
+"""How long-running work reports its progress: phases with counts. The library only calls these;
 the command line draws them (on a terminal), a library caller may ignore them."""
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ publish can say how far it got.
 from __future__ import annotations
 
 import sys
-from types import TracebackType
 from typing import Any
 
 from rich.console import Console
@@ -90,6 +89,3 @@ class Display:
 def on_terminal(quiet: bool) -> bool:
     """Draw progress only for a person: stderr is a terminal and --quiet was not given."""
     return not quiet and sys.stderr.isatty()
-
-
-__all__ = ["Display", "TracebackType", "on_terminal"]

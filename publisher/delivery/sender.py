@@ -63,7 +63,7 @@ class Sender:
 
 
 def _basic_auth(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """Move `user:password@` out of the URL into an Authorization header (urllib does not)."""
+    """Move `user:password@` out of the URL into an Authorization header."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url, headers

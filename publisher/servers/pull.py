@@ -60,7 +60,10 @@ def check_url(url: str) -> None:
 
     The URL's path holds an API key: from now on every output shows it as a label.
     """
-    remember_keys([url, *url.split("/")])
+    # The key is what follows /config/; a URL pasted without its scheme may be a bare key.
+    segments = url.split("/")
+    after = [s for i, s in enumerate(segments) if i and segments[i - 1] == "config"]
+    remember_keys([*after, segments[-1]] if "://" in url else [url])
     try:
         parts = urllib.parse.urlsplit(url)
         valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
