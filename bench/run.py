@@ -25,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402
+
 from bench.generate import SIZES, first_keys, generate  # noqa: E402
 from tests.s3util import Proxy, count  # noqa: E402
 
@@ -197,6 +199,24 @@ def main() -> None:
     )
     results["render"] = measured
 
+    print("loading the state: YAML beside JSON (publisher validate, whole processes)", flush=True)
+    as_yaml = work / "state.yaml"
+    as_yaml.write_text(yaml.dump(state, Dumper=yaml.CSafeDumper, sort_keys=False))
+    loads: dict[str, list[float]] = {"yaml": [], "json": []}
+    load_rss: dict[str, float] = {"yaml": 0.0, "json": 0.0}
+    for round_ in range(2):
+        for fmt in ("yaml", "json") if round_ % 2 == 0 else ("json", "yaml"):
+            run = timed(publisher("validate", str(as_yaml if fmt == "yaml" else full)))
+            loads[fmt].append(run["wall_s"])
+            load_rss[fmt] = max(load_rss[fmt], run["rss_mib"])
+    results["load"] = {
+        **{f"{fmt}_s": sum(w) / len(w) for fmt, w in loads.items()},
+        **{f"{fmt}_rss_mib": rss for fmt, rss in load_rss.items()},
+        "yaml_bytes": as_yaml.stat().st_size,
+        "json_bytes": full.stat().st_size,
+    }
+    del state
+
     moto, endpoint = start_moto()
     try:
         tree = work / "tree"
@@ -344,6 +364,13 @@ def table(r: dict[str, Any]) -> str:
             f"json.dumps per distinct doc {render['floor_distinct_s']:.2f} s",
             f"{render['render_validate_s'] / render['floor_distinct_s']:.2f}x time",
             "",
+        ),
+        (
+            "state load",
+            f"YAML {r['load']['yaml_s']:.2f} s, {r['load']['yaml_rss_mib']:.0f} MiB",
+            f"JSON {r['load']['json_s']:.2f} s, {r['load']['json_rss_mib']:.0f} MiB",
+            f"{r['load']['yaml_s'] / r['load']['json_s']:.2f}x time",
+            "<= 3x",
         ),
         (
             "cold publish",

@@ -34,6 +34,8 @@ from publisher.schemas import fast_validator
 from publisher.servers.receive import ReceiveServer
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
+from publisher.state import load
+from publisher.state.yaml_fast import Unusual
 from tests.conftest import run_cli, tree
 
 settings.register_profile(
@@ -165,6 +167,13 @@ YAML_MUTATIONS = [
     lambda t, r: t.replace("id: ", "id: \u202e\x1b[31m", 1),
     lambda t, r: t.replace("version: 1", "version: 1\n" + "x:\n" * r.randint(1, 3), 1),
     lambda t, r: t[: r.randint(0, len(t))],
+    lambda t, r: t.replace("coverage: ", "coverage: '0.5' #", 1),
+    lambda t, r: t.replace("archived: ", "archived: yes #", 1),
+    lambda t, r: t.replace("project: ", "project: ~ #", 1),
+    lambda t, r: t.replace("coverage: ", "coverage: !!float 1 #", 1),
+    lambda t, r: t.replace("- key: ", "- <<: {key: k}\n  key: ", 1),
+    lambda t, r: t.replace("organizations:", "organizations: &o", 1),
+    lambda t, r: t.replace("version: 1", "--- \nversion: 1", 1) + "\n...\n---\nversion: 1\n",
 ]
 JSON_MUTATIONS = [
     lambda t, r: t.replace('"coverage": ', '"coverage": NaN, "x": ', 1),
@@ -260,6 +269,28 @@ def test_mutated_states_exit_0_or_3_and_never_leak(
         for key in state_keys(state):
             assert key not in shown
         assert all(re.match(r"(error: |  )", line) for line in result.stderr.splitlines())
+
+
+@given(
+    state=states(),
+    picks=st.lists(st.integers(0, 100), min_size=0, max_size=2),
+    seed=st.randoms(use_true_random=False),
+)
+def test_the_quick_yaml_read_agrees_with_the_careful_one(
+    state: dict[str, Any], picks: list[int], seed: Any
+) -> None:
+    """The quick YAML read builds exactly what the careful builder builds, or steps aside:
+    it never accepts a file the careful builder refuses."""
+    text = yaml.safe_dump(state, allow_unicode=True)
+    for pick in picks:
+        text = YAML_MUTATIONS[pick % len(YAML_MUTATIONS)](text, seed)
+    try:
+        quick = load._parse_yaml_fast(text, "sha")
+    except Unusual:
+        event("quick read stepped aside")
+        return
+    event("quick read accepted")
+    assert load._parse_yaml_careful(text, "s.yaml", "sha") == quick
 
 
 # --- hostile requests ------------------------------------------------------------------
@@ -394,3 +425,13 @@ def test_hostile_requests_to_receive(
     head = "".join(f"{k}: {v}\r\n" for k, v in sign("s3cret", good).headers.items())
     request = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {len(good)}\r\n{head}\r\n".encode()
     assert exchange(port, request + good)[9:12] in (b"200", b"409")
+
+
+def test_a_plain_state_takes_the_quick_read() -> None:
+    """The bench's generated state (plain YAML) is read by the quick path, not stepped aside."""
+    from bench.generate import generate
+
+    text = yaml.safe_dump(generate(300, 60, seed=3), allow_unicode=True)
+    quick = load._parse_yaml_fast(text, "sha")
+    assert sum(len(o.api_keys) for o in quick.organizations) == 300
+    assert quick == load._parse_yaml_careful(text, "s.yaml", "sha")

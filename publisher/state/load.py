@@ -11,10 +11,12 @@ from ..errors import Path_, Problem, StateError, UsageError, format_path
 from ..gcpause import no_cycles
 from ..redact import key_strings, remember_keys, scrub
 from ..schemas import schema_errors
+from .build import TypedBuilder, build_state
 from .json_stream import JsonStateReader, JsonSyntaxError, json_lines
 from .messages import named, orgs_of, schema_problem
-from .model import ApiKey, Experiment, Organization, Phase, State, Webhook
+from .model import Organization, State
 from .rules import SemanticChecker, check_semantics, may_hold_surrogates, non_finite_numbers
+from .yaml_fast import Unusual, is_streamed, read_fast
 from .yaml_lines import Parsed, line_of, parse_yaml
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -77,10 +79,40 @@ def _parse_any(text: str, fmt: str, source: str, sha256: str) -> State:
 
 
 def _parse_yaml(text: str, source: str, sha256: str) -> State:
-    """Check and build a YAML state one organization at a time, as the JSON path does."""
+    """Check and build a YAML state one organization at a time, as the JSON path does.
+
+    A plain, valid state is read once, quickly, without lines; anything else (a problem
+    to report, an anchor, a tag) is read again by the careful builder, which notes the
+    line of every location."""
+    try:
+        return _parse_yaml_fast(text, sha256)
+    except Unusual:
+        return _parse_yaml_careful(text, source, sha256)
+
+
+def _parse_yaml_fast(text: str, sha256: str) -> State:
+    checker = SemanticChecker(may_hold_surrogates(text))
+    builder = TypedBuilder()
+    orgs: list[Organization] = []
+
+    def on_org(index: int, org: Any) -> None:
+        remember_keys(key_strings(org))
+        if schema_errors("state#organization", org) or checker.organization(index, org):
+            raise Unusual
+        orgs.append(builder.org(org))
+
+    top = read_fast(text, on_org)
+    if not is_streamed(top, len(orgs)):
+        raise Unusual
+    if _check(Parsed({**top, "organizations": []}), escapes=False):
+        raise Unusual
+    return State(tuple(orgs), sha256)
+
+
+def _parse_yaml_careful(text: str, source: str, sha256: str) -> State:
     escapes = may_hold_surrogates(text)
     checker = SemanticChecker(escapes)
-    builder = _Builder()
+    builder = TypedBuilder()
     parsed = Parsed()
     found: list[Problem] = []
     orgs: list[Organization] = []
@@ -102,7 +134,7 @@ def _parse_yaml(text: str, source: str, sha256: str) -> State:
             problems = [_with_source(named(p, every), source) for p in _check(parsed, escapes)]
         if problems:
             raise StateError.from_problems(source, problems)
-        return _build(parsed.data, sha256)
+        return build_state(parsed.data, sha256)
     top = {**parsed.data, "organizations": []} if isinstance(parsed.data, dict) else parsed.data
     if not parsed.problems:
         found += _check(Parsed(top, parsed.lines), escapes=False)
@@ -119,7 +151,7 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
     """Check and build a JSON state one organization at a time (large states stay small)."""
     reader = JsonStateReader(text)
     checker = SemanticChecker(may_hold_surrogates(text))
-    builder = _Builder()
+    builder = TypedBuilder()
     problems: list[Problem] = []
     orgs: list[Organization] = []
     counted = [0]  # NaN and Infinity literals already located
@@ -220,76 +252,3 @@ def _check(parsed: Parsed, escapes: bool, extra: Iterable[tuple[Path_, str]] = (
     more = [Problem(format_path(p), m, line_of(parsed, p)) for p, m in extra]
     found = _prefer(found, more)
     return sorted(set(found), key=lambda p: (p.line or 0, p.location, p.message))
-
-
-def _build(data: dict[str, Any], sha256: str) -> State:
-    orgs = data["organizations"]
-    builder = _Builder()
-    built = []
-    for index, org in enumerate(orgs):
-        built.append(builder.org(org))
-        orgs[index] = None  # free the parsed copy as the typed one grows
-    return State(tuple(built), sha256)
-
-
-class _Builder:
-    """Build the typed state, sharing repeated values (statuses, variation names, weights).
-
-    A state of 100,000 keys repeats the same few strings and tuples hundreds of
-    thousands of times; one shared copy of each keeps the process small.
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[Any, Any] = {}
-
-    def share(self, value: Any) -> Any:
-        return self._seen.setdefault(value, value)
-
-    def org(self, o: dict[str, Any]) -> Organization:
-        share = self.share
-        return Organization(
-            id=o["id"],
-            name=o.get("name"),
-            api_keys=tuple(
-                ApiKey(
-                    k["key"],
-                    share(k.get("description")),
-                    share(k.get("project")),
-                    bool(k.get("revoked", False)),
-                )
-                for k in o.get("api_keys", [])
-            ),
-            webhooks=tuple(
-                Webhook(w["url"], w["secret_env"], w.get("project"), w.get("description"))
-                for w in o.get("webhooks", [])
-            ),
-            experiments=tuple(self.experiment(e) for e in o.get("experiments", [])),
-        )
-
-    def experiment(self, e: dict[str, Any]) -> Experiment:
-        share = self.share
-        phases = tuple(
-            share(
-                Phase(
-                    _number(p["coverage"]),
-                    share(tuple(map(_number, p["weights"]))),
-                    share(tuple(map(share, p.get("groups", ())))),
-                )
-            )
-            for p in e.get("phases", [])
-        )
-        return Experiment(
-            key=e["key"],
-            status=share(e["status"]),
-            variations=share(tuple(map(share, e["variations"]))),
-            phases=phases,
-            project=share(e.get("project")),
-            archived=bool(e.get("archived", False)),
-            url=share(e.get("url")),
-            winner=None if e.get("winner") is None else int(e["winner"]),
-        )
-
-
-def _number(value: float) -> float:
-    # 1 and 1.0 in the state must give the same bytes: integral floats become ints.
-    return int(value) if type(value) is float and value.is_integer() else value
