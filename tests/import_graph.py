@@ -1,6 +1,6 @@
 """Print the package's import graph and check its shape: `python tests/import_graph.py`.
 
-Exit 1 when a rule is broken: an import cycle, boto3 imported outside `aws/client.py`,
+Exit 1 when a rule is broken: an import cycle, boto3 or botocore imported outside `aws/`,
 typer outside `cli/`, a module over 300 lines, or a median module over 150 lines.
 """
 
@@ -139,8 +139,9 @@ def problems() -> list[str]:
             if other_rank > rank or (other_rank == rank != BASE and other != stage):
                 found.append(f"{name} imports {target}: up the pipeline (or across it)")
     for name, names in sorted(third.items()):
-        if "boto3" in names and name != "publisher.aws.client":
-            found.append(f"{name} imports boto3 (only publisher.aws.client may)")
+        aws = sorted(names & {"boto3", "botocore"})
+        if aws and not name.startswith("publisher.aws"):
+            found.append(f"{name} imports {aws[0]} (only publisher.aws may)")
         if "typer" in names and not name.startswith("publisher.cli"):
             found.append(f"{name} imports typer (only publisher.cli may)")
     for name, count in sorted(lines.items()):
@@ -157,14 +158,14 @@ def main() -> int:
     for name in sorted(edges):
         targets = ", ".join(t.removeprefix("publisher.") for t in sorted(edges[name])) or "-"
         print(f"{name.removeprefix('publisher.') or 'publisher'} ({lines[name]}) → {targets}")
-    boto = sorted(n for n, names in third.items() if "boto3" in names)
+    boto = sorted(n for n, names in third.items() if names & {"boto3", "botocore"})
     typer = sorted(n for n, names in third.items() if "typer" in names)
     print()
     print(
         f"{len(edges)} modules, median {statistics.median(lines.values())} lines, "
         f"largest {max(lines.values())}; cycles: {len(cycles(edges))}"
     )
-    print(f"boto3 imported by: {', '.join(boto)}")
+    print(f"botocore imported by: {', '.join(boto)}")
     print(f"typer imported by: {', '.join(typer)}")
     broken = problems()
     for line in broken:

@@ -1,4 +1,4 @@
-"""Everything that talks to AWS APIs: boto3 is imported in `client` and nowhere else.
+"""Everything that talks to AWS APIs: botocore (boto3's core) is imported here and nowhere else.
 
 Callers get small wrappers (`S3Bucket`, `CloudFront`) that raise our errors, never
 botocore's, and that take their client as an argument so tests hand in a moto one.

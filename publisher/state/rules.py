@@ -11,6 +11,7 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -217,19 +218,30 @@ _JS_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
 
 
 def _url(url: str, path: Path_) -> Found:
+    for message in _url_problems(url):
+        yield path, message
+
+
+@lru_cache(maxsize=4096)
+def _url_problems(url: str) -> tuple[str, ...]:
+    """What is wrong with one URL pattern (states repeat patterns across organizations)."""
+    return tuple(_url_messages(url))
+
+
+def _url_messages(url: str) -> Iterator[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # FutureWarning for `[[`: said below if it fails
             re.compile(_JS_NAMED_GROUP.sub("(?P<", url))
     except re.error as exc:
-        yield path, f"not a valid regular expression: {exc}"
+        yield f"not a valid regular expression: {exc}"
         return
     except (OverflowError, RecursionError, ValueError):
-        yield path, "not a valid regular expression: too large or nested too deeply"
+        yield "not a valid regular expression: too large or nested too deeply"
         return
     for pattern, what in _PYTHON_ONLY:
         if pattern.search(url):
-            yield path, f"uses Python-only regex syntax the SDKs cannot run: {what}"
+            yield f"uses Python-only regex syntax the SDKs cannot run: {what}"
 
 
 def _webhook_url(url: str, path: Path_) -> Found:
