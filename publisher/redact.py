@@ -26,7 +26,12 @@ def key_label(key: str) -> str:
     """Return a short label that identifies a key to its owner but does not reveal it."""
     if len(key) < 20:
         return key[:3] + "…"
-    return key[:8] + "…" + key[-4:]
+    return shown_prefix(key) + "…" + key[-4:]
+
+
+def shown_prefix(key: str) -> str:
+    """The leading characters of a key that its label shows (and nothing more)."""
+    return key[:3] if len(key) < 20 else key[:8]
 
 
 def redact_paths(text: str) -> str:

@@ -36,14 +36,21 @@ class S3Bucket:
     def _fail(self, exc: Exception) -> PublisherError:
         return translate(exc, f"bucket {self.bucket}", self.endpoint)
 
-    def list_objects(self, prefix: str) -> Iterator[Object]:
-        """Yield every object under `prefix` from paged ListObjectsV2 calls."""
+    def list_objects(
+        self, prefix: str, after: str | None = None, upto: str | None = None
+    ) -> Iterator[Object]:
+        """Yield every object under `prefix` from paged ListObjectsV2 calls; with `after`
+        and `upto`, only names (after the prefix) in the range (after, upto]."""
+        start = {"StartAfter": prefix + after} if after is not None else {}
+        last = None if upto is None else prefix + upto
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix
+                Bucket=self.bucket, Prefix=prefix, **start
             )
             for page in pages:
                 for item in page.get("Contents", []):
+                    if last is not None and item["Key"] > last:
+                        return  # the next range's: it lists them itself
                     yield Object(item["Key"], item["ETag"].strip('"'))
         except Exception as exc:
             raise self._fail(exc) from None

@@ -2,7 +2,9 @@
 
 It is what a daily publish plans from (no listing): so it carries its own digest, over
 the generation and the documents, and is trusted only when that digest holds and its
-format is this one. It also says when the last full listing ran (`full_scan_at`).
+format is this one. It also says when the last full listing ran (`full_scan_at`), and
+where a full listing may split the keys into ranges listed side by side (`scan_bounds`:
+a few key prefixes, each no longer than what a key's label shows).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..redact import key_hash
+from ..redact import key_hash, shown_prefix
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,36 @@ class Manifest:
     """When a full listing last checked what is live (None: never)."""
     intact: bool = False
     """Present, readable, of this format, and its digest holds: fit to plan from."""
+    scan_bounds: tuple[str, ...] = ()
+    """Sorted key prefixes that split the keys into ranges of about equal size."""
+
+
+KEYS_PER_RANGE = 20_000
+"""A full listing splits into ranges of about this many keys (20 pages each): the ranges
+are listed side by side, and each costs at most one page more than a single listing."""
+MAX_RANGES = 16
+
+
+def scan_bounds(keys: Iterable[str], per_range: int = KEYS_PER_RANGE) -> tuple[str, ...]:
+    """Return prefixes that split the sorted `keys` into ranges of about `per_range` keys.
+
+    Only the prefix a label shows is kept; any bounds give a correct listing (the ranges
+    cover every name), good ones only make the ranges even."""
+    ordered = sorted(keys)
+    ranges = min(MAX_RANGES, len(ordered) // per_range)
+    if ranges < 2:
+        return ()
+    picks = {shown_prefix(ordered[i * len(ordered) // ranges]) for i in range(1, ranges)}
+    return tuple(sorted(picks))
+
+
+def _bounds(value: Any) -> tuple[str, ...]:
+    """The manifest's `scan_bounds` when well formed (else none: one sequential listing)."""
+    if not isinstance(value, list) or len(value) > MAX_RANGES:
+        return ()
+    if not all(isinstance(b, str) and 0 < len(b) <= 8 for b in value):
+        return ()
+    return tuple(sorted(set(value)))
 
 
 def digest(generation: int, documents: Mapping[str, str]) -> str:
@@ -63,6 +95,7 @@ def parse_manifest(raw: bytes | None) -> Manifest:
             data.get("state_sha256"),
             float(scanned) if isinstance(scanned, int | float) else None,
             intact,
+            _bounds(data.get("scan_bounds")),
         )
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         log.warning("ignoring an unreadable %s: %s", MANIFEST, exc)
@@ -100,6 +133,7 @@ def build_manifest(
     full_scan_at: float | None = None,
     now: float | None = None,
     generation: int | None = None,
+    bounds: tuple[str, ...] = (),
 ) -> tuple[int, bytes, bytes]:
     """Return (generation, manifest bytes, generation summary bytes)."""
     generation = previous.generation + 1 if generation is None else generation
@@ -116,6 +150,7 @@ def build_manifest(
     manifest = {
         **summary,
         "full_scan_at": full_scan_at,
+        "scan_bounds": list(bounds),
         "digest": digest(generation, documents),
         "documents": documents,
     }
@@ -139,6 +174,7 @@ def record_generation(
     counts: Mapping[str, int],
     extra: Mapping[str, Any] | None = None,
     full_scan_at: float | None = None,
+    keys: Iterable[str] = (),
 ) -> int:
     """Write a new generation when anything changed; return the generation now live.
 
@@ -156,6 +192,7 @@ def record_generation(
         extra=extra,
         full_scan_at=full_scan_at,
         generation=previous.generation if same else None,
+        bounds=scan_bounds(keys) if not same or not previous.scan_bounds else previous.scan_bounds,
     )
     target.write_meta(MANIFEST, body)
     if not same:

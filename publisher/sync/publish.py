@@ -19,13 +19,14 @@ from ..progress import Progress, Silent
 from ..redact import key_hash, plural
 from ..settings import PublishOptions
 from ..state import State
+from ..threads import Background
 from .apply import UploadError, apply_puts, refresher
 from .lock import LockInfo, new_lock
 from .manifest import manifest_documents, record_generation
 from .plan import Plan, check_deletes
 from .prepare import prepare
 from .result import PublishIncomplete, PublishResult
-from .snapshot import Background, Snapshot, timed
+from .snapshot import Snapshot, timed
 from .targets import Target
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ def _publish_locked(
         counts=_counts(result),
         extra={"stopped_policy": str(options.stopped_policy)},
         full_scan_at=manifest.full_scan_at if snapshot.scanned_at is None else snapshot.scanned_at,
+        keys=rendered.documents.keys(),
     )
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted

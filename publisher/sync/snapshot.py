@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from ..delivery.purge import read_pending
 from ..delivery.record import RECORD, Record
@@ -19,8 +17,6 @@ from .plan import LiveObject, Plan, keep_changed_by_others, plan_from_manifest, 
 from .targets import Target
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ class Snapshot:
             if not (full_scan or not manifest.intact or due):
                 return cls(None, manifest, pending, record, tag)
             log.info("listing every document at %s (a full scan)", target.description)
-            return cls(target.list_live(), manifest, pending, record, tag, now)
+            return cls(target.list_live(manifest.scan_bounds), manifest, pending, record, tag, now)
 
     def plan(
         self, rendered: Rendered, target: Target | None = None, adopt_unmanaged: bool = False
@@ -100,28 +96,3 @@ def timed(what: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     log.info("%s in %.2f s", what, time.perf_counter() - start)
-
-
-class Background(Generic[T]):
-    """Run one call on a daemon thread (an invalid state must not wait for a listing)."""
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._call = call
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as exc:
-            self._error = exc
-
-    def result(self) -> T:
-        """Wait for the call; return its value or raise its error."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value

@@ -23,8 +23,11 @@ class Target(Protocol):
         """Return the URL path a CDN serves the key's document at (`/<prefix>/config/<key>`)."""
         ...
 
-    def list_live(self) -> dict[str, LiveObject]:
-        """Return every document under config/ that the publisher owns, by API key."""
+    def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:
+        """Return every document under config/ that the publisher owns, by API key.
+
+        `bounds` (sorted name prefixes) split the names into ranges a store may list side
+        by side; a store that lists in one go ignores them."""
         ...
 
     def read_document(self, key: str) -> bytes | None:

@@ -37,7 +37,7 @@ class LocalTarget:
     def document_path(self, key: str) -> str:
         return f"/{CONFIG}/{key}"
 
-    def list_live(self) -> dict[str, LiveObject]:
+    def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:
         live: dict[str, LiveObject] = {}
         try:
             entries = list(os.scandir(self.config))

@@ -6,12 +6,15 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import pairwise
 
 from ...aws import S3Bucket, is_not_implemented, is_precondition_failed
 from ...documents.render import CONTENT_TYPE, Document
 from ...errors import LockHeldError, Problem, StorageError, UsageError
 from ...redact import KEY_NAME, key_label, plural
 from ...settings import DEFAULT_CACHE_CONTROL
+from ...threads import side_by_side
 from ..lock import LockInfo, decode_lock, is_stale
 from ..plan import LiveObject
 from .base import CONFIG, META
@@ -72,9 +75,21 @@ class S3Target:
 
     # documents
 
-    def list_live(self) -> dict[str, LiveObject]:
+    def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:
+        # Each range (b[i], b[i+1]] is listed by its own request chain, side by side:
+        # together they cover every name, whatever the bounds.
+        edges: list[str | None] = [None, *bounds[: self.concurrency - 1], None]
+        ranges = list(pairwise(edges))
+        if len(ranges) == 1:
+            return self._list_range(None, None)
         live: dict[str, LiveObject] = {}
-        for obj in self.bucket.list_objects(self._config):
+        for part in side_by_side([partial(self._list_range, *r) for r in ranges]):
+            live.update(part)
+        return live
+
+    def _list_range(self, after: str | None, upto: str | None) -> dict[str, LiveObject]:
+        live: dict[str, LiveObject] = {}
+        for obj in self.bucket.list_objects(self._config, after, upto):
             name = obj.key[len(self._config) :]
             if KEY_NAME.fullmatch(name):  # only what the publisher owns
                 live[name] = LiveObject(obj.etag if _MD5.fullmatch(obj.etag) else None)

@@ -1,0 +1,199 @@
+"""A full scan lists disjoint key ranges side by side, and misses nothing.
+
+The ranges come from `scan_bounds` in the manifest (a few key prefixes, each no longer
+than a label shows). Whatever the bounds, the ranges together must list exactly what
+one sequential listing lists: Hypothesis draws the bounds against moto's real server.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from publisher.aws import AwsOptions, S3Bucket, client
+from publisher.redact import KEY_NAME, shown_prefix
+from publisher.sync.manifest import (
+    KEYS_PER_RANGE,
+    Manifest,
+    build_manifest,
+    parse_manifest,
+    scan_bounds,
+)
+from publisher.sync.targets.s3 import S3Target, parse_s3_url
+from tests.conftest import dump_state, run_cli
+from tests.s3util import CREDENTIALS, Proxy, count, moto_server, s3_client
+
+ALPHABET = string.ascii_letters + string.digits + "_-"
+UNMANAGED = ["README", "a b", "ключ-не-наш", "key.json", "~tilde-after-all", "0"]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def credentials() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in CREDENTIALS.items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="module")
+def filled(endpoint: str, credentials: None) -> tuple[S3Target, dict[str, Any]]:
+    """A bucket of 1,100 document names of every shape (two pages), and a few others."""
+    rng = random.Random(7)
+    names = {
+        rng.choice(["key_", "", "K-", "zz_", "-", "_"])
+        + "".join(rng.choice(ALPHABET) for _ in range(rng.randint(8, 30)))
+        for _ in range(1_100)
+    }
+    names |= {"key_0000", "Abcdefgh", "zz_00000", "--------"}  # as short as a bound: ties
+    names = {n for n in names if KEY_NAME.fullmatch(n)}
+    s3: Any = s3_client(endpoint)
+    s3.create_bucket(Bucket="ranges")
+    with ThreadPoolExecutor(16) as pool:
+        for name in [*names, *UNMANAGED]:
+            pool.submit(s3.put_object, Bucket="ranges", Key=f"site/config/{name}", Body=b"{}")
+    options = AwsOptions(endpoint, "us-east-1")
+    target = S3Target(
+        parse_s3_url("s3://ranges/site"), S3Bucket(client("s3", options), "ranges", endpoint)
+    )
+    one_listing = target.list_live(())
+    assert set(one_listing) == names  # managed names only, each once
+    return target, one_listing
+
+
+bound = st.one_of(
+    st.text(ALPHABET, min_size=1, max_size=8),
+    st.sampled_from(["key_0000", "Abcdefgh", "zz_00000", "--------", "key_", "zz", "-"]),
+)
+bounds_lists = st.lists(bound, max_size=6).map(lambda b: tuple(sorted(set(b))))
+
+
+@settings(max_examples=10, deadline=None)  # each example lists 1,100 names from moto
+@given(bounds=bounds_lists)
+def test_ranges_list_exactly_what_one_listing_lists(
+    filled: tuple[S3Target, dict[str, Any]], bounds: tuple[str, ...]
+) -> None:
+    target, one_listing = filled
+    assert target.list_live(bounds) == one_listing
+    # Range by range: every object once, in order, none listed by two ranges.
+    edges = [None, *bounds, None]
+    parts = [
+        o.key
+        for lo, hi in pairwise(edges)
+        for o in target.bucket.list_objects("site/config/", lo, hi)
+    ]
+    assert parts == [o.key for o in target.bucket.list_objects("site/config/")]
+
+
+def test_bounds_split_the_keys_evenly_and_show_no_more_than_a_label() -> None:
+    rng = random.Random(1)
+    keys = [
+        "key_" + "".join(rng.choice("0123456789abcdef") for _ in range(32)) for _ in range(100_000)
+    ]
+    bounds = scan_bounds(keys)
+    assert len(bounds) == 100_000 // KEYS_PER_RANGE - 1
+    assert all(len(b) == len(shown_prefix(keys[0])) == 8 for b in bounds)
+    assert all(any(k.startswith(b) for k in keys) for b in bounds)
+    edges = [None, *bounds, None]
+    sizes = [
+        sum(1 for k in keys if (lo is None or k > lo) and (hi is None or k <= hi))
+        for lo, hi in pairwise(edges)
+    ]
+    assert sum(sizes) == len(keys)
+    assert all(abs(size - KEYS_PER_RANGE) < KEYS_PER_RANGE // 10 for size in sizes), sizes
+    assert scan_bounds(keys[: 2 * KEYS_PER_RANGE - 1]) == ()  # one range: a single listing
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [["key_1", "key_8"], "key_1", ["x" * 9], [1, 2], ["key_" + str(i) for i in range(17)]],
+)
+def test_the_manifest_keeps_good_bounds_and_ignores_bad_ones(stored: Any) -> None:
+    _, body, _ = build_manifest(
+        Manifest(), {}, state_sha256="s", counts={}, bounds=("key_1", "key_8")
+    )
+    assert parse_manifest(body).scan_bounds == ("key_1", "key_8")
+    data = json.loads(body)
+    data["scan_bounds"] = stored
+    manifest = parse_manifest(json.dumps(data).encode())
+    assert manifest.intact  # the bounds are a hint: never a reason to distrust the manifest
+    assert manifest.scan_bounds == (tuple(stored) if stored == ["key_1", "key_8"] else ())
+
+
+def test_a_full_scan_lists_the_manifests_ranges_side_by_side(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three bounds, four ranges: four listings, a deleted document repaired, no other PUT."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    s3: Any = s3_client(endpoint)
+    s3.create_bucket(Bucket="ranged")
+    state = dump_state(tmp_path / "s.yaml", _state_of(40))
+    assert (
+        run_cli("publish", state, "--target", "s3://ranged", "--endpoint-url", endpoint).exit_code
+        == 0
+    )
+    manifest = json.loads(
+        s3.get_object(Bucket="ranged", Key="_publisher/manifest.json")["Body"].read()
+    )
+    manifest["scan_bounds"] = ["key_1", "key_5", "key_a"]
+    s3.put_object(Bucket="ranged", Key="_publisher/manifest.json", Body=json.dumps(manifest))
+    s3.delete_object(Bucket="ranged", Key="config/key_5000000000000000")
+    proxy = Proxy(endpoint)
+    try:
+        result = run_cli(
+            "publish",
+            state,
+            "--target",
+            "s3://ranged",
+            "--endpoint-url",
+            proxy.url,
+            "--full-scan",
+            "--json",
+        )
+        requests = proxy.reset()
+    finally:
+        proxy.close()
+    assert result.exit_code == 0, result.stderr
+    lists = [path for method, path, _ in requests if method == "GET" and "list-type=2" in path]
+    assert len(lists) == 4, lists
+    assert sum("start-after=" in path for path in lists) == 3
+    assert count(requests, "PUT", "/config/") == 1
+    assert json.loads(result.stdout)["counts"]["added"] == 1
+    assert s3.get_object(Bucket="ranged", Key="config/key_5000000000000000")["Body"].read()
+
+
+def _state_of(keys: int) -> dict[str, Any]:
+    """One organization, `keys` keys spread over the hex alphabet, one running experiment."""
+    return {
+        "version": 1,
+        "organizations": [
+            {
+                "id": "org-1",
+                "api_keys": [{"key": f"key_{i:x}" + "0" * 15} for i in range(keys)],
+                "experiments": [
+                    {
+                        "key": "exp",
+                        "status": "running",
+                        "variations": ["a", "b"],
+                        "phases": [{"coverage": 1, "weights": [0.5, 0.5]}],
+                    }
+                ],
+            }
+        ],
+    }
