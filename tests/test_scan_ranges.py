@@ -34,7 +34,10 @@ from tests.conftest import dump_state, run_cli
 from tests.s3util import CREDENTIALS, Proxy, count, moto_server, s3_client
 
 ALPHABET = string.ascii_letters + string.digits + "_-"
-UNMANAGED = ["README", "a b", "ключ-не-наш", "key.json", "~tilde-after-all", "0"]
+UNMANAGED = [
+    "README", "a b", "ключ-не-наш", "key.json", "~tilde-after-all", "0",
+    "a&amp;b", "<Key>x</Key>", "q\"u'o&t<e>s", "tab\there", "&#13;",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +76,12 @@ def filled(endpoint: str, credentials: None) -> tuple[S3Target, dict[str, Any]]:
     )
     one_listing = target.list_live(())
     assert set(one_listing) == names  # managed names only, each once
+    # The quick read of each page (aws/listing.py) gives what botocore's own parse gives.
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket="ranges", Prefix="site/config/")
+    botocore_read = [(o["Key"], o["ETag"].strip('"')) for p in pages for o in p["Contents"]]
+    quick = [(o.key, o.etag) for o in target.bucket.list_objects("site/config/")]
+    assert quick == botocore_read
+    assert len(quick) == len(names) + len(UNMANAGED)
     return target, one_listing
 
 
@@ -197,3 +206,77 @@ def _state_of(keys: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+PAGE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>'
+    b"<Prefix>config/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys>"
+    b"<IsTruncated>false</IsTruncated>"
+    b"<Contents><Key>config/key_aaaaaaaaaaaa</Key><LastModified>2026-11-27T00:00:00.000Z"
+    b"</LastModified><ETag>&quot;0123456789abcdef0123456789abcdef&quot;</ETag><Size>3</Size>"
+    b"</Contents>\n  <Contents><ETag>&quot;fedcba9876543210fedcba9876543210&quot;</ETag>"
+    b"<Key>config/a%26b</Key><Size>3</Size></Contents>"
+    b"<EncodingType>url</EncodingType></ListBucketResult>"
+)
+ERROR_IN_200 = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+    b"<Message>We encountered an internal error.</Message></Error>"
+)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [PAGE[: PAGE.index(b"</Contents>")], ERROR_IN_200],
+    ids=["cut-short", "error-in-200"],
+)
+def test_a_page_cut_short_or_an_error_in_a_200_is_retried(first: bytes, credentials: None) -> None:
+    """The quick read of a page leaves botocore's check in place: a body cut short, or
+    an error sent with a 200, is retried; the good page then reads as botocore reads it
+    (any order of fields, entities and URL-encoded names decoded)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies = [first, PAGE]
+    served: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = bodies.pop(0) if bodies else PAGE
+            served.append(body)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        bucket = S3Bucket(client("s3", AwsOptions(endpoint, "us-east-1")), "b", endpoint)
+        listed = [(o.key, o.etag) for o in bucket.list_objects("config/")]
+    finally:
+        server.shutdown()
+    assert served == [first, PAGE]
+    assert listed == [
+        ("config/key_aaaaaaaaaaaa", "0123456789abcdef0123456789abcdef"),
+        ("config/a&b", "fedcba9876543210fedcba9876543210"),
+    ]
+
+
+def test_the_quick_read_takes_the_objects_out_of_the_page() -> None:
+    from publisher.aws.listing import quick_contents
+
+    response: dict[str, Any] = {"status_code": 200, "body": PAGE}
+    parsed: dict[str, Any] = {}
+    quick_contents(response, parsed)
+    assert b"<Contents>" not in response["body"]
+    assert b"<IsTruncated>false</IsTruncated>" in response["body"]
+    assert [o["Key"] for o in parsed["Contents"]] == ["config/key_aaaaaaaaaaaa", "config/a%26b"]
+    for body in (PAGE[:-30], ERROR_IN_200, PAGE.replace(b"<Key>config/a%26b</Key>", b"")):
+        response, parsed = {"status_code": 200, "body": body}, {}
+        quick_contents(response, parsed)
+        assert response["body"] == body and not parsed  # left whole for botocore

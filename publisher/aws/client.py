@@ -14,6 +14,7 @@ from botocore.config import Config
 
 from ..errors import UsageError
 from ..redact import printable, url_for_display
+from . import listing
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ def _session(options: AwsOptions) -> tuple[Any, str]:
     run and nothing used here) and the region to use."""
     try:
         session = botocore.session.Session(profile=options.profile)
+        # Timestamps stay text: nothing here reads one, and parsing each LastModified
+        # (dateutil) was three quarters of the CPU a listing costs (86 → 22 ms a page).
+        factory = session.get_component("response_parser_factory")
+        factory.set_parser_defaults(timestamp_parser=str)
         region = options.region or session.get_config_variable("region") or "us-east-1"
         return session, region
     except bex.ProfileNotFound:
@@ -106,4 +111,5 @@ def client(service: str, options: AwsOptions) -> Any:
         # `Expect: 100-continue` costs a round trip per PUT; it pays off only for bodies
         # far larger than a document (at most a few MiB).
         made.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
+        listing.install(made.meta.events)
     return made
