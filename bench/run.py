@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from bench import daily  # noqa: E402
 from bench.generate import SIZES, first_keys, generate  # noqa: E402
 from tests.s3util import Proxy, count  # noqa: E402
 
@@ -127,7 +128,7 @@ def make_bucket(endpoint: str, name: str) -> None:
     ).create_bucket(Bucket=name)
 
 
-def change_one_org(state: dict[str, Any]) -> tuple[dict[str, Any], str, int]:
+def change_one_org(state: dict[str, Any]) -> tuple[dict[str, Any], str, str, list[str]]:
     """Change one running experiment of one organization; return the keys that must be PUT.
 
     Prefers the organization with the most keys among those whose every key sees the
@@ -148,10 +149,15 @@ def change_one_org(state: dict[str, Any]) -> tuple[dict[str, Any], str, int]:
             if best is None or rank > best[:2]:
                 best = (*rank, org, exp)  # type: ignore[assignment]
     assert best is not None, "no running experiment is seen by any key"
-    _, expected, org, exp = best
+    _, _, org, exp = best
     phase = exp["phases"][-1]
     phase["coverage"] = 0.5 if phase["coverage"] != 0.5 else 0.25
-    return state, org["id"], expected
+    seeing = [
+        k["key"]
+        for k in org["api_keys"]
+        if not k.get("revoked") and (not k.get("project") or k.get("project") == exp.get("project"))
+    ]
+    return state, org["id"], exp["key"], seeing
 
 
 def main() -> None:
@@ -171,7 +177,11 @@ def main() -> None:
         "--work", type=Path, default=None, help="scratch folder (default bench/work/SIZE)"
     )
     parser.add_argument("--cold-only", action="store_true", help="stop after the cold-publish runs")
+    parser.add_argument(
+        "--latency-ms", type=float, default=30.0, help="added per request in the full-scan runs"
+    )
     args = parser.parse_args()
+    os.environ.update(CREDENTIALS)  # for the driver's own checks (bench/daily.py)
     work = args.work or ROOT / "bench" / "work" / args.size
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -186,6 +196,7 @@ def main() -> None:
     cold_keys = sum(len(o["api_keys"]) for o in cold_state["organizations"])
     results: dict[str, Any] = {
         "size": args.size,
+        "latency_ms": args.latency_ms,
         "keys": keys,
         "organizations": orgs,
         "cold_keys": cold_keys,
@@ -321,7 +332,8 @@ def main() -> None:
             }
 
             print("incremental: one experiment of one organization", flush=True)
-            changed, org_id, expected = change_one_org(json.loads(state_file.read_text()))
+            changed, org_id, exp_key, seeing = change_one_org(json.loads(state_file.read_text()))
+            expected = len(seeing)
             inc_file = work / "state-inc.json"
             inc_file.write_text(json.dumps(changed, separators=(",", ":")))
             inc = timed(publish_to(inc_file, full_bucket, proxy.url, conc))
@@ -335,6 +347,25 @@ def main() -> None:
             }
         finally:
             proxy.close()
+
+        results["full_scan"] = daily.full_scan(
+            timed, changed, full_bucket, endpoint, work, args.latency_ms
+        )
+        results["edge"] = (
+            None
+            if args.skip_sync
+            else daily.change_to_edge(
+                timed,
+                publisher,
+                [str(AWS)],
+                {"AWS_CONFIG_FILE": str(config)},
+                changed,
+                (org_id, exp_key, seeing),
+                full_bucket,
+                endpoint,
+                work,
+            )
+        )
         results["peak_rss_mib"] = max(pub["rss_mib"], full_rss, noop["rss_mib"], inc["rss_mib"])
         results["peak_rss_at_keys"] = keys
     finally:
@@ -350,6 +381,7 @@ def table(r: dict[str, Any]) -> str:
     # The daily path plans from the manifest: at 100,000 keys it must cost a tenth of a
     # listing, at 10,000 two fifths (start-up weighs more there).
     daily = 0.1 if r["keys"] >= 100_000 else 0.4
+    big = r["keys"] >= 10_000  # the daily targets are set at 10,000 and 100,000 keys
     rows = [
         (
             "render+validate",
@@ -396,14 +428,14 @@ def table(r: dict[str, Any]) -> str:
             f"{noop['publisher_s']:.2f} s, {noop['puts']} PUTs",
             f"bare listing {noop['listing_s']:.2f} s ({noop['listed']:,} objects)",
             f"{noop['publisher_s'] / noop['listing_s']:.2f}x time",
-            f"<= {daily}x, 0 PUTs",
+            f"<= {daily}x, 0 PUTs" if big else "0 PUTs",
         ),
         (
             "one-org change",
             f"{inc['publisher_s']:.2f} s",
             f"bare listing {noop['listing_s']:.2f} s",
             f"{inc['publisher_s'] / noop['listing_s']:.2f}x time",
-            f"<= {daily}x",
+            f"<= {daily}x" if big else "",
         ),
         (
             "",
@@ -412,6 +444,44 @@ def table(r: dict[str, Any]) -> str:
             "equal" if inc["document_puts"] == inc["expected_puts"] else "DIFFERENT",
             "equal",
         ),
+    ]
+    scan = r.get("full_scan") or {"stores": {}}
+    for store, f in scan["stores"].items():
+        slow = "30 ms" in store or store.endswith(f"{r.get('latency_ms', 30):g} ms")
+        rows.append(
+            (
+                f"full scan, {store}",
+                f"{scan['ranges']} ranges {f['ranges']:.2f} s",
+                f"sequential {f['sequential']:.2f} s",
+                f"{f['ranges'] / f['sequential']:.2f}x time",
+                "<= 0.3x"
+                if slow and "O(page)" in store and scan["ranges"] > 1
+                else "<= 1x"
+                if store == "moto"
+                else "",
+            )
+        )
+        rows.append(
+            (
+                "",
+                "",
+                f"bare boto3 listing {f['bare']:.2f} s",
+                f"{f['ranges'] / f['bare']:.2f}x time",
+                "",
+            )
+        )
+    if r.get("edge"):
+        e = r["edge"]
+        rows.append(
+            (
+                "change to edge",
+                f"{e['publisher_s']:.2f} s ({e['documents']} docs)",
+                f"aws s3 sync + PURGE {e['sync_s']:.2f} s",
+                f"{e['publisher_s'] / e['sync_s']:.2f}x time",
+                "<= 0.1x" if r["keys"] >= 100_000 else "",
+            )
+        )
+    rows += [
         (
             "peak RSS",
             f"{r['peak_rss_mib']:.0f} MiB",

@@ -14,7 +14,7 @@ from botocore.config import Config
 
 from ..errors import UsageError
 from ..redact import printable, url_for_display
-from . import listing
+from .listing import install as install_quick_listing
 
 
 @dataclass(frozen=True)
@@ -111,5 +111,5 @@ def client(service: str, options: AwsOptions) -> Any:
         # `Expect: 100-continue` costs a round trip per PUT; it pays off only for bodies
         # far larger than a document (at most a few MiB).
         made.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
-        listing.install(made.meta.events)
+        install_quick_listing(made.meta.events)
     return made
