@@ -6,7 +6,7 @@ as data; nothing here prints.
 
 from __future__ import annotations
 
-from .api import check, publish, send_webhooks
+from .api import check, publish, send_webhooks, verify
 from .delivery.signatures import SignatureError
 from .delivery.signatures import verify as verify_webhook
 from .documents import render_documents, validate_documents
@@ -37,5 +37,6 @@ __all__ = [
     "render_documents",
     "send_webhooks",
     "validate_documents",
+    "verify",
     "verify_webhook",
 ]

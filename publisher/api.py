@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from .delivery.cdn import Purger
@@ -16,6 +17,8 @@ from .sync.prepare import Prepared, prepare
 from .sync.publish import sync_target
 from .sync.result import PublishResult
 from .sync.targets import Target, open_target
+from .sync.verify import VerifyResult
+from .sync.verify import verify as verify_target
 
 
 def publish(
@@ -64,3 +67,19 @@ def send_webhooks(
             f"no webhook of organization {org!r}{' in that project' if project else ''}"
         )
     return send_now(prepared.rendered, chosen, sender)
+
+
+def verify(
+    state: State | str | Path,
+    target: Target | str | Path = DEFAULT_TARGET,
+    options: PublishOptions | None = None,
+    *,
+    storage: StorageSettings | None = None,
+    edges: Sequence[str] = (),
+    sample: int | None = None,
+) -> VerifyResult:
+    """Compare what `state` renders with what is live at `target` and at each edge URL
+    (every document, or a random `sample` of them); write nothing."""
+    if isinstance(target, str | Path):
+        target = open_target(str(target), storage)
+    return verify_target(state, target, options, edges=edges, sample=sample)
