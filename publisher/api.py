@@ -13,6 +13,8 @@ from .errors import UsageError
 from .progress import Progress
 from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
 from .state import State
+from .sync.history import Generation, generations
+from .sync.manifest import MANIFEST, parse_manifest
 from .sync.prepare import Prepared, prepare
 from .sync.publish import sync_target
 from .sync.result import PublishResult
@@ -83,3 +85,16 @@ def verify(
     if isinstance(target, str | Path):
         target = open_target(str(target), storage)
     return verify_target(state, target, options, edges=edges, sample=sample)
+
+
+def history(
+    target: Target | str | Path = DEFAULT_TARGET,
+    *,
+    storage: StorageSettings | None = None,
+    limit: int = 20,
+) -> list[Generation]:
+    """The newest `limit` generations published to `target`, newest first."""
+    if isinstance(target, str | Path):
+        target = open_target(str(target), storage)
+    manifest = parse_manifest(target.read_meta(MANIFEST))
+    return generations(target, manifest, limit)

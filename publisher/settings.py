@@ -20,6 +20,7 @@ DEFAULT_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if
 DEFAULT_CONCURRENCY = 32
 DEFAULT_INVALIDATION_THRESHOLD = 100
 DEFAULT_FULL_SCAN_EVERY = 24 * 3600.0
+DEFAULT_KEEP_GENERATIONS = 100
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class PublishOptions:
     the manifest."""
     full_scan_every: float = DEFAULT_FULL_SCAN_EVERY
     """Seconds after which a full scan runs by itself; 0: every publish."""
+    keep_generations: int = DEFAULT_KEEP_GENERATIONS
+    """Generations kept restorable (`publisher rollback`); older ones are collected."""
     environ: Mapping[str, str] | None = None
     """Where webhook secrets are read from (default: os.environ)."""
 

@@ -60,7 +60,7 @@ class Command(TyperCommand):
 
 
 _ORDER = [
-    *("init", "validate", "render", "publish", "verify", "init-bucket"),
+    *("init", "validate", "render", "publish", "verify", "history", "init-bucket"),
     *("serve", "pull", "receive", "keys", "webhooks"),
 ]
 

@@ -1,4 +1,4 @@
-"""The commands that watch what is live: verify (history and rollback to come here)."""
+"""The commands that watch and undo what is live: history, verify."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .. import api
 from ..redact import key_label, plural
 from ..settings import DEFAULT_TARGET, PublishOptions, StorageSettings
 from ..state.model import StoppedPolicy
+from ..sync.history import Generation
 from ..sync.verify import VerifyResult
 from .app import app
 from .common import (
@@ -114,3 +115,88 @@ def _as_json(result: VerifyResult) -> dict[str, Any]:
             for d in result.drift
         ],
     }
+
+
+TargetOpt = Annotated[
+    str, typer.Option("--target", "-t", help="A directory, or s3://bucket[/prefix].")
+]
+
+
+@app.command()
+def history(
+    target: TargetOpt = DEFAULT_TARGET,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show this many.")] = 20,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the generations published to the target, newest first: when, by whom, what
+    kind (publish or rollback), the state's sha256, counts, and whether the CDN purge
+    and the webhooks completed. `publisher rollback --to N` restores any marked
+    restorable."""
+    with errors(as_json):
+        found = api.history(
+            target, storage=StorageSettings(endpoint_url, region, profile), limit=limit
+        )
+    if as_json:
+        say_json([_generation_json(g) for g in found])
+        return
+    if not found:
+        say(f"No generation recorded at {target} yet: publish first")
+        return
+    say(_history_table(found))
+
+
+def _generation_json(g: Generation) -> dict[str, Any]:
+    return {
+        "generation": g.generation,
+        "time": g.time,
+        "kind": g.kind,
+        "host": g.host,
+        "user": g.user,
+        "state_sha256": g.state_sha256,
+        "counts": g.counts,
+        "purge": g.purge,
+        "webhooks": g.webhooks,
+        "restorable": g.restorable,
+    }
+
+
+def _history_table(found: list[Generation]) -> str:
+    head = (
+        "gen",
+        "time (UTC)",
+        "kind",
+        "by",
+        "state",
+        "added",
+        "changed",
+        "deleted",
+        "unchanged",
+        "purge",
+        "webhooks",
+    )
+    rows: list[tuple[str, ...]] = [head]
+    for g in found:
+        c = g.counts
+        rows.append(
+            (
+                f"{g.generation}{'' if g.restorable else '*'}",
+                (g.time or "?").replace("T", " ").rstrip("Z"),
+                g.kind,
+                f"{g.user or '?'}@{g.host or '?'}",
+                (g.state_sha256 or "?")[:12],
+                *(f"{c.get(k, 0):,}" for k in ("added", "changed", "deleted", "unchanged")),
+                g.purge or "-",
+                g.webhooks or "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    if any(not g.restorable for g in found):
+        lines.append("* no longer restorable (older than --keep-generations)")
+    return "\n".join(lines)

@@ -38,6 +38,10 @@ class Manifest:
     """Present, readable, of this format, and its digest holds: fit to plan from."""
     scan_bounds: tuple[str, ...] = ()
     """Sorted key prefixes that split the keys into ranges of about equal size."""
+    bodies: frozenset[str] = frozenset()
+    """sha256 of every document body kept under bodies/ (see history.py)."""
+    history_base: int | None = None
+    """The oldest generation kept, whose documents history/base.json holds (None: none)."""
 
 
 KEYS_PER_RANGE = 20_000
@@ -57,6 +61,12 @@ def scan_bounds(keys: Iterable[str], per_range: int = KEYS_PER_RANGE) -> tuple[s
         return ()
     picks = {shown_prefix(ordered[i * len(ordered) // ranges]) for i in range(1, ranges)}
     return tuple(sorted(picks))
+
+
+def _shas(value: Any) -> frozenset[str]:
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(v for v in value if isinstance(v, str) and len(v) == 64)
 
 
 def _bounds(value: Any) -> tuple[str, ...]:
@@ -96,6 +106,8 @@ def parse_manifest(raw: bytes | None) -> Manifest:
             float(scanned) if isinstance(scanned, int | float) else None,
             intact,
             _bounds(data.get("scan_bounds")),
+            _shas(data.get("bodies")),
+            base if isinstance(base := data.get("history_base"), int) else None,
         )
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         log.warning("ignoring an unreadable %s: %s", MANIFEST, exc)
@@ -134,6 +146,7 @@ def build_manifest(
     now: float | None = None,
     generation: int | None = None,
     bounds: tuple[str, ...] = (),
+    history: History | None = None,
 ) -> tuple[int, bytes, bytes]:
     """Return (generation, manifest bytes, generation summary bytes)."""
     generation = previous.generation + 1 if generation is None else generation
@@ -147,13 +160,17 @@ def build_manifest(
         "counts": dict(counts),
         **(extra or {}),
     }
+    history = history or History()
     manifest = {
         **summary,
         "full_scan_at": full_scan_at,
         "scan_bounds": list(bounds),
+        "bodies": sorted(history.bodies),
+        "history_base": history.base,
         "digest": digest(generation, documents),
         "documents": documents,
     }
+    summary.update(history.summary)
     return generation, _dump(manifest), _dump(summary)
 
 
@@ -163,6 +180,20 @@ def _dump(value: Any) -> bytes:
 
 class MetaWriter(Protocol):
     def write_meta(self, name: str, body: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class History:
+    """What a generation records for history (history.py fills it in)."""
+
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    """More for the generation's summary: kind, host, user, and its changes."""
+    bodies: frozenset[str] = frozenset()
+    base: int | None = None
+
+
+def generation_name(generation: int) -> str:
+    return f"generations/{generation:08d}.json"
 
 
 def record_generation(
@@ -175,6 +206,7 @@ def record_generation(
     extra: Mapping[str, Any] | None = None,
     full_scan_at: float | None = None,
     keys: Iterable[str] = (),
+    history: History | None = None,
 ) -> int:
     """Write a new generation when anything changed; return the generation now live.
 
@@ -193,8 +225,9 @@ def record_generation(
         full_scan_at=full_scan_at,
         generation=previous.generation if same else None,
         bounds=scan_bounds(keys) if not same or not previous.scan_bounds else previous.scan_bounds,
+        history=history or History(bodies=previous.bodies, base=previous.history_base),
     )
+    if not same:  # first: a manifest never names a generation whose record is missing
+        target.write_meta(generation_name(generation), summary)
     target.write_meta(MANIFEST, body)
-    if not same:
-        target.write_meta(f"generations/{generation:08d}.json", summary)
     return generation

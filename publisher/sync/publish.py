@@ -7,20 +7,21 @@ import logging
 from pathlib import Path
 
 from ..delivery.cdn import Purger
-from ..delivery.hooks import Hook
 from ..delivery.purge import purge_changed
-from ..delivery.record import RECORD, Record
 from ..delivery.sender import Sender
-from ..delivery.webhooks import notify, scope_shas
+from ..delivery.webhooks import scope_shas
 from ..documents.diff import ExperimentChange, diff_documents
 from ..documents.render import Rendered
-from ..errors import DocumentError, Problem, PublisherError, StateError, StorageError
+from ..errors import DocumentError, PublisherError, StateError, StorageError
 from ..progress import Progress, Silent
 from ..redact import key_hash, plural
 from ..settings import PublishOptions
 from ..state import State
 from ..threads import Background
 from .apply import UploadError, apply_puts, refresher
+from .deliver import outcomes, push
+from .history import note_delivery
+from .history import record as record_history
 from .lock import LockInfo, new_lock
 from .manifest import manifest_documents, record_generation
 from .plan import Plan, check_deletes
@@ -80,7 +81,11 @@ def sync_target(
         result = _publish_locked(
             loaded, rendered, target, options, info, progress, purger, snapshot
         )
-        return _push(result, target, hooks, sender or Sender(), progress)
+        try:
+            return push(result, target, hooks, sender or Sender(), progress)
+        finally:
+            if result.generation != snapshot.manifest.generation:
+                note_delivery(target, result.generation or 0, *outcomes(result, purger))
     finally:
         gc.unfreeze()
         target.release_lock(info)
@@ -202,21 +207,33 @@ def _publish_locked(
         result.deleted = list(plan.deletes)
         progress.finish("delete")
     manifest = snapshot.manifest
+    documents = manifest_documents(
+        manifest,
+        {key: doc.sha256 for key, doc in rendered.documents.items()},
+        result.deleted,
+        snapshot.live,
+    )
+    history, garbage = record_history(
+        target,
+        manifest,
+        documents,
+        rendered.documents,
+        kind="publish",
+        keep=options.keep_generations,
+        changed_keys=[p.key for p in plan.puts],
+    )
     result.generation = record_generation(
         target,
         manifest,
-        manifest_documents(
-            manifest,
-            {key: doc.sha256 for key, doc in rendered.documents.items()},
-            result.deleted,
-            snapshot.live,
-        ),
+        documents,
+        history=history,
         state_sha256=state.sha256,
         counts=_counts(result),
         extra={"stopped_policy": str(options.stopped_policy)},
         full_scan_at=manifest.full_scan_at if snapshot.scanned_at is None else snapshot.scanned_at,
         keys=rendered.documents.keys(),
     )
+    target.delete_meta(garbage)
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted
         known = {key_hash(k): k for k in [*rendered.keys, *plan.deletes]}
@@ -248,33 +265,3 @@ def _counts(result: PublishResult) -> dict[str, int]:
         "deleted": len(result.deleted),
         "left_in_place": len(result.left_in_place),
     }
-
-
-def _push(
-    result: PublishResult, target: Target, hooks: list[Hook], sender: Sender, progress: Progress
-) -> PublishResult:
-    """Push changed documents to webhooks once they are live; exit 4 while any is pending.
-
-    A failed purge is raised after the pushes: the documents are live either way.
-    """
-    record = Record.parse(target.read_meta(RECORD))
-    if hooks or record.hooks:  # also forgets the webhooks gone from the state
-        progress.start("webhooks")
-        result.webhooks = notify(target, result.rendered, hooks, record, sender)
-        progress.finish("webhooks")
-    failed = result.purge_error
-    if failed is not None:
-        raise PublishIncomplete(failed.message, failed.problems, result)
-    if result.webhooks.failed:
-        problems = [
-            Problem(label, error) for label, error in sorted(result.webhooks.failed.items())
-        ]
-        count = len(problems)
-        raise PublishIncomplete(
-            f"the documents are published, but {count} webhook "
-            f"{plural(count, 'delivery')} failed; the next publish retries "
-            f"{'it' if count == 1 else 'them'}",
-            problems,
-            result,
-        )
-    return result

@@ -64,6 +64,10 @@ class Target(Protocol):
         """Write a bookkeeping file under _publisher/ atomically."""
         ...
 
+    def delete_meta(self, names: Sequence[str]) -> None:
+        """Delete bookkeeping files under _publisher/ (one already gone is no error)."""
+        ...
+
     def acquire_lock(self, info: LockInfo) -> None:
         """Take the publish lock or raise LockHeldError naming the holder."""
         ...

@@ -108,6 +108,13 @@ class LocalTarget:
         except OSError as exc:
             raise StorageError(f"cannot write {self.meta / name}: {exc.strerror}") from None
 
+    def delete_meta(self, names: Sequence[str]) -> None:
+        for name in names:
+            try:
+                (self.meta / name).unlink(missing_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot delete {self.meta / name}: {exc.strerror}") from None
+
     # lock
 
     @property

@@ -140,6 +140,11 @@ class S3Target:
             self._meta + name, body, content_type="application/json", cache_control="no-store"
         )
 
+    def delete_meta(self, names: Sequence[str]) -> None:
+        failed = self.bucket.delete_many([self._meta + name for name in names])
+        if failed:
+            raise StorageError(f"{len(failed)} bookkeeping files could not be deleted; re-run")
+
     # lock
 
     def acquire_lock(self, info: LockInfo) -> None:

@@ -1,0 +1,243 @@
+"""Generations kept so that any of them can be restored without the state that made it.
+
+Under `_publisher/`, never a raw key:
+
+- `bodies/<sha256>`: each distinct document body, once (there are few: one per scope).
+- `generations/<N>.json`: each generation's summary (time, host, user, kind, the
+  state's sha256, counts, whether the purge and the webhooks completed) and its
+  `changes` against the generation before: sha256(key) → [body sha256, the key's
+  label], or null for a document deleted.
+- `history/base-<B>.json`: the documents live at B, the oldest generation kept.
+
+A generation's documents are the base with every later generation's changes applied.
+A publish records O(changes); every `COLLECT_EVERY` generations past `--keep-generations`
+the base moves forward, and once the manifest names the new base, the records and
+bodies no kept generation needs are deleted (under the publish lock). A crash at any
+point leaves a manifest whose base and records all exist.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..documents.render import Document
+from ..errors import StorageError
+from ..redact import key_hash, key_label
+from ..settings import DEFAULT_KEEP_GENERATIONS
+from .manifest import History, Manifest, generation_name
+
+log = logging.getLogger(__name__)
+
+COLLECT_EVERY = 10
+Entry = list[str]  # [body sha256, label]
+Documents = dict[str, Entry]
+
+
+class Meta(Protocol):
+    def read_meta(self, name: str) -> bytes | None: ...
+    def write_meta(self, name: str, body: bytes) -> None: ...
+    def delete_meta(self, names: Sequence[str]) -> None: ...
+
+
+def body_name(sha256: str) -> str:
+    return f"bodies/{sha256}"
+
+
+def base_name(generation: int) -> str:
+    return f"history/base-{generation:08d}.json"
+
+
+def changes(
+    before: Mapping[str, str], after: Mapping[str, str], labels: Mapping[str, str]
+) -> dict[str, Entry | None]:
+    """sha256(key) → [body sha256, label] for each document new or changed, None for each
+    document gone (pure)."""
+    found: dict[str, Entry | None] = {
+        h: [sha, labels.get(h, "")] for h, sha in after.items() if before.get(h) != sha
+    }
+    found.update((h, None) for h in before if h not in after)
+    return found
+
+
+def replay(base: Documents, records: Iterable[Mapping[str, Entry | None]]) -> Documents:
+    """The documents after applying each record's changes to `base`, in order (pure)."""
+    documents = dict(base)
+    for record in records:
+        for h, entry in record.items():
+            if entry is None:
+                documents.pop(h, None)
+            else:
+                documents[h] = entry
+    return documents
+
+
+def record(
+    target: Meta,
+    previous: Manifest,
+    documents: Mapping[str, str],
+    live: Mapping[str, Document],
+    *,
+    kind: str,
+    keep: int = DEFAULT_KEEP_GENERATIONS,
+    changed_keys: Iterable[str] = (),
+) -> tuple[History, list[str]]:
+    """Keep what the next generation needs to be restored: the bodies not yet kept, its
+    changes, a base when there is none (or the last manifest could not be trusted) or
+    when it is due to move. Return the history for its manifest, and what to delete
+    once that manifest is written. `live` maps keys to the documents put or left live,
+    `changed_keys` are those put (their labels go with the changes)."""
+    bodies = set(previous.bodies)
+    for doc in {d.sha256: d for d in live.values()}.values():
+        if doc.sha256 not in bodies:
+            target.write_meta(body_name(doc.sha256), doc.body)
+            bodies.add(doc.sha256)
+    generation = previous.generation + 1
+    fresh = previous.history_base is None or not previous.intact  # a base of every key
+    labels = {key_hash(k): key_label(k) for k in (live if fresh else changed_keys)}
+    changed = changes(previous.documents, documents, labels)
+    summary = {"kind": kind, "host": socket.gethostname(), "user": _user(), "changes": changed}
+    base = previous.history_base
+    garbage: list[str] = []
+    if base is None or fresh:
+        full = {h: [sha, labels.get(h, "")] for h, sha in documents.items()}
+        _write_base(target, generation, full)
+        return History(summary, frozenset(bodies), generation), garbage
+    if generation - base + 1 >= keep + COLLECT_EVERY:
+        new_base = generation - keep + 1
+        records = [*_records(target, base + 1, generation - 1), changed]
+        moved = replay(_read_base(target, base), records[: new_base - base])
+        _write_base(target, new_base, moved)
+        needed = {e[0] for e in moved.values()} | set(documents.values())
+        needed |= {e[0] for r in records[new_base - base :] for e in r.values() if e}
+        unused = sorted(bodies - needed)
+        garbage = [base_name(base), *map(generation_name, range(base, new_base))]
+        garbage += [body_name(sha) for sha in unused]
+        bodies -= set(unused)
+        log.info("history: keeping generations %d-%d", new_base, generation)
+        base = new_base
+    return History(summary, frozenset(bodies), base), garbage
+
+
+def _records(target: Meta, first: int, last: int) -> list[dict[str, Entry | None]]:
+    found = []
+    for n in range(first, last + 1):
+        one = read_record(target, n)
+        if one is None or not isinstance(one.get("changes"), dict):
+            raise StorageError(f"the record of generation {n} is missing or unreadable")
+        found.append(one["changes"])
+    return found
+
+
+def note_delivery(target: Meta, generation: int, purge: str, webhooks: str) -> None:
+    """Say in a generation's record whether its CDN purge and webhooks completed
+    ("done", "failed" or "none")."""
+    found = read_record(target, generation)
+    if found is not None:
+        found.update(purge=purge, webhooks=webhooks)
+        target.write_meta(generation_name(generation), _dump(found))
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One line of `publisher history`."""
+
+    generation: int
+    time: str | None
+    kind: str
+    host: str | None
+    user: str | None
+    state_sha256: str | None
+    counts: dict[str, int]
+    purge: str | None
+    webhooks: str | None
+    restorable: bool
+
+
+def generations(target: Meta, manifest: Manifest, limit: int) -> list[Generation]:
+    """The newest `limit` generations whose records exist, newest first."""
+    found = []
+    oldest = max(1, manifest.generation - limit + 1)
+    for n in range(manifest.generation, oldest - 1, -1):
+        one = read_record(target, n)
+        if one is None:
+            continue
+        counts = one.get("counts")
+        found.append(
+            Generation(
+                n,
+                _text(one.get("published_at")),
+                _text(one.get("kind")) or "publish",
+                _text(one.get("host")),
+                _text(one.get("user")),
+                _text(one.get("state_sha256")),
+                {k: v for k, v in counts.items() if isinstance(v, int)}
+                if isinstance(counts, dict)
+                else {},
+                _text(one.get("purge")),
+                _text(one.get("webhooks")),
+                manifest.history_base is not None and n >= manifest.history_base,
+            )
+        )
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def read_record(target: Meta, generation: int) -> dict[str, Any] | None:
+    raw = target.read_meta(generation_name(generation))
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def documents_at(target: Meta, manifest: Manifest, generation: int) -> Documents:
+    """The documents live at `generation`, from the base and the records since."""
+    if manifest.history_base is None:
+        raise StorageError("no history is kept here yet: publish once with this version")
+    if not manifest.history_base <= generation <= manifest.generation:
+        raise StorageError(
+            f"generation {generation} is not kept: "
+            f"generations {manifest.history_base}-{manifest.generation} are"
+        )
+    base = _read_base(target, manifest.history_base)
+    return replay(base, _records(target, manifest.history_base + 1, generation))
+
+
+def _read_base(target: Meta, generation: int) -> Documents:
+    raw = target.read_meta(base_name(generation))
+    try:
+        data = json.loads(raw) if raw is not None else {}
+        if data["generation"] != generation or not isinstance(data["documents"], dict):
+            raise ValueError("another generation")
+        return {str(h): list(e) for h, e in data["documents"].items()}
+    except (ValueError, KeyError, TypeError):
+        raise StorageError(f"{base_name(generation)} is missing or unreadable") from None
+
+
+def _write_base(target: Meta, generation: int, documents: Documents) -> None:
+    target.write_meta(
+        base_name(generation), _dump({"generation": generation, "documents": documents})
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
