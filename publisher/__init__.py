@@ -6,7 +6,7 @@ as data; nothing here prints.
 
 from __future__ import annotations
 
-from .api import check, publish, send_webhooks, verify
+from .api import check, history, publish, rollback, send_webhooks, verify
 from .delivery.signatures import SignatureError
 from .delivery.signatures import verify as verify_webhook
 from .documents import render_documents, validate_documents
@@ -32,9 +32,11 @@ __all__ = [
     "__version__",
     "check",
     "fetch_overrides",
+    "history",
     "load_state",
     "publish",
     "render_documents",
+    "rollback",
     "send_webhooks",
     "validate_documents",
     "verify",

@@ -12,12 +12,14 @@ from .delivery.webhooks import Delivery, send_now
 from .errors import UsageError
 from .progress import Progress
 from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
-from .state import State
+from .state import State, load_state
 from .sync.history import Generation, generations
 from .sync.manifest import MANIFEST, parse_manifest
 from .sync.prepare import Prepared, prepare
 from .sync.publish import sync_target
 from .sync.result import PublishResult
+from .sync.rollback import RollbackResult
+from .sync.rollback import rollback as rollback_target
 from .sync.targets import Target, open_target
 from .sync.verify import VerifyResult
 from .sync.verify import verify as verify_target
@@ -98,3 +100,23 @@ def history(
         target = open_target(str(target), storage)
     manifest = parse_manifest(target.read_meta(MANIFEST))
     return generations(target, manifest, limit)
+
+
+def rollback(
+    to: int,
+    target: Target | str | Path = DEFAULT_TARGET,
+    options: PublishOptions | None = None,
+    *,
+    state: State | str | Path | None = None,
+    storage: StorageSettings | None = None,
+    cdn: CdnSettings | None = None,
+    progress: Progress | None = None,
+) -> RollbackResult:
+    """Make what is live at `target` exactly what was live at generation `to`, from the
+    kept history; `state` names keys whose documents were deleted since."""
+    options = options or PublishOptions()
+    if isinstance(target, str | Path):
+        target = open_target(str(target), storage)
+    purger = make_purger(cdn, target, storage) if cdn is not None else None
+    loaded = load_state(state) if isinstance(state, str | Path) else state
+    return rollback_target(target, to, options, state=loaded, purger=purger, progress=progress)

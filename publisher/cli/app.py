@@ -60,7 +60,8 @@ class Command(TyperCommand):
 
 
 _ORDER = [
-    *("init", "validate", "render", "publish", "verify", "history", "init-bucket"),
+    *("init", "validate", "render", "publish", "verify", "history", "rollback"),
+    "init-bucket",
     *("serve", "pull", "receive", "keys", "webhooks"),
 ]
 

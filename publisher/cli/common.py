@@ -14,6 +14,7 @@ import typer
 
 from ..errors import PublisherError
 from ..redact import printable, scrub
+from ..settings import CdnKind
 from ..state.model import StoppedPolicy
 from .output import error_json
 
@@ -67,6 +68,70 @@ EndpointOpt = Annotated[
 ]
 RegionOpt = Annotated[
     str | None, typer.Option("--region", help="Bucket region.", rich_help_panel=S3)
+]
+MaxDeletesOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-deletes",
+        min=0,
+        help="Refuse to delete more than this many (with --prune, or in a rollback).",
+    ),
+]
+
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Allow deleting more than --max-deletes, or over half the live documents.",
+    ),
+]
+
+CdnOpt = Annotated[
+    str,
+    typer.Option(
+        "--cdn",
+        callback=choice(CdnKind),
+        metavar=choice_metavar(CdnKind),
+        help="Purge changed paths from this CDN.",
+        rich_help_panel=CDN,
+    ),
+]
+
+DistributionIdOpt = Annotated[
+    str | None,
+    typer.Option("--distribution-id", help="CloudFront distribution id.", rich_help_panel=CDN),
+]
+
+PurgeUrlOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--purge-url",
+        help="Edge base URL for --cdn http-purge (repeat for several edges).",
+        rich_help_panel=CDN,
+    ),
+]
+
+LockTtlOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-ttl", min=10, help="Seconds until a crashed publisher's lock may be taken over."
+    ),
+]
+KeepOpt = Annotated[
+    int,
+    typer.Option(
+        "--keep-generations",
+        min=1,
+        help="Generations kept restorable by `publisher rollback`; older ones are collected.",
+    ),
+]
+TargetOpt = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        "-t",
+        help="A directory, or s3://bucket[/prefix]; documents go to <target>/config/<key>.",
+    ),
 ]
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="AWS config profile to use.", rich_help_panel=S3)

@@ -1,4 +1,4 @@
-"""The commands that watch and undo what is live: history, verify."""
+"""The commands that watch what is live: verify and history (rollback: rollback.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import typer
 
 from .. import api
 from ..redact import key_label, plural
-from ..settings import DEFAULT_TARGET, PublishOptions, StorageSettings
+from ..settings import (
+    DEFAULT_TARGET,
+    PublishOptions,
+    StorageSettings,
+)
 from ..state.model import StoppedPolicy
 from ..sync.history import Generation
 from ..sync.verify import VerifyResult
@@ -21,6 +25,7 @@ from .common import (
     ProfileOpt,
     RegionOpt,
     StateArg,
+    TargetOpt,
     errors,
     say,
     say_json,
@@ -33,9 +38,7 @@ EXIT_DRIFT = 1
 @app.command()
 def verify(
     state: StateArg,
-    target: Annotated[
-        str, typer.Option("--target", "-t", help="A directory, or s3://bucket[/prefix].")
-    ] = DEFAULT_TARGET,
+    target: TargetOpt = DEFAULT_TARGET,
     edge: Annotated[
         list[str] | None,
         typer.Option(
@@ -115,11 +118,6 @@ def _as_json(result: VerifyResult) -> dict[str, Any]:
             for d in result.drift
         ],
     }
-
-
-TargetOpt = Annotated[
-    str, typer.Option("--target", "-t", help="A directory, or s3://bucket[/prefix].")
-]
 
 
 @app.command()

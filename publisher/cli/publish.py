@@ -13,6 +13,7 @@ from ..settings import (
     DEFAULT_CONCURRENCY,
     DEFAULT_FULL_SCAN_EVERY,
     DEFAULT_INVALIDATION_THRESHOLD,
+    DEFAULT_KEEP_GENERATIONS,
     DEFAULT_LOCK_TTL,
     DEFAULT_MAX_DELETES,
     DEFAULT_MAX_DOCUMENT_BYTES,
@@ -29,13 +30,21 @@ from .app import app, configure_logging
 from .common import (
     CDN,
     S3,
+    CdnOpt,
+    DistributionIdOpt,
     EndpointOpt,
+    ForceOpt,
     JsonOpt,
+    KeepOpt,
+    LockTtlOpt,
     MaxBytesOpt,
+    MaxDeletesOpt,
     PolicyOpt,
     ProfileOpt,
+    PurgeUrlOpt,
     RegionOpt,
     StateArg,
+    TargetOpt,
     choice,
     choice_metavar,
     fail,
@@ -49,14 +58,7 @@ from .progress import Display, on_terminal
 @app.command(name="publish")
 def publish_cmd(
     state: StateArg,
-    target: Annotated[
-        str,
-        typer.Option(
-            "--target",
-            "-t",
-            help="A directory, or s3://bucket[/prefix]; documents go to <target>/config/<key>.",
-        ),
-    ] = DEFAULT_TARGET,
+    target: TargetOpt = DEFAULT_TARGET,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -81,27 +83,11 @@ def publish_cmd(
             "migration from another tool); implies --prune, still under --max-deletes.",
         ),
     ] = False,
-    max_deletes: Annotated[
-        int,
-        typer.Option(
-            "--max-deletes", min=0, help="With --prune: refuse to delete more than this many."
-        ),
-    ] = DEFAULT_MAX_DELETES,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="With --prune: allow more than --max-deletes, or over half the live documents.",
-        ),
-    ] = False,
+    max_deletes: MaxDeletesOpt = DEFAULT_MAX_DELETES,
+    force: ForceOpt = False,
     stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
     max_document_bytes: MaxBytesOpt = DEFAULT_MAX_DOCUMENT_BYTES,
-    lock_ttl: Annotated[
-        float,
-        typer.Option(
-            "--lock-ttl", min=10, help="Seconds until a crashed publisher's lock may be taken over."
-        ),
-    ] = DEFAULT_LOCK_TTL,
+    lock_ttl: LockTtlOpt = DEFAULT_LOCK_TTL,
     full_scan: Annotated[
         bool,
         typer.Option(
@@ -118,6 +104,7 @@ def publish_cmd(
             help="Seconds after which a full scan runs by itself (0: every publish).",
         ),
     ] = DEFAULT_FULL_SCAN_EVERY,
+    keep_generations: KeepOpt = DEFAULT_KEEP_GENERATIONS,
     list_all: Annotated[
         bool, typer.Option("--list-all", help="List every changed key, not the first 20.")
     ] = False,
@@ -161,20 +148,8 @@ def publish_cmd(
             rich_help_panel=S3,
         ),
     ] = False,
-    cdn: Annotated[
-        str,
-        typer.Option(
-            "--cdn",
-            callback=choice(CdnKind),
-            metavar=choice_metavar(CdnKind),
-            help="Purge changed paths from this CDN.",
-            rich_help_panel=CDN,
-        ),
-    ] = CdnKind.none,
-    distribution_id: Annotated[
-        str | None,
-        typer.Option("--distribution-id", help="CloudFront distribution id.", rich_help_panel=CDN),
-    ] = None,
+    cdn: CdnOpt = CdnKind.none,
+    distribution_id: DistributionIdOpt = None,
     invalidation_threshold: Annotated[
         int,
         typer.Option(
@@ -188,14 +163,7 @@ def publish_cmd(
         bool,
         typer.Option("--wait", help="Wait for the CloudFront invalidation.", rich_help_panel=CDN),
     ] = False,
-    purge_url: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--purge-url",
-            help="Edge base URL for --cdn http-purge (repeat for several edges).",
-            rich_help_panel=CDN,
-        ),
-    ] = None,
+    purge_url: PurgeUrlOpt = None,
 ) -> None:
     """Render, validate and sync every document to the target.
 
@@ -217,6 +185,7 @@ def publish_cmd(
         lock_ttl=lock_ttl,
         full_scan=full_scan,
         full_scan_every=full_scan_every,
+        keep_generations=keep_generations,
     )
     storage = StorageSettings(
         endpoint_url=endpoint_url,

@@ -1,0 +1,155 @@
+"""`publisher rollback --to N`: make what is live exactly what was live at generation N.
+
+Needs no state: the documents of N come from the kept history (history.py), their
+bodies from `_publisher/bodies/`. Raw keys are not kept anywhere under `_publisher/`, so
+a document is put back only where its key is known: live now (a listing names it) or in
+the `--state` given. The plan is made from a listing of what is live, so a rollback cut
+short (a crash, Ctrl-C) converges when run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..delivery.cdn import Purger
+from ..delivery.purge import purge_changed, read_pending
+from ..documents.render import Document
+from ..errors import StorageError
+from ..progress import Progress, Silent
+from ..redact import key_hash
+from ..settings import PublishOptions
+from ..state import State
+from .apply import apply_puts, refresher
+from .history import Documents, body_name, documents_at, note_delivery, read_record
+from .history import record as record_history
+from .lock import new_lock
+from .manifest import MANIFEST, Manifest, parse_manifest, record_generation
+from .plan import LiveObject, Plan, Put, check_deletes
+from .targets import Target
+
+
+@dataclass
+class RollbackResult:
+    target: str
+    to: int
+    dry_run: bool
+    plan: Plan
+    unrestorable: list[str] = field(default_factory=list)
+    """Labels of documents of N whose key is not known (not live, not in --state)."""
+    generation: int | None = None
+    recorded: bool = False
+    """A new generation (of kind rollback) was recorded: something changed."""
+    purged: list[str] = field(default_factory=list)
+    purge_error: StorageError | None = None
+
+
+def plan_rollback(
+    wanted: Documents,
+    live: Mapping[str, LiveObject],
+    bodies: Mapping[str, Document],
+    known: Mapping[str, str],
+    managed: Mapping[str, str],
+) -> tuple[Plan, list[str]]:
+    """The puts and deletes that make `live` what `wanted` says (pure).
+
+    `wanted` maps sha256(key) → [body sha256, label]; `bodies` holds each body by its
+    sha256; `known` maps sha256(key) → key for every key known; `managed` is the current
+    manifest (only documents it records are ever deleted). Returns the plan and the
+    labels of wanted documents whose key is not known."""
+    puts, unknown, unchanged = [], [], 0
+    for h, (sha, label) in sorted(wanted.items()):
+        key = known.get(h)
+        if key is None:
+            unknown.append(label or f"sha256:{h[:12]}")
+            continue
+        doc, obj = bodies[sha], live.get(key)
+        if obj is not None and obj.md5 == doc.md5:
+            unchanged += 1
+        else:
+            puts.append(Put(key, doc, "changed" if obj is not None else "added"))
+    deletes = sorted(k for k in live if key_hash(k) not in wanted and key_hash(k) in managed)
+    return Plan(puts, deletes, unchanged, len(live)), sorted(unknown)
+
+
+def rollback(
+    target: Target,
+    to: int,
+    options: PublishOptions,
+    *,
+    state: State | None = None,
+    purger: Purger | None = None,
+    progress: Progress | None = None,
+) -> RollbackResult:
+    """Roll `target` back to generation `to` (see the module's docstring)."""
+    progress = progress or Silent()
+    if options.dry_run:
+        return _plan(target, to, state, options)[0]
+    info = new_lock(options.lock_ttl)
+    target.acquire_lock(info)
+    try:
+        result, manifest, live, known = _plan(target, to, state, options)
+        plan = result.plan
+        check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
+        progress.start("upload", len(plan.puts))
+        apply_puts(target, plan.puts, progress, refresher(target, info, options.lock_ttl))
+        progress.finish("upload")
+        if plan.deletes:
+            target.delete_documents(plan.deletes)
+        documents = dict(manifest.documents)
+        documents.update((key_hash(p.key), p.document.sha256) for p in plan.puts)
+        for key in plan.deletes:
+            documents.pop(key_hash(key), None)
+        if documents != manifest.documents or plan.puts or plan.deletes:
+            restored = {p.key: p.document for p in plan.puts}
+            history, garbage = record_history(
+                target, manifest, documents, restored, kind="rollback",
+                keep=options.keep_generations, changed_keys=list(restored),
+            )  # fmt: skip
+            origin = read_record(target, to) or {}
+            result.generation = record_generation(
+                target, manifest, dict(sorted(documents.items())), history=history,
+                state_sha256=str(origin.get("state_sha256") or ""),
+                counts={"added": plan.count("added"), "changed": plan.count("changed"),
+                        "deleted": len(plan.deletes), "unchanged": plan.unchanged},
+                extra={"rolled_back_to": to}, full_scan_at=manifest.full_scan_at,
+                keys=live,
+            )  # fmt: skip
+            target.delete_meta(garbage)
+            result.recorded = True
+        else:
+            result.generation = manifest.generation
+        if purger is not None:
+            changed = [p.key for p in plan.puts] + plan.deletes
+            try:
+                result.purged = purge_changed(purger, target, changed, known, read_pending(target))
+            except StorageError as exc:
+                result.purge_error = exc
+        if result.recorded and result.generation is not None:
+            purge = "none" if purger is None else "failed" if result.purge_error else "done"
+            note_delivery(target, result.generation, purge, "none")
+        return result
+    finally:
+        target.release_lock(info)
+
+
+def _plan(
+    target: Target, to: int, state: State | None, options: PublishOptions
+) -> tuple[RollbackResult, Manifest, dict[str, LiveObject], dict[str, str]]:
+    manifest = parse_manifest(target.read_meta(MANIFEST))
+    wanted = documents_at(target, manifest, to)
+    live = target.list_live(manifest.scan_bounds)
+    state_keys = [k.key for o in state.organizations for k in o.api_keys] if state else []
+    known = {key_hash(k): k for k in [*live, *state_keys]}
+    bodies = {sha: _body(target, sha) for sha in {e[0] for e in wanted.values()}}
+    plan, unknown = plan_rollback(wanted, live, bodies, known, manifest.documents)
+    result = RollbackResult(target.description, to, options.dry_run, plan, unknown)
+    return result, manifest, live, known
+
+
+def _body(target: Target, sha256: str) -> Document:
+    body = target.read_meta(body_name(sha256))
+    if body is None or hashlib.sha256(body).hexdigest() != sha256:
+        raise StorageError(f"the kept body {sha256[:12]}… is missing or damaged: cannot restore")
+    return Document(body, sha256, hashlib.md5(body, usedforsecurity=False).hexdigest(), "", None)

@@ -1,0 +1,189 @@
+"""History and rollback: any kept generation restored byte for byte, without its state.
+
+On a directory and on moto's HTTP server: a document deleted since is put back when
+--state names its key (named, exit 4, when nothing does); the delete guards hold; a
+rollback cut short converges when run again; old generations are collected; no raw key
+is ever written under _publisher/.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publisher.redact import key_label
+from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state, run_cli, tree
+from tests.s3util import CREDENTIALS, Faults, Proxy, count, moto_server, s3_client
+
+
+class Site:
+    """A directory or a bucket, with what is under config/ and _publisher/ read out of band."""
+
+    def __init__(self, kind: str, tmp_path: Path, endpoint: str | None) -> None:
+        self.kind, self.root, self.endpoint = kind, tmp_path / "public", endpoint
+        self.args: tuple[str | Path, ...] = ("--target", self.root)
+        if kind == "s3":
+            assert endpoint is not None
+            self.client: Any = s3_client(endpoint)
+            self.bucket = f"rb-{abs(hash(tmp_path)) % 10**8}"
+            self.client.create_bucket(Bucket=self.bucket)
+            self.args = ("--target", f"s3://{self.bucket}/site", "--endpoint-url", endpoint)
+
+    def files(self, under: str) -> dict[str, bytes]:
+        if self.kind == "dir":
+            return {k: v for k, v in tree(self.root).items() if k.startswith(under)}
+        found: dict[str, bytes] = {}
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"site/{under}"
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                body = self.client.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                found[obj["Key"].removeprefix("site/")] = body
+        return found
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["dir", "s3"])
+def site(
+    request: pytest.FixtureRequest, tmp_path: Path, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Site:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return Site(request.param, tmp_path, endpoint)
+
+
+def state_with(coverage: float, revoked: bool = False) -> dict[str, Any]:
+    state = base_state()
+    state["organizations"][0]["experiments"][0]["phases"][0]["coverage"] = coverage
+    if revoked:
+        state["organizations"][1]["api_keys"][0]["revoked"] = True
+    return state
+
+
+def publish(site: Site, path: Path, state: dict[str, Any], *extra: str) -> None:
+    result = run_cli("publish", dump_state(path, state), *site.args, *extra)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_rollback_restores_a_generation_byte_for_byte(site: Site, tmp_path: Path) -> None:
+    state_file = tmp_path / "s.yaml"
+    publish(site, state_file, state_with(0.1))
+    first = site.files("config/")
+    publish(site, state_file, state_with(0.9))
+    publish(site, state_file, state_with(0.9, revoked=True), "--prune")  # KEY_G deleted
+    assert f"config/{KEY_G}" not in site.files("config/")
+
+    # Without a state, the deleted key is not known: named by label, exit 4, the rest done.
+    blind = run_cli("rollback", "--to", "1", *site.args)
+    assert blind.exit_code == 4, blind.stderr
+    assert key_label(KEY_G) in blind.stdout + blind.stderr
+    assert KEY_G not in blind.stdout + blind.stderr
+    assert site.files("config/") == {k: v for k, v in first.items() if KEY_G not in k}
+
+    # With the state (which still lists the key, revoked), all of generation 1 is back.
+    known = run_cli("rollback", "--to", "1", *site.args, "--state", state_file)
+    assert known.exit_code == 0, known.stderr
+    assert site.files("config/") == first
+
+    history = json.loads(run_cli("history", *site.args, "--json").stdout)
+    assert [(g["generation"], g["kind"]) for g in history] == [
+        (5, "rollback"),
+        (4, "rollback"),
+        (3, "publish"),
+        (2, "publish"),
+        (1, "publish"),
+    ]
+    assert history[0]["counts"]["added"] == 1 and history[1]["counts"]["changed"] == 1
+    assert history[2]["counts"]["deleted"] == 1
+    assert all(g["restorable"] and g["time"].endswith("Z") for g in history)
+    # A rollback with nothing to change records nothing.
+    again = run_cli("rollback", "--to", "1", *site.args, "--state", state_file)
+    assert again.exit_code == 0 and "Nothing changed" in again.stdout
+    meta = site.files("_publisher/")
+    for key in (KEY_A, KEY_A_CHECKOUT, KEY_G):
+        assert not any(key.encode() in body or key in name for name, body in meta.items())
+
+
+def test_a_dry_run_changes_nothing(site: Site, tmp_path: Path) -> None:
+    state_file = tmp_path / "s.yaml"
+    publish(site, state_file, state_with(0.1))
+    publish(site, state_file, state_with(0.2))
+    before = {**site.files("config/"), **site.files("_publisher/")}
+    dry = run_cli("rollback", "--to", "1", *site.args, "--dry-run")
+    assert dry.exit_code == 0
+    assert "(dry run): would put back 1" in dry.stdout
+    assert {**site.files("config/"), **site.files("_publisher/")} == before
+
+
+def test_the_delete_guards_hold_on_a_rollback(site: Site, tmp_path: Path) -> None:
+    state_file = tmp_path / "s.yaml"
+    small = state_with(0.1)
+    small["organizations"] = small["organizations"][:1]  # generation 1: acme's 2 keys
+    publish(site, state_file, small)
+    big = copy.deepcopy(state_with(0.1))
+    big["organizations"][1]["api_keys"] += [{"key": f"key_more_{i:020d}"} for i in range(4)]
+    publish(site, state_file, big)  # 7 documents live
+    before = site.files("config/")
+    refused = run_cli("rollback", "--to", "1", *site.args)  # would delete 5 of 7
+    assert refused.exit_code == 3
+    assert "more than half" in refused.stderr
+    assert site.files("config/") == before
+    capped = run_cli("rollback", "--to", "1", *site.args, "--max-deletes", "2", "--force")
+    assert capped.exit_code == 0  # --force lifts both guards
+    assert sorted(site.files("config/")) == sorted(f"config/{k}" for k in (KEY_A, KEY_A_CHECKOUT))
+
+
+def test_a_rollback_cut_short_converges_when_run_again(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    site = Site("s3", tmp_path, endpoint)
+    state_file = tmp_path / "s.yaml"
+    publish(site, state_file, state_with(0.1))
+    first = site.files("config/")
+    publish(site, state_file, state_with(0.7))
+    proxy = Proxy(endpoint, Faults(deny_put=f"/config/{KEY_A}"))
+    try:
+        args = ("--target", f"s3://{site.bucket}/site", "--endpoint-url", proxy.url)
+        cut = run_cli("rollback", "--to", "1", *args)
+        requests = proxy.reset()
+    finally:
+        proxy.close()
+    assert cut.exit_code == 4
+    assert key_label(KEY_A) in cut.stderr and KEY_A not in cut.stderr
+    assert count(requests, "DELETE", "/config/") == 0
+    assert "_publisher/lock" not in site.files("_publisher/")  # released
+    again = run_cli("rollback", "--to", "1", *site.args)
+    assert again.exit_code == 0, again.stderr
+    assert site.files("config/") == first
+
+
+def test_old_generations_are_collected(tmp_path: Path) -> None:
+    site = Site("dir", tmp_path, None)
+    state_file = tmp_path / "s.yaml"
+    for i in range(14):
+        publish(site, state_file, state_with(round(0.05 * (i + 1), 2)), "--keep-generations", "3")
+    history = json.loads(run_cli("history", *site.args, "--json", "-n", "20").stdout)
+    restorable = [g["generation"] for g in history if g["restorable"]]
+    assert restorable[0] == 14 and len(restorable) >= 3 and len(restorable) < 14
+    oldest = min(restorable)
+    bodies = [n for n in site.files("_publisher/") if n.startswith("_publisher/bodies/")]
+    # Each generation changed acme's one document: the kept ones need one body each, plus
+    # the two documents that never changed. Every other body was deleted.
+    assert len(bodies) == len(restorable) + 2, (bodies, restorable)
+    gone = run_cli("rollback", "--to", str(oldest - 1), *site.args)
+    assert gone.exit_code == 4 and "not kept" in gone.stderr
+    kept = run_cli("rollback", "--to", str(oldest), *site.args)
+    assert kept.exit_code == 0, kept.stderr
