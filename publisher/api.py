@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .delivery.cdn import Purger
+from .delivery.edge_wait import wait_for_edge
 from .delivery.purge import make_purger
 from .delivery.sender import Sender
 from .delivery.webhooks import Delivery, send_now
@@ -35,18 +36,29 @@ def publish(
     *,
     storage: StorageSettings | None = None,
     cdn: CdnSettings | None = None,
+    wait_edges: Sequence[str] = (),
+    wait_timeout: float = 60.0,
 ) -> PublishResult:
     """Publish `state` to `target` (a directory, `s3://bucket/prefix`, or a Target).
 
     `storage` says how to reach and write an S3 target, `cdn` which CDN to purge (or
-    hand in a `purger`). Raises a PublisherError whose `exit_code` is the CLI's.
+    hand in a `purger`). With `wait_edges`, poll each edge until it serves every changed
+    document (`result.edge_waits`), for at most `wait_timeout` seconds. Raises a
+    PublisherError whose `exit_code` is the CLI's.
     """
     options = options or PublishOptions()
     if isinstance(target, str | Path):
         target = open_target(str(target), storage)
     if purger is None and cdn is not None:
         purger = make_purger(cdn, target, storage)
-    return sync_target(state, target, options, progress, purger, sender)
+    result = sync_target(state, target, options, progress, purger, sender)
+    if wait_edges and not result.dry_run:
+        expected: dict[str, tuple[str, bytes | None]] = {
+            p.key: (target.document_path(p.key), p.document.body) for p in result.plan.puts
+        }
+        expected.update((k, (target.document_path(k), None)) for k in result.deleted)
+        result.edge_waits = [wait_for_edge(e, expected, wait_timeout) for e in wait_edges]
+    return result
 
 
 def check(state: State | str | Path, options: PublishOptions | None = None) -> Prepared:

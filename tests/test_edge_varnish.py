@@ -188,3 +188,36 @@ def test_failed_purge_exits_4_and_retries_next_time(stack: tuple[str, str], tmp_
     assert "Nothing to upload" in retried.stdout
     assert "Purged 1 path" in retried.stdout
     assert b'"coverage":0.4' in fetch(edge)[0]
+
+
+def test_verify_and_wait_edge_through_varnish(stack: tuple[str, str], tmp_path: Path) -> None:
+    """verify sees the edge stale before a purge and fresh after; --wait-edge reports the
+    time to edge, and exits 4 (documents published) when the edge stays stale."""
+    endpoint, edge = stack
+    state = tmp_path / "s.yaml"
+    args = ("--target", f"s3://{BUCKET}", "--endpoint-url", endpoint)
+    assert run_cli("publish", set_coverage(state, 0.1), *args).exit_code == 0
+    fetch(edge)  # cached at the edge
+    assert run_cli("verify", state, *args, "--edge", edge).exit_code == 0
+
+    assert run_cli("publish", set_coverage(state, 0.2), *args).exit_code == 0  # no purge
+    stale = run_cli("verify", state, *args, "--edge", edge, "--json")
+    assert stale.exit_code == 1
+    drift = json.loads(stale.stdout)["drift"]
+    assert [(d["kind"], d["where"]) for d in drift] == [("stale at the edge", edge)]
+
+    waited = run_cli(
+        "publish", set_coverage(state, 0.3), *args, "--wait-edge", edge, "--wait-timeout", "2"
+    )  # still no purge: the edge keeps its copy for max-age=30
+    assert waited.exit_code == 4
+    assert "the documents are published, but 1 still served old bytes" in waited.stderr
+    assert KEY_A not in waited.stderr
+
+    purged = run_cli(
+        "publish", set_coverage(state, 0.4), *args, "--cdn", "http-purge", "--purge-url", edge,
+        "--wait-edge", edge, "--json",
+    )  # fmt: skip
+    assert purged.exit_code == 0, purged.stderr
+    (wait,) = json.loads(purged.stdout)["edges"]
+    assert wait["fresh"] == 1 and wait["stale"] == [] and 0 <= wait["max_s"] < 2
+    assert run_cli("verify", state, *args, "--edge", edge).exit_code == 0

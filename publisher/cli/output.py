@@ -10,7 +10,7 @@ from typing import Any
 
 from ..documents.render import KeyInfo
 from ..errors import EXIT_OK, Problem, PublisherError
-from ..redact import key_label, plural, printable
+from ..redact import key_label, plural, printable, url_for_display
 from ..sync.result import PublishResult
 
 MAX_LISTED = 20
@@ -84,6 +84,15 @@ def publish_text(
         lines.append(f"Webhook {label}: failed ({why}); the next publish retries it")
     for label in result.webhooks_due:
         lines.append(f"Webhook {label}: would be sent")
+    for wait in result.edge_waits:
+        shown = url_for_display(wait.edge)
+        if wait.seconds:
+            lines.append(
+                f"Edge {shown}: {_count(len(wait.seconds), 'document')} fresh, "
+                f"median {wait.median:.2f} s, max {wait.most:.2f} s"
+            )
+        if wait.stale:
+            lines.append(f"Edge {shown}: {_count(len(wait.stale), 'document')} still stale")
     if result.generation is not None and (plan.puts or result.deleted):
         lines.append(
             f"Generation {result.generation} recorded in {result.target}/_publisher/manifest.json"
@@ -193,6 +202,16 @@ def publish_json(
             "failed": result.webhooks.failed,
             "due": result.webhooks_due,
         },
+        "edges": [
+            {
+                "edge": url_for_display(w.edge),
+                "fresh": len(w.seconds),
+                "median_s": round(w.median, 3),
+                "max_s": round(w.most, 3),
+                "stale": [key_label(k) for k in w.stale],
+            }
+            for w in result.edge_waits
+        ],
         "uploads_failed": [_problem(p) for p in result.failed_uploads],
         "error": error.message if error is not None else None,
         "problems": [_problem(p) for p in error.problems] if error is not None else [],

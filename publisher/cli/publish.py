@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from .. import api
-from ..errors import EXIT_INVALID, PublisherError
+from ..errors import EXIT_INVALID, Problem, PublisherError, StorageError
+from ..redact import key_label
 from ..settings import (
     DEFAULT_CACHE_CONTROL,
     DEFAULT_CONCURRENCY,
@@ -164,6 +165,24 @@ def publish_cmd(
         typer.Option("--wait", help="Wait for the CloudFront invalidation.", rich_help_panel=CDN),
     ] = False,
     purge_url: PurgeUrlOpt = None,
+    wait_edge: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--wait-edge",
+            help="After the purge, poll this edge URL until it serves every changed "
+            "document; report the time (repeat for several edges).",
+            rich_help_panel=CDN,
+        ),
+    ] = None,
+    wait_timeout: Annotated[
+        float,
+        typer.Option(
+            "--wait-timeout",
+            min=1,
+            help="Seconds --wait-edge waits before it exits 4 (the documents stay published).",
+            rich_help_panel=CDN,
+        ),
+    ] = 60.0,
 ) -> None:
     """Render, validate and sync every document to the target.
 
@@ -211,7 +230,10 @@ def publish_cmd(
         with display:
             if no_lock:
                 say("warning: --no-lock: nothing stops two publishers at once", err=True)
-            result = api.publish(state, target, options, display, storage=storage, cdn=cdn_settings)
+            result = api.publish(
+                state, target, options, display, storage=storage, cdn=cdn_settings,
+                wait_edges=wait_edge or (), wait_timeout=wait_timeout,
+            )  # fmt: skip
     except PublishIncomplete as exc:  # the summary first, then what failed
         _report(exc.result, pruning, list_all, as_json, exc)
         fail(exc, as_json=False)
@@ -225,6 +247,17 @@ def publish_cmd(
     if result.refused:
         say(f"error: {result.refused}", err=True)
         raise typer.Exit(EXIT_INVALID)
+    stale = [(w.edge, key) for w in result.edge_waits for key in w.stale]
+    if stale:
+        problems = [Problem(key_label(key), f"still stale at {edge}") for edge, key in stale]
+        fail(
+            StorageError(
+                f"the documents are published, but {len(stale)} still served old bytes at the "
+                f"edge after {wait_timeout:g} s",
+                problems,
+            ),
+            as_json=False,
+        )
 
 
 def _report(

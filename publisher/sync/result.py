@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..delivery.edge_wait import EdgeWait
 from ..delivery.webhooks import Delivery
 from ..documents.diff import ExperimentChange
 from ..documents.render import Rendered
@@ -33,6 +34,8 @@ class PublishResult:
     written: int = 0
     """Documents written (all the puts, unless an upload failed)."""
     failed_uploads: list[Problem] = field(default_factory=list)
+    edge_waits: list[EdgeWait] = field(default_factory=list)
+    """With --wait-edge: how long each edge took to serve what changed."""
 
     @property
     def left_in_place(self) -> list[str]:
