@@ -147,6 +147,10 @@ def _rollback_text(result: RollbackResult) -> str:
     lines += [f"  ? {label}: key unknown, not put back" for label in result.unrestorable]
     if result.recorded:
         lines.append(f"Generation {result.generation} recorded (kind rollback)")
+        lines.append(
+            "Fix the state before the next publish: publishing it as it is puts the "
+            "rolled-back change live again"
+        )
     elif not result.dry_run:
         lines.append(f"Nothing changed: generation {result.generation} stays live")
     if result.purged:

@@ -86,12 +86,14 @@ def record(
     kind: str,
     keep: int = DEFAULT_KEEP_GENERATIONS,
     changed_keys: Iterable[str] = (),
+    delivery: tuple[str, str] = ("none", "none"),
 ) -> tuple[History, list[str]]:
     """Keep what the next generation needs to be restored: the bodies not yet kept, its
     changes, a base when there is none (or the last manifest could not be trusted) or
     when it is due to move. Return the history for its manifest, and what to delete
     once that manifest is written. `live` maps keys to the documents put or left live,
-    `changed_keys` are those put (their labels go with the changes)."""
+    `changed_keys` are those put (their labels go with the changes); `delivery` says
+    whether a purge and webhooks are to follow ("pending") or not ("none")."""
     bodies = set(previous.bodies)
     for doc in {d.sha256: d for d in live.values()}.values():
         if doc.sha256 not in bodies:
@@ -101,7 +103,8 @@ def record(
     fresh = previous.history_base is None or not previous.intact  # a base of every key
     labels = {key_hash(k): key_label(k) for k in (live if fresh else changed_keys)}
     changed = changes(previous.documents, documents, labels)
-    summary = {"kind": kind, "host": socket.gethostname(), "user": _user(), "changes": changed}
+    summary: dict[str, Any] = {"kind": kind, "host": socket.gethostname(), "user": _user()}
+    summary.update(purge=delivery[0], webhooks=delivery[1], changes=changed)
     base = previous.history_base
     garbage: list[str] = []
     if base is None or fresh:

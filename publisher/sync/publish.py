@@ -78,13 +78,15 @@ def sync_target(
     # them on every few thousand allocations of the uploads.
     gc.freeze()
     try:
+        delivery = ("pending" if purger else "none", "pending" if hooks else "none")
         result = _publish_locked(
-            loaded, rendered, target, options, info, progress, purger, snapshot
+            loaded, rendered, target, options, info, progress, purger, snapshot, delivery
         )
         try:
             return push(result, target, hooks, sender or Sender(), progress)
         finally:
-            if result.generation != snapshot.manifest.generation:
+            recorded = result.generation != snapshot.manifest.generation
+            if recorded and "pending" in delivery:
                 note_delivery(target, result.generation or 0, *outcomes(result, purger))
     finally:
         gc.unfreeze()
@@ -177,6 +179,7 @@ def _publish_locked(
     progress: Progress,
     purger: Purger | None,
     snapshot: Snapshot,
+    delivery: tuple[str, str],
 ) -> PublishResult:
     # Now no other publisher can write: unless the manifest changed since it was read (a
     # conditional request, not a second listing), what was read still holds.
@@ -221,6 +224,7 @@ def _publish_locked(
         kind="publish",
         keep=options.keep_generations,
         changed_keys=[p.key for p in plan.puts],
+        delivery=delivery,
     )
     result.generation = record_generation(
         target,
