@@ -12,11 +12,11 @@ from .delivery.signatures import verify as verify_webhook
 from .documents import render_documents, validate_documents
 from .errors import PublisherError
 from .servers.pull import Fetched, fetch_overrides
-from .settings import CdnKind, CdnSettings, PublishOptions, StorageSettings
+from .settings import VERSION, CdnKind, CdnSettings, PublishOptions, StorageSettings
 from .state import State, StoppedPolicy, load_state
 from .sync.result import PublishResult
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "CdnKind",

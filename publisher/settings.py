@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from .state.model import StoppedPolicy
 
+VERSION = "0.1.0"
+"""The package version (pyproject.toml says the same; a test checks)."""
 DEFAULT_TARGET = "./public"
 DEFAULT_MAX_DELETES = 100
 DEFAULT_LOCK_TTL = 900.0

@@ -150,6 +150,7 @@ def publish_json(
     of its own (`error`, `problems`, `uploads_failed`, `purge.error`, `webhooks.failed`).
     """
     keys = result.rendered.keys
+    quick = result.quick is not None
 
     def entry(key: str, action: str) -> dict[str, Any]:
         info = keys.get(key)
@@ -178,8 +179,8 @@ def publish_json(
         "target": result.target,
         "generation": result.generation,
         "counts": {
-            "documents": len(result.rendered.documents),
-            "distinct": len(result.rendered.distinct()),
+            "documents": plan.unchanged if quick else len(result.rendered.documents),
+            "distinct": result.quick if quick else len(result.rendered.distinct()),
             "added": plan.count("added"),
             "changed": plan.count("changed"),
             "unchanged": plan.unchanged,

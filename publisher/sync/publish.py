@@ -26,6 +26,7 @@ from .lock import LockInfo, new_lock
 from .manifest import manifest_documents, record_generation
 from .plan import Plan, check_deletes
 from .prepare import prepare
+from .quick import QUICK, marker, quick_noop
 from .result import PublishIncomplete, PublishResult
 from .snapshot import Snapshot, timed
 from .targets import Target
@@ -49,6 +50,10 @@ def sync_target(
     reads what is live again before it writes.
     """
     progress = progress or Silent()
+    if isinstance(state, str | Path):
+        quick = quick_noop(target, Path(state), options)
+        if quick is not None:
+            return quick
     progress.start("list")
     reading = Background(lambda: _read(target, options))
     progress.start("load")
@@ -83,7 +88,11 @@ def sync_target(
             loaded, rendered, target, options, info, progress, purger, snapshot, delivery
         )
         try:
-            return push(result, target, hooks, sender or Sender(), progress)
+            push(result, target, hooks, sender or Sender(), progress)
+            # Complete: the next publish of these very bytes may stop at the marker.
+            done = marker(result.generation or 0, loaded.sha256, options, rendered)
+            target.write_meta(QUICK, done)
+            return result
         finally:
             recorded = result.generation != snapshot.manifest.generation
             if recorded and "pending" in delivery:

@@ -34,6 +34,9 @@ class PublishResult:
     written: int = 0
     """Documents written (all the puts, unless an upload failed)."""
     failed_uploads: list[Problem] = field(default_factory=list)
+    quick: int | None = None
+    """Nothing to do, known from the marker of the last publish (the state not parsed):
+    the number of distinct documents it recorded."""
     edge_waits: list[EdgeWait] = field(default_factory=list)
     """With --wait-edge: how long each edge took to serve what changed."""
 

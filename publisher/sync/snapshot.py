@@ -35,6 +35,8 @@ class Snapshot:
     changed since, instead of a second listing."""
     scanned_at: float | None = None
     """When this snapshot listed what is live (None: it did not)."""
+    scan_due: bool = False
+    """A full scan was due, but not run (`list_when_due=False`)."""
 
     @classmethod
     def read(
@@ -44,6 +46,7 @@ class Snapshot:
         full_scan: bool = False,
         full_scan_every: float = DEFAULT_FULL_SCAN_EVERY,
         now: float | None = None,
+        list_when_due: bool = True,
     ) -> Snapshot:
         """Read the manifest and what is pending; list what is live only when a full scan is
         due: forced, the manifest missing or not intact, or the last one too old."""
@@ -57,6 +60,8 @@ class Snapshot:
             due = last is None or now - last >= full_scan_every
             if not (full_scan or not manifest.intact or due):
                 return cls(None, manifest, pending, record, tag)
+            if not list_when_due:
+                return cls(None, manifest, pending, record, tag, scan_due=True)
             log.info("listing every document at %s (a full scan)", target.description)
             return cls(target.list_live(manifest.scan_bounds), manifest, pending, record, tag, now)
 
