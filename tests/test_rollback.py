@@ -20,10 +20,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import publisher
 from publisher.redact import key_label
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state, run_cli, tree
 from tests.s3util import CREDENTIALS, Faults, Proxy, count, moto_server, s3_client
 from tests.test_properties import states
+from tests.webhook_util import receiver
 
 
 class Site:
@@ -242,3 +244,28 @@ def test_any_generation_rolls_back_to_its_exact_bytes(
         assert not any(k in shown for k in everyone)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_rollback_with_the_state_pushes_its_webhooks(tmp_path: Path) -> None:
+    """Each hook whose scope changed gets the document put back, signed; the record says
+    so, so the next publish of the rolled-back state pushes nothing twice."""
+    with receiver() as hook:
+        state = state_with(0.1)
+        state["organizations"][0]["webhooks"] = [{"url": hook.url, "secret_env": "ROLL_HOOK"}]
+        path = dump_state(tmp_path / "s.yaml", state)
+        target = tmp_path / "public"
+        env = {"ROLL_HOOK": "roll-secret"}
+        first = publisher.publish(path, target, publisher.PublishOptions(environ=env))
+        assert len(first.webhooks.delivered) == 1
+        v1 = (target / "config" / KEY_A).read_bytes()
+        state["organizations"][0]["experiments"][0]["phases"][0]["coverage"] = 0.9
+        dump_state(path, state)
+        publisher.publish(path, target, publisher.PublishOptions(environ=env))
+        assert len(hook.pushes) == 2
+        rolled = publisher.rollback(1, target, publisher.PublishOptions(environ=env), state=path)
+        assert rolled.webhooks.delivered and not rolled.webhooks.failed
+        assert len(hook.pushes) == 3
+        pushed = json.loads(hook.pushes[-1].body)["overrides"]
+        assert pushed == json.loads(v1)["overrides"]
+        history = publisher.history(target, limit=1)
+        assert history[0].kind == "rollback" and history[0].webhooks == "done"

@@ -52,7 +52,7 @@ def rollback(
         typer.Option(
             "--state",
             help="A state file naming keys whose documents were deleted since (their keys "
-            "are kept nowhere else).",
+            "are kept nowhere else); its webhooks are pushed the scopes put back.",
         ),
     ] = None,
     dry_run: Annotated[
@@ -104,6 +104,9 @@ def rollback(
         say(_rollback_text(result))
     if result.purge_error is not None:
         fail(result.purge_error, as_json=False)
+    if result.webhooks.failed:
+        problems = [Problem(label, why) for label, why in sorted(result.webhooks.failed.items())]
+        fail(StorageError("rolled back, but webhook deliveries failed", problems), as_json=False)
     if result.unrestorable and not dry_run:
         count = len(result.unrestorable)
         fail(
@@ -127,6 +130,7 @@ def _rollback_json(result: RollbackResult) -> dict[str, Any]:
         "unchanged": plan.unchanged,
         "unrestorable": result.unrestorable,
         "purged": len(result.purged),
+        "webhooks": {"delivered": result.webhooks.delivered, "failed": result.webhooks.failed},
     }
 
 
@@ -153,6 +157,10 @@ def _rollback_text(result: RollbackResult) -> str:
         )
     elif not result.dry_run:
         lines.append(f"Nothing changed: generation {result.generation} stays live")
+    for label in result.webhooks.delivered:
+        lines.append(f"Webhook {label}: delivered")
+    for label, why in sorted(result.webhooks.failed.items()):
+        lines.append(f"Webhook {label}: failed ({why})")
     if result.purged:
         lines.append(
             f"Purged {len(result.purged):,} {plural(len(result.purged), 'path')} from the CDN"

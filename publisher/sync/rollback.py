@@ -10,11 +10,16 @@ short (a crash, Ctrl-C) converges when run again.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..delivery.cdn import Purger
+from ..delivery.hooks import resolve_hooks
 from ..delivery.purge import purge_changed, read_pending
+from ..delivery.rollback_push import push_restored
+from ..delivery.sender import Sender
+from ..delivery.webhooks import Delivery
 from ..documents.render import Document
 from ..errors import StorageError
 from ..progress import Progress, Silent
@@ -43,6 +48,8 @@ class RollbackResult:
     """A new generation (of kind rollback) was recorded: something changed."""
     purged: list[str] = field(default_factory=list)
     purge_error: StorageError | None = None
+    webhooks: Delivery = field(default_factory=Delivery)
+    """With a state: the pushes of the scopes this rollback changed."""
 
 
 def plan_rollback(
@@ -81,11 +88,15 @@ def rollback(
     state: State | None = None,
     purger: Purger | None = None,
     progress: Progress | None = None,
+    sender: Sender | None = None,
 ) -> RollbackResult:
-    """Roll `target` back to generation `to` (see the module's docstring)."""
+    """Roll `target` back to generation `to` (see the module's docstring). With `state`,
+    its webhooks whose scope changed are pushed the documents put back."""
     progress = progress or Silent()
     if options.dry_run:
         return _plan(target, to, state, options)[0]
+    environ = os.environ if options.environ is None else options.environ
+    hooks = resolve_hooks(state, environ) if state is not None else []  # before any write
     info = new_lock(options.lock_ttl)
     target.acquire_lock(info)
     try:
@@ -126,9 +137,15 @@ def rollback(
                 result.purged = purge_changed(purger, target, changed, known, read_pending(target))
             except StorageError as exc:
                 result.purge_error = exc
+        if hooks and state is not None:
+            result.webhooks = push_restored(
+                target, hooks, _by_scope(state, plan.puts), sender or Sender()
+            )
         if result.recorded and result.generation is not None:
             purge = "none" if purger is None else "failed" if result.purge_error else "done"
-            note_delivery(target, result.generation, purge, "none")
+            sent = result.webhooks
+            pushed = "failed" if sent.failed else "done" if sent.delivered else "none"
+            note_delivery(target, result.generation, purge, pushed)
         return result
     finally:
         target.release_lock(info)
@@ -146,6 +163,12 @@ def _plan(
     plan, unknown = plan_rollback(wanted, live, bodies, known, manifest.documents)
     result = RollbackResult(target.description, to, options.dry_run, plan, unknown)
     return result, manifest, live, known
+
+
+def _by_scope(state: State, puts: list[Put]) -> dict[tuple[str, str | None], Document]:
+    """The document each (organization, project) scope now has, from the keys put back."""
+    scope_of = {k.key: (o.id, k.project) for o in state.organizations for k in o.api_keys}
+    return {scope_of[p.key]: p.document for p in puts if p.key in scope_of}
 
 
 def _body(target: Target, sha256: str) -> Document:
