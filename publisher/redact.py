@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
@@ -17,9 +18,17 @@ KEY_NAME = re.compile(KEY_PATTERN)
 _IN_PATH = re.compile(r"/config/(" + KEY_PATTERN + r")(?![A-Za-z0-9_…-])")
 
 
-def key_hash(key: str) -> str:
-    """Return sha256(key) as hex: how bookkeeping under _publisher/ names a key."""
-    return hashlib.sha256(key.encode()).hexdigest()
+def key_hash(key: str, salt: str) -> str:
+    """Return sha256(salt + key) as hex: how bookkeeping under _publisher/ names a key.
+
+    The salt is the target's own, random (`new_salt`, kept in its manifest): no table
+    of hashes of short keys, and no hash seen elsewhere, answers it (SPEC §13)."""
+    return hashlib.sha256((salt + key).encode()).hexdigest()
+
+
+def new_salt() -> str:
+    """A fresh random salt for a target's key hashes."""
+    return secrets.token_hex(16)
 
 
 def key_label(key: str) -> str:
@@ -27,6 +36,14 @@ def key_label(key: str) -> str:
     if len(key) < 20:
         return key[:3] + "…"
     return shown_prefix(key) + "…" + key[-4:]
+
+
+def stored_label(key: str) -> str:
+    """The label kept beside a key's hash under _publisher/: the full label only where
+    enough of the key stays unknown (16 characters and more: 2^64 tries even for hex)
+    that the hash cannot be searched for the rest; a shorter key keeps only its first
+    three characters."""
+    return key_label(key) if len(key) >= 28 else key[:3] + "…"
 
 
 def shown_prefix(key: str) -> str:

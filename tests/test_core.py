@@ -26,6 +26,8 @@ from publisher.sync.manifest import (
 from publisher.sync.plan import LiveObject, Plan, check_deletes, plan_from_manifest, plan_sync
 from tests.race import dead_pid
 
+SALT = "5a17" * 8  # a target's salt, fixed for the tables below
+
 
 def doc(text: str) -> Document:
     body = canonical({"status": 200, "overrides": {"e": {"status": text}}})
@@ -49,7 +51,7 @@ PLAN_CASES = [
         "gone from the state, written by us",
         {},
         {"k1": LiveObject(A.md5)},
-        {key_hash("k1"): A.sha256},
+        {key_hash("k1", SALT): A.sha256},
         [],
         ["k1"],
         0,
@@ -58,7 +60,7 @@ PLAN_CASES = [
         "no md5: the manifest decides (same)",
         {"k1": A},
         {"k1": LiveObject(None)},
-        {key_hash("k1"): A.sha256},
+        {key_hash("k1", SALT): A.sha256},
         [],
         [],
         1,
@@ -67,7 +69,7 @@ PLAN_CASES = [
         "no md5: the manifest decides (differs)",
         {"k1": B},
         {"k1": LiveObject(None)},
-        {key_hash("k1"): A.sha256},
+        {key_hash("k1", SALT): A.sha256},
         [("k1", "changed")],
         [],
         0,
@@ -85,7 +87,7 @@ PLAN_CASES = [
         "sorted puts and deletes",
         {"k3": A, "k1": B},
         {"k9": LiveObject(A.md5), "k2": LiveObject(A.md5)},
-        {key_hash("k9"): A.sha256, key_hash("k2"): A.sha256},
+        {key_hash("k9", SALT): A.sha256, key_hash("k2", SALT): A.sha256},
         [("k1", "added"), ("k3", "added")],
         ["k2", "k9"],
         0,
@@ -97,7 +99,7 @@ PLAN_CASES = [
 def test_plan_never_deletes_what_it_did_not_write(adopt: bool) -> None:
     """A live file no manifest records is unmanaged: planned for deletion only when adopted."""
     live = {"README-notes": LiveObject(A.md5), "k1": LiveObject(A.md5)}
-    plan = plan_sync({}, live, {key_hash("k1"): A.sha256}, adopt_unmanaged=adopt)
+    plan = plan_sync({}, live, {key_hash("k1", SALT): A.sha256}, adopt_unmanaged=adopt, salt=SALT)
     if adopt:
         assert plan.deletes == ["README-notes", "k1"] and plan.unmanaged == []
     else:
@@ -111,7 +113,7 @@ def test_plan_never_deletes_what_it_did_not_write(adopt: bool) -> None:
 )
 def test_plan_sync(desired, live, manifest, puts, deletes, unchanged) -> None:
     """plan_sync compares by MD5 ETag, else by the manifest's sha256, and sorts its lists."""
-    plan = plan_sync(desired, live, manifest)
+    plan = plan_sync(desired, live, manifest, salt=SALT)
     assert [(p.key, p.reason) for p in plan.puts] == puts
     assert plan.deletes == deletes
     assert plan.unchanged == unchanged
@@ -215,11 +217,15 @@ def test_manifest_keeps_documents_left_in_place() -> None:
     """A key no longer in the state but not pruned keeps its entry; a deleted one loses it;
     after a full listing, an entry whose document is gone is dropped."""
     old, new, gone = "key_old_0000", "key_new_0000", "key_gone_000"
-    previous = Manifest(3, {key_hash(old): "old", key_hash(new): "x", key_hash(gone): "g"})
+    previous = Manifest(
+        3,
+        {key_hash(old, SALT): "old", key_hash(new, SALT): "x", key_hash(gone, SALT): "g"},
+        salt=SALT,
+    )
     docs = manifest_documents(previous, {new: "new"}, [gone])
-    assert docs == {key_hash(new): "new", key_hash(old): "old"}
+    assert docs == {key_hash(new, SALT): "new", key_hash(old, SALT): "old"}
     listed = manifest_documents(previous, {new: "new"}, [], live=[new])
-    assert listed == {key_hash(new): "new"}
+    assert listed == {key_hash(new, SALT): "new"}
 
 
 @pytest.mark.parametrize(
@@ -236,7 +242,7 @@ def test_manifest_keeps_documents_left_in_place() -> None:
 def test_manifest_integrity(edit, intact) -> None:
     """A manifest is planned from only when its format is this one and its digest holds."""
     _, body, _ = build_manifest(
-        Manifest(), {key_hash("key_aaaaaaaa"): "s1"}, state_sha256="x", counts={}
+        Manifest(), {key_hash("key_aaaaaaaa", SALT): "s1"}, state_sha256="x", counts={}
     )
     assert parse_manifest(json.dumps(edit(json.loads(body))).encode()).intact is intact
 
@@ -244,18 +250,22 @@ def test_manifest_integrity(edit, intact) -> None:
 def test_plan_from_the_manifest() -> None:
     """Without a listing: unchanged by the manifest's sha256, deletes only of known keys,
     and the documents of keys the state no longer names counted as hidden."""
-    manifest = {key_hash("k1"): A.sha256, key_hash("k2"): A.sha256, key_hash("gone"): A.sha256}
-    plan = plan_from_manifest({"k1": A, "k3": B}, manifest, known=["k1", "k2", "k3"])
+    manifest = {
+        key_hash("k1", SALT): A.sha256,
+        key_hash("k2", SALT): A.sha256,
+        key_hash("gone", SALT): A.sha256,
+    }
+    plan = plan_from_manifest({"k1": A, "k3": B}, manifest, known=["k1", "k2", "k3"], salt=SALT)
     assert [(p.key, p.reason) for p in plan.puts] == [("k3", "added")]
     assert plan.unchanged == 1 and plan.deletes == ["k2"] and plan.hidden == 1
-    changed = plan_from_manifest({"k1": B}, manifest, known=["k1"])
+    changed = plan_from_manifest({"k1": B}, manifest, known=["k1"], salt=SALT)
     assert [(p.key, p.reason) for p in changed.puts] == [("k1", "changed")]
 
 
 def test_record_generation_only_on_change() -> None:
     """Recording the same documents and state twice writes one generation."""
     meta = Meta()
-    docs = {key_hash("key_aaaaaaaa"): "s1"}
+    docs = {key_hash("key_aaaaaaaa", SALT): "s1"}
     first = record_generation(meta, Manifest(), docs, state_sha256="abc", counts={})
     assert first == 1 and set(meta.files) == {"manifest.json", "generations/00000001.json"}
     body = meta.files["manifest.json"]

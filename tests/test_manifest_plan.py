@@ -107,7 +107,7 @@ def test_full_scan_runs_by_itself_when_due(site: Site, tmp_path: Path) -> None:
     assert time.time() - manifest["full_scan_at"] < 30
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupted", "edited"])
+@pytest.mark.parametrize("damage", ["missing", "corrupted", "edited", "unsalted"])
 def test_a_manifest_not_intact_falls_back_to_a_listing(
     site: Site, tmp_path: Path, damage: str
 ) -> None:
@@ -122,15 +122,21 @@ def test_a_manifest_not_intact_falls_back_to_a_listing(
         site.delete("_publisher/manifest.json")
     elif damage == "corrupted":
         site.write("_publisher/manifest.json", raw[: len(raw) // 2])
+    elif damage == "unsalted":  # as format 2 wrote it: plain sha256 of each key
+        data = json.loads(raw)
+        plain = {hashlib.sha256(k.encode()).hexdigest(): v for k, v in data["documents"].items()}
+        data.update(format=2, documents=plain)
+        del data["salt"]
+        site.write("_publisher/manifest.json", json.dumps(data).encode())
     else:  # claims the deleted document is still there, under another hash
         data = json.loads(raw)
-        data["documents"][key_hash("key_someone_elses_0000")] = "0" * 64
+        data["documents"][key_hash("key_someone_elses_0000", data["salt"])] = "0" * 64
         site.write("_publisher/manifest.json", json.dumps(data).encode())
     result = run_cli("publish", path, *site.args)
     assert result.exit_code == 0, result.stderr
     assert site.read(f"config/{KEY_A}") == good
     repaired = json.loads(site.read("_publisher/manifest.json") or b"{}")
-    assert repaired["format"] == 2 and repaired["digest"]
+    assert repaired["format"] == 3 and repaired["digest"] and len(repaired["salt"]) == 32
     assert run_cli("publish", path, *site.args).stdout.startswith("Nothing to upload")
 
 
@@ -163,7 +169,7 @@ def test_two_publishers_racing_keep_the_manifest_true(
         manifest = json.loads(site.read("_publisher/manifest.json") or b"{}")
         listing = site.client.list_objects_v2(Bucket=site.bucket, Prefix="config/")
         live = {
-            key_hash(o["Key"].removeprefix("config/")): hashlib.sha256(
+            key_hash(o["Key"].removeprefix("config/"), manifest["salt"]): hashlib.sha256(
                 site.read(o["Key"]) or b""
             ).hexdigest()
             for o in listing.get("Contents", [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -312,7 +313,13 @@ def test_manifest_records_generation_without_raw_keys(state_file: Path, tmp_path
     manifest = json.loads((target / "_publisher" / "manifest.json").read_bytes())
     docs = render_documents(load_state(state_file)).documents
     assert manifest["generation"] == 1
-    assert manifest["documents"] == {key_hash(k): d.sha256 for k, d in docs.items()}
+    salt = manifest["salt"]
+    assert len(salt) == 32 and manifest["format"] == 3
+    assert manifest["documents"] == {key_hash(k, salt): d.sha256 for k, d in docs.items()}
+    unsalted = {hashlib.sha256(k.encode()).hexdigest() for k in docs}
+    for path in (target / "_publisher").rglob("*"):
+        if path.is_file():
+            assert not any(h.encode() in path.read_bytes() for h in unsalted), path
     assert manifest["counts"]["added"] == 3
     assert len(manifest["state_sha256"]) == 64
     for path in (target / "_publisher").rglob("*"):

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 
 from ..errors import Problem, StorageError, UsageError
-from ..redact import key_hash, key_label, plural
+from ..redact import key_label, plural
 from ..settings import CdnKind, CdnSettings, StorageSettings
 from .cdn import CloudFrontPurger, HttpPurger, Purger
 from .store import Bookkeeping
@@ -51,8 +51,9 @@ def purge_changed(
 ) -> list[str]:
     """Purge the changed keys' paths and any left pending by a failed purge; return the paths.
 
-    `known` maps sha256(key) → key for every key this publish knows. A failed purge is
-    recorded under _publisher/ (as key hashes) and retried next time.
+    `known` maps each key's hash (the target's salted `key_hash`) → key for every key
+    this publish knows. A failed purge is recorded under _publisher/ (as those hashes)
+    and retried next time.
     """
     keys = sorted(set(changed) | {known[h] for h in pending if h in known})
     if not keys:
@@ -61,7 +62,8 @@ def purge_changed(
     try:
         purger.purge(paths)
     except StorageError as exc:
-        target.write_meta(PENDING_PURGE, _pending_bytes(keys))
+        hashes = {k: h for h, k in known.items()}
+        target.write_meta(PENDING_PURGE, _pending_bytes([hashes[k] for k in keys]))
         raise StorageError(
             f"the documents are published, but the CDN purge of {len(paths)} "
             f"{plural(len(paths), 'path')} failed: "
@@ -83,5 +85,5 @@ def read_pending(target: Bookkeeping) -> list[str]:
         return []
 
 
-def _pending_bytes(keys: list[str]) -> bytes:
-    return json.dumps({"keys": sorted(key_hash(k) for k in keys)}, indent=1).encode() + b"\n"
+def _pending_bytes(hashes: list[str]) -> bytes:
+    return json.dumps({"keys": sorted(hashes)}, indent=1).encode() + b"\n"

@@ -5,8 +5,8 @@ Under `_publisher/`, never a raw key:
 - `bodies/<sha256>`: each distinct document body, once (there are few: one per scope).
 - `generations/<N>.json`: each generation's summary (time, host, user, kind, the
   state's sha256, counts, whether the purge and the webhooks completed) and its
-  `changes` against the generation before: sha256(key) → [body sha256, the key's
-  label], or null for a document deleted.
+  `changes` against the generation before: the key's salted hash (as in the manifest)
+  → [body sha256, its stored label], or null for a document deleted.
 - `history/base-<B>.json`: the documents live at B, the oldest generation kept.
 
 A generation's documents are the base with every later generation's changes applied.
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from ..documents.render import Document
 from ..errors import StorageError
-from ..redact import key_hash, key_label
+from ..redact import key_hash, stored_label
 from ..settings import DEFAULT_KEEP_GENERATIONS
 from .manifest import History, Manifest, generation_name
 
@@ -56,7 +56,7 @@ def base_name(generation: int) -> str:
 def changes(
     before: Mapping[str, str], after: Mapping[str, str], labels: Mapping[str, str]
 ) -> dict[str, Entry | None]:
-    """sha256(key) → [body sha256, label] for each document new or changed, None for each
+    """key hash → [body sha256, label] for each document new or changed, None for each
     document gone (pure)."""
     found: dict[str, Entry | None] = {
         h: [sha, labels.get(h, "")] for h, sha in after.items() if before.get(h) != sha
@@ -101,7 +101,8 @@ def record(
             bodies.add(doc.sha256)
     generation = previous.generation + 1
     fresh = previous.history_base is None or not previous.intact  # a base of every key
-    labels = {key_hash(k): key_label(k) for k in (live if fresh else changed_keys)}
+    salt = previous.salt
+    labels = {key_hash(k, salt): stored_label(k) for k in (live if fresh else changed_keys)}
     changed = changes(previous.documents, documents, labels)
     summary: dict[str, Any] = {"kind": kind, "host": socket.gethostname(), "user": _user()}
     summary.update(purge=delivery[0], webhooks=delivery[1], changes=changed)

@@ -12,25 +12,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..redact import key_hash, shown_prefix
+from ..redact import key_hash, new_salt, shown_prefix
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT = 2
+FORMAT = 3
+"""3: key hashes salted with the target's own salt (2: plain sha256 of the key)."""
 
 
 @dataclass(frozen=True)
 class Manifest:
     generation: int = 0
     documents: dict[str, str] = field(default_factory=dict)
-    """sha256(api key) → sha256(document) for every document left live."""
+    """key_hash(api key, salt) → sha256(document) for every document left live."""
     state_sha256: str | None = None
     full_scan_at: float | None = None
     """When a full listing last checked what is live (None: never)."""
@@ -38,6 +40,9 @@ class Manifest:
     """Present, readable, of this format, and its digest holds: fit to plan from."""
     scan_bounds: tuple[str, ...] = ()
     """Sorted key prefixes that split the keys into ranges of about equal size."""
+    salt: str = field(default_factory=new_salt, compare=False)
+    """This target's salt for key hashes: kept from manifest to manifest (a new one
+    where there is none, which a full scan then fills in)."""
     bodies: frozenset[str] = frozenset()
     """sha256 of every document body kept under bodies/ (see history.py)."""
     history_base: int | None = None
@@ -63,6 +68,9 @@ def scan_bounds(keys: Iterable[str], per_range: int = KEYS_PER_RANGE) -> tuple[s
     return tuple(sorted(picks))
 
 
+_SALT = re.compile(r"[0-9a-f]{32}")
+
+
 def _shas(value: Any) -> frozenset[str]:
     if not isinstance(value, list):
         return frozenset()
@@ -78,9 +86,9 @@ def _bounds(value: Any) -> tuple[str, ...]:
     return tuple(sorted(set(value)))
 
 
-def digest(generation: int, documents: Mapping[str, str]) -> str:
-    """Return the manifest's digest: sha256 over its generation and sorted documents."""
-    text = json.dumps([generation, sorted(documents.items())], separators=(",", ":"))
+def digest(generation: int, documents: Mapping[str, str], salt: str = "") -> str:
+    """Return the manifest's digest: sha256 over its generation, salt and documents."""
+    text = json.dumps([generation, salt, sorted(documents.items())], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -96,9 +104,14 @@ def parse_manifest(raw: bytes | None) -> Manifest:
         docs = {str(k): str(v) for k, v in docs.items()}
         generation = int(data["generation"])
         scanned = data.get("full_scan_at")
-        intact = data.get("format") == FORMAT and data.get("digest") == digest(generation, docs)
+        salt = data.get("salt")
+        if data.get("format") != FORMAT or not isinstance(salt, str) or not _SALT.fullmatch(salt):
+            # Its key hashes are not this format's: a full scan rebuilds the manifest.
+            log.warning("%s is of another format: a full scan rebuilds it", MANIFEST)
+            return Manifest(generation, {}, data.get("state_sha256"))
+        intact = data.get("digest") == digest(generation, docs, salt)
         if not intact:
-            log.warning("%s is of another format or does not match its digest", MANIFEST)
+            log.warning("%s does not match its digest", MANIFEST)
         return Manifest(
             generation,
             docs,
@@ -106,6 +119,7 @@ def parse_manifest(raw: bytes | None) -> Manifest:
             float(scanned) if isinstance(scanned, int | float) else None,
             intact,
             _bounds(data.get("scan_bounds")),
+            salt,
             _shas(data.get("bodies")),
             base if isinstance(base := data.get("history_base"), int) else None,
         )
@@ -120,18 +134,19 @@ def manifest_documents(
     deleted: Iterable[str],
     live: Iterable[str] | None = None,
 ) -> dict[str, str]:
-    """Return sha256(key) → sha256(document) for what is live after this publish.
+    """Return key hash → sha256(document) for what is live after this publish.
 
     `published` maps each key of the state to its document's sha256; `deleted` are the
     keys deleted. Other entries of `previous` (documents left in place) are kept, unless
     a full listing (`live`: every live key) shows the document is gone.
     """
-    gone = {key_hash(k) for k in deleted}
+    salt = previous.salt
+    gone = {key_hash(k, salt) for k in deleted}
     kept = {h: sha for h, sha in previous.documents.items() if h not in gone}
     if live is not None:
-        present = {key_hash(k) for k in live}
+        present = {key_hash(k, salt) for k in live}
         kept = {h: sha for h, sha in kept.items() if h in present}
-    kept.update((key_hash(k), sha) for k, sha in published.items())
+    kept.update((key_hash(k, salt), sha) for k, sha in published.items())
     return dict(sorted(kept.items()))
 
 
@@ -165,9 +180,10 @@ def build_manifest(
         **summary,
         "full_scan_at": full_scan_at,
         "scan_bounds": list(bounds),
+        "salt": previous.salt,
         "bodies": sorted(history.bodies),
         "history_base": history.base,
-        "digest": digest(generation, documents),
+        "digest": digest(generation, documents, previous.salt),
         "documents": documents,
     }
     summary.update(history.summary)

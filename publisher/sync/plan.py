@@ -49,6 +49,7 @@ def plan_sync(
     manifest: Mapping[str, str] | None = None,
     *,
     adopt_unmanaged: bool = False,
+    salt: str,
 ) -> Plan:
     """Compare desired documents with live objects (MD5, else the manifest's sha256).
 
@@ -63,15 +64,15 @@ def plan_sync(
         found = live.get(key)
         if found is None:
             puts.append(Put(key, doc, "added"))
-        elif _same(found, doc, manifest, key):
+        elif _same(found, doc, manifest, key_hash(key, salt)):
             unchanged += 1
         else:
             puts.append(Put(key, doc, "changed"))
     gone = sorted(key for key in live if key not in desired)
     if adopt_unmanaged:
         return Plan(puts, gone, unchanged, len(live))
-    deletes = [key for key in gone if key_hash(key) in manifest]
-    unmanaged = [key for key in gone if key_hash(key) not in manifest]
+    deletes = [key for key in gone if key_hash(key, salt) in manifest]
+    unmanaged = [key for key in gone if key_hash(key, salt) not in manifest]
     return Plan(puts, deletes, unchanged, len(live), unmanaged)
 
 
@@ -79,6 +80,7 @@ def plan_from_manifest(
     desired: Mapping[str, Document],
     manifest: Mapping[str, str],
     known: Iterable[str],
+    salt: str,
 ) -> Plan:
     """Plan against the manifest instead of a listing: O(keys of the state), no request.
 
@@ -92,7 +94,7 @@ def plan_from_manifest(
     seen: set[str] = set()
     for key in sorted(desired):
         doc = desired[key]
-        hashed = key_hash(key)
+        hashed = key_hash(key, salt)
         seen.add(hashed)
         recorded = manifest.get(hashed)
         if recorded is None:
@@ -103,7 +105,7 @@ def plan_from_manifest(
             puts.append(Put(key, doc, "changed"))
     deletes = []
     for key in sorted(set(known) - set(desired)):
-        hashed = key_hash(key)
+        hashed = key_hash(key, salt)
         seen.add(hashed)
         if hashed in manifest:
             deletes.append(key)
@@ -111,10 +113,10 @@ def plan_from_manifest(
     return Plan(puts, deletes, unchanged, len(manifest), hidden=hidden)
 
 
-def _same(found: LiveObject, doc: Document, manifest: Mapping[str, str], key: str) -> bool:
+def _same(found: LiveObject, doc: Document, manifest: Mapping[str, str], hashed: str) -> bool:
     if found.md5 is not None:
         return found.md5 == doc.md5
-    return manifest.get(key_hash(key)) == doc.sha256
+    return manifest.get(hashed) == doc.sha256
 
 
 def check_deletes(plan: Plan, *, max_deletes: int, force: bool) -> None:
@@ -135,14 +137,17 @@ def check_deletes(plan: Plan, *, max_deletes: int, force: bool) -> None:
 
 
 def keep_changed_by_others(
-    plan: Plan, manifest: Mapping[str, str], live_sha256: Mapping[str, str | None]
+    plan: Plan,
+    manifest: Mapping[str, str],
+    live_sha256: Mapping[str, str | None],
+    salt: str,
 ) -> Plan:
     """Move deletes whose live bytes are not what publisher wrote to unmanaged.
 
     `live_sha256` maps each delete to the sha256 of its live document (None: unknown).
     A document another tool rewrote since is no longer publisher's to delete.
     """
-    ours = [k for k in plan.deletes if live_sha256.get(k) == manifest.get(key_hash(k))]
+    ours = [k for k in plan.deletes if live_sha256.get(k) == manifest.get(key_hash(k, salt))]
     if len(ours) == len(plan.deletes):
         return plan
     theirs = [k for k in plan.deletes if k not in set(ours)]

@@ -70,7 +70,8 @@ def sync_target(
     progress.finish("list")
     due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
     if options.dry_run:
-        result = _dry_run(rendered, target, options, plan, purger, snapshot.pending_purge)
+        pending, salt = snapshot.pending_purge, snapshot.manifest.salt
+        result = _dry_run(rendered, target, options, plan, purger, pending, salt)
         result.webhooks_due = due
         return result
     if not due and _up_to_date(loaded, rendered, plan, snapshot, options):
@@ -157,11 +158,12 @@ def _dry_run(
     plan: Plan,
     purger: Purger | None,
     pending: list[str],
+    salt: str,
 ) -> PublishResult:
     result = PublishResult(target.description, True, plan, rendered)
     if purger is not None:
         deleted = plan.deletes if options.prune else []
-        keys = _purge_keys([p.key for p in plan.puts] + deleted, rendered, plan, pending)
+        keys = _purge_keys([p.key for p in plan.puts] + deleted, rendered, plan, pending, salt)
         result.purge_preview = purger.describe([target.document_path(k) for k in keys])
     cache: dict[tuple[bytes | None, str], list[ExperimentChange]] = {}
     for put in plan.puts:
@@ -249,7 +251,8 @@ def _publish_locked(
     target.delete_meta(garbage)
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted
-        known = {key_hash(k): k for k in [*rendered.keys, *plan.deletes]}
+        salt = snapshot.manifest.salt
+        known = {key_hash(k, salt): k for k in [*rendered.keys, *plan.deletes]}
         progress.start("purge")
         try:
             result.purged = purge_changed(purger, target, changed, known, snapshot.pending_purge)
@@ -260,10 +263,10 @@ def _publish_locked(
 
 
 def _purge_keys(
-    changed: list[str], rendered: Rendered, plan: Plan, pending: list[str]
+    changed: list[str], rendered: Rendered, plan: Plan, pending: list[str], salt: str
 ) -> list[str]:
     """The keys a purge covers: the changed ones and those a failed purge left pending."""
-    known = {key_hash(k): k for k in [*rendered.keys, *plan.deletes]}
+    known = {key_hash(k, salt): k for k in [*rendered.keys, *plan.deletes]}
     return sorted(set(changed) | {known[h] for h in pending if h in known})
 
 

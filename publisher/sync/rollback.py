@@ -58,11 +58,12 @@ def plan_rollback(
     bodies: Mapping[str, Document],
     known: Mapping[str, str],
     managed: Mapping[str, str],
+    salt: str,
 ) -> tuple[Plan, list[str]]:
     """The puts and deletes that make `live` what `wanted` says (pure).
 
-    `wanted` maps sha256(key) → [body sha256, label]; `bodies` holds each body by its
-    sha256; `known` maps sha256(key) → key for every key known; `managed` is the current
+    `wanted` maps key hash → [body sha256, label]; `bodies` holds each body by its
+    sha256; `known` maps key hash → key for every key known; `managed` is the current
     manifest (only documents it records are ever deleted). Returns the plan and the
     labels of wanted documents whose key is not known."""
     puts, unknown, unchanged = [], [], 0
@@ -76,7 +77,8 @@ def plan_rollback(
             unchanged += 1
         else:
             puts.append(Put(key, doc, "changed" if obj is not None else "added"))
-    deletes = sorted(k for k in live if key_hash(k) not in wanted and key_hash(k) in managed)
+    hashed = {k: key_hash(k, salt) for k in live}
+    deletes = sorted(k for k, h in hashed.items() if h not in wanted and h in managed)
     return Plan(puts, deletes, unchanged, len(live)), sorted(unknown)
 
 
@@ -109,9 +111,9 @@ def rollback(
         if plan.deletes:
             target.delete_documents(plan.deletes)
         documents = dict(manifest.documents)
-        documents.update((key_hash(p.key), p.document.sha256) for p in plan.puts)
+        documents.update((key_hash(p.key, manifest.salt), p.document.sha256) for p in plan.puts)
         for key in plan.deletes:
-            documents.pop(key_hash(key), None)
+            documents.pop(key_hash(key, manifest.salt), None)
         if documents != manifest.documents or plan.puts or plan.deletes:
             restored = {p.key: p.document for p in plan.puts}
             history, garbage = record_history(
@@ -158,9 +160,9 @@ def _plan(
     wanted = documents_at(target, manifest, to)
     live = target.list_live(manifest.scan_bounds)
     state_keys = [k.key for o in state.organizations for k in o.api_keys] if state else []
-    known = {key_hash(k): k for k in [*live, *state_keys]}
+    known = {key_hash(k, manifest.salt): k for k in [*live, *state_keys]}
     bodies = {sha: _body(target, sha) for sha in {e[0] for e in wanted.values()}}
-    plan, unknown = plan_rollback(wanted, live, bodies, known, manifest.documents)
+    plan, unknown = plan_rollback(wanted, live, bodies, known, manifest.documents, manifest.salt)
     result = RollbackResult(target.description, to, options.dry_run, plan, unknown)
     return result, manifest, live, known
 

@@ -74,9 +74,15 @@ class Snapshot:
         prune) and kept if another tool has rewritten it since publisher wrote it.
         """
         if self.live is None:
-            return plan_from_manifest(rendered.documents, self.manifest.documents, rendered.keys)
+            return plan_from_manifest(
+                rendered.documents, self.manifest.documents, rendered.keys, self.manifest.salt
+            )
         plan = plan_sync(
-            rendered.documents, self.live, self.manifest.documents, adopt_unmanaged=adopt_unmanaged
+            rendered.documents,
+            self.live,
+            self.manifest.documents,
+            adopt_unmanaged=adopt_unmanaged,
+            salt=self.manifest.salt,
         )
         if target is None or adopt_unmanaged:
             return plan
@@ -92,7 +98,7 @@ class Snapshot:
         if not plan.deletes:
             return plan
         live = {key: target.document_sha256(key) for key in plan.deletes}
-        return keep_changed_by_others(plan, self.manifest.documents, live)
+        return keep_changed_by_others(plan, self.manifest.documents, live, self.manifest.salt)
 
 
 @contextmanager
