@@ -2,7 +2,10 @@
 
 Under `_publisher/`, never a raw key:
 
-- `bodies/<sha256>`: each distinct document body, once (there are few: one per scope).
+- `bodies/<N>.json`: a pack of the distinct document bodies generation N was the first
+  to publish, each kept once (one request per generation, not one per body: a cold
+  publish of 100,000 keys adds one object, not 30,000); the manifest says which pack
+  holds each body.
 - `generations/<N>.json`: each generation's summary (time, host, user, kind, the
   state's sha256, counts, whether the purge and the webhooks completed) and its
   `changes` against the generation before: the key's salted hash (as in the manifest)
@@ -19,6 +22,7 @@ point leaves a manifest whose base and records all exist.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import logging
 import socket
@@ -45,8 +49,19 @@ class Meta(Protocol):
     def delete_meta(self, names: Sequence[str]) -> None: ...
 
 
-def body_name(sha256: str) -> str:
-    return f"bodies/{sha256}"
+def pack_name(generation: int) -> str:
+    return f"bodies/{generation:08d}.json"
+
+
+def read_pack(target: Meta, generation: int) -> dict[str, bytes]:
+    """The bodies of one pack, by sha256 (each checked against its sha256)."""
+    raw = target.read_meta(pack_name(generation))
+    try:
+        found = json.loads(raw)["bodies"] if raw is not None else {}
+        bodies = {str(sha): str(text).encode() for sha, text in found.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        bodies = {}
+    return {sha: b for sha, b in bodies.items() if hashlib.sha256(b).hexdigest() == sha}
 
 
 def base_name(generation: int) -> str:
@@ -94,12 +109,12 @@ def record(
     once that manifest is written. `live` maps keys to the documents put or left live,
     `changed_keys` are those put (their labels go with the changes); `delivery` says
     whether a purge and webhooks are to follow ("pending") or not ("none")."""
-    bodies = set(previous.bodies)
-    for doc in {d.sha256: d for d in live.values()}.values():
-        if doc.sha256 not in bodies:
-            target.write_meta(body_name(doc.sha256), doc.body)
-            bodies.add(doc.sha256)
     generation = previous.generation + 1
+    bodies = dict(previous.bodies)
+    new = {d.sha256: d.body.decode() for d in live.values() if d.sha256 not in bodies}
+    if new:
+        target.write_meta(pack_name(generation), _dump({"bodies": dict(sorted(new.items()))}))
+        bodies.update((sha, generation) for sha in new)
     fresh = previous.history_base is None or not previous.intact  # a base of every key
     salt = previous.salt
     labels = {key_hash(k, salt): stored_label(k) for k in (live if fresh else changed_keys)}
@@ -111,7 +126,7 @@ def record(
     if base is None or fresh:
         full = {h: [sha, labels.get(h, "")] for h, sha in documents.items()}
         _write_base(target, generation, full)
-        return History(summary, frozenset(bodies), generation), garbage
+        return History(summary, bodies, generation), garbage
     if generation - base + 1 >= keep + COLLECT_EVERY:
         new_base = generation - keep + 1
         records = [*_records(target, base + 1, generation - 1), changed]
@@ -119,13 +134,13 @@ def record(
         _write_base(target, new_base, moved)
         needed = {e[0] for e in moved.values()} | set(documents.values())
         needed |= {e[0] for r in records[new_base - base :] for e in r.values() if e}
-        unused = sorted(bodies - needed)
+        packs = set(bodies.values())
+        bodies = {sha: pack for sha, pack in bodies.items() if sha in needed}
         garbage = [base_name(base), *map(generation_name, range(base, new_base))]
-        garbage += [body_name(sha) for sha in unused]
-        bodies -= set(unused)
+        garbage += [pack_name(n) for n in sorted(packs - set(bodies.values()))]
         log.info("history: keeping generations %d-%d", new_base, generation)
         base = new_base
-    return History(summary, frozenset(bodies), base), garbage
+    return History(summary, bodies, base), garbage
 
 
 def _records(target: Meta, first: int, last: int) -> list[dict[str, Entry | None]]:

@@ -43,8 +43,9 @@ class Manifest:
     salt: str = field(default_factory=new_salt, compare=False)
     """This target's salt for key hashes: kept from manifest to manifest (a new one
     where there is none, which a full scan then fills in)."""
-    bodies: frozenset[str] = frozenset()
-    """sha256 of every document body kept under bodies/ (see history.py)."""
+    bodies: dict[str, int] = field(default_factory=dict)
+    """sha256 of every document body kept → the generation whose pack holds it
+    (`bodies/<generation>.json`, see history.py)."""
     history_base: int | None = None
     """The oldest generation kept, whose documents history/base.json holds (None: none)."""
 
@@ -71,10 +72,10 @@ def scan_bounds(keys: Iterable[str], per_range: int = KEYS_PER_RANGE) -> tuple[s
 _SALT = re.compile(r"[0-9a-f]{32}")
 
 
-def _shas(value: Any) -> frozenset[str]:
-    if not isinstance(value, list):
-        return frozenset()
-    return frozenset(v for v in value if isinstance(v, str) and len(v) == 64)
+def _packs(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if len(k) == 64 and isinstance(v, int)}
 
 
 def _bounds(value: Any) -> tuple[str, ...]:
@@ -120,7 +121,7 @@ def parse_manifest(raw: bytes | None) -> Manifest:
             intact,
             _bounds(data.get("scan_bounds")),
             salt,
-            _shas(data.get("bodies")),
+            _packs(data.get("bodies")),
             base if isinstance(base := data.get("history_base"), int) else None,
         )
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
@@ -181,7 +182,7 @@ def build_manifest(
         "full_scan_at": full_scan_at,
         "scan_bounds": list(bounds),
         "salt": previous.salt,
-        "bodies": sorted(history.bodies),
+        "bodies": dict(sorted(history.bodies.items())),
         "history_base": history.base,
         "digest": digest(generation, documents, previous.salt),
         "documents": documents,
@@ -204,7 +205,7 @@ class History:
 
     summary: Mapping[str, Any] = field(default_factory=dict)
     """More for the generation's summary: kind, host, user, and its changes."""
-    bodies: frozenset[str] = frozenset()
+    bodies: dict[str, int] = field(default_factory=dict)
     base: int | None = None
 
 

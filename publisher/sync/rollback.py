@@ -1,10 +1,10 @@
 """`publisher rollback --to N`: make what is live exactly what was live at generation N.
 
 Needs no state: the documents of N come from the kept history (history.py), their
-bodies from `_publisher/bodies/`. Raw keys are not kept anywhere under `_publisher/`, so
-a document is put back only where its key is known: live now (a listing names it) or in
-the `--state` given. The plan is made from a listing of what is live, so a rollback cut
-short (a crash, Ctrl-C) converges when run again.
+bodies from the packs under `_publisher/bodies/`. Raw keys are not kept anywhere under
+`_publisher/`, so a document is put back only where its key is known: live now (a
+listing names it) or in the `--state` given. The plan is made from a listing of what is
+live, so a rollback cut short (a crash, Ctrl-C) converges when run again.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..redact import key_hash
 from ..settings import PublishOptions
 from ..state import State
 from .apply import apply_puts, refresher
-from .history import Documents, body_name, documents_at, note_delivery, read_record
+from .history import Documents, documents_at, note_delivery, read_pack, read_record
 from .history import record as record_history
 from .lock import new_lock
 from .manifest import MANIFEST, Manifest, parse_manifest, record_generation
@@ -161,7 +161,7 @@ def _plan(
     live = target.list_live(manifest.scan_bounds)
     state_keys = [k.key for o in state.organizations for k in o.api_keys] if state else []
     known = {key_hash(k, manifest.salt): k for k in [*live, *state_keys]}
-    bodies = {sha: _body(target, sha) for sha in {e[0] for e in wanted.values()}}
+    bodies = _bodies(target, manifest, {e[0] for e in wanted.values()})
     plan, unknown = plan_rollback(wanted, live, bodies, known, manifest.documents, manifest.salt)
     result = RollbackResult(target.description, to, options.dry_run, plan, unknown)
     return result, manifest, live, known
@@ -173,8 +173,17 @@ def _by_scope(state: State, puts: list[Put]) -> dict[tuple[str, str | None], Doc
     return {scope_of[p.key]: p.document for p in puts if p.key in scope_of}
 
 
-def _body(target: Target, sha256: str) -> Document:
-    body = target.read_meta(body_name(sha256))
-    if body is None or hashlib.sha256(body).hexdigest() != sha256:
-        raise StorageError(f"the kept body {sha256[:12]}… is missing or damaged: cannot restore")
-    return Document(body, sha256, hashlib.md5(body, usedforsecurity=False).hexdigest(), "", None)
+def _bodies(target: Target, manifest: Manifest, wanted: set[str]) -> dict[str, Document]:
+    """Each wanted body, read from its pack (each pack once) and checked by its sha256."""
+    packs: dict[int, dict[str, bytes]] = {}
+    found: dict[str, Document] = {}
+    for sha in sorted(wanted):
+        pack = manifest.bodies.get(sha)
+        if pack is not None and pack not in packs:
+            packs[pack] = read_pack(target, pack)
+        body = packs.get(pack, {}).get(sha) if pack is not None else None
+        if body is None:
+            raise StorageError(f"the kept body {sha[:12]}… is missing or damaged: cannot restore")
+        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        found[sha] = Document(body, sha, md5, "", None)
+    return found
