@@ -11,6 +11,7 @@ from .delivery.purge import make_purger
 from .delivery.sender import Sender
 from .delivery.webhooks import Delivery, send_now
 from .errors import UsageError
+from .fetch import check_base_url
 from .progress import Progress
 from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
 from .state import State, load_state
@@ -47,6 +48,8 @@ def publish(
     PublisherError whose `exit_code` is the CLI's.
     """
     options = options or PublishOptions()
+    for edge in wait_edges:
+        check_base_url(edge, "--wait-edge")
     if isinstance(target, str | Path):
         target = open_target(str(target), storage)
     if purger is None and cdn is not None:
@@ -96,6 +99,10 @@ def verify(
 ) -> VerifyResult:
     """Compare what `state` renders with what is live at `target` and at each edge URL
     (every document, or a random `sample` of them); write nothing."""
+    for edge in edges:
+        check_base_url(edge, "--edge")
+    if sample is not None and not edges:
+        raise UsageError("--sample N applies to --edge: give an edge URL to sample from")
     if isinstance(target, str | Path):
         target = open_target(str(target), storage)
     return verify_target(state, target, options, edges=edges, sample=sample)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import quote, urljoin, urlsplit
 
-from .errors import StorageError
+from .errors import StorageError, UsageError
 from .redact import url_for_display
 
 MAX_REDIRECTS = 5
@@ -31,6 +31,20 @@ class Response:
     body: bytes
     url: str
     """Where the answer came from, after redirects."""
+
+
+def check_base_url(url: str, option: str) -> None:
+    """Raise a usage error unless `url` is an http(s) URL with a host (an edge's base)."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises for a bad port)
+        valid = valid and url.isascii() and not any(c.isspace() or c < " " for c in url)
+    except ValueError:
+        valid = False
+    if not valid:
+        shown = url_for_display(url) if url else "''"
+        raise UsageError(f"{option} {shown}: not an http:// or https:// URL with a host")
 
 
 def get(

@@ -274,3 +274,42 @@ def test_a_rollback_with_the_state_pushes_its_webhooks(tmp_path: Path) -> None:
         assert pushed == json.loads(v1)["overrides"]
         history = publisher.history(target, limit=1)
         assert history[0].kind == "rollback" and history[0].webhooks == "done"
+
+
+def test_a_lost_manifest_never_writes_over_earlier_records(tmp_path: Path) -> None:
+    site = Site("dir", tmp_path, None)
+    state_file = tmp_path / "s.yaml"
+    for coverage in (0.1, 0.2, 0.3):
+        publish(site, state_file, state_with(coverage))
+    first = (site.root / "_publisher" / "generations" / "00000001.json").read_bytes()
+    (site.root / "_publisher" / "manifest.json").unlink()
+    listed = json.loads(run_cli("history", *site.args, "--json").stdout)
+    assert [g["generation"] for g in listed] == [3, 2, 1]  # still shown, from the records
+    refused = run_cli("rollback", "--to", "1", *site.args)
+    assert refused.exit_code == 2 and "manifest is missing or damaged" in refused.stderr
+    publish(site, state_file, state_with(0.4))
+    assert (site.root / "_publisher" / "generations" / "00000001.json").read_bytes() == first
+    listed = json.loads(run_cli("history", *site.args, "--json").stdout)
+    assert [g["generation"] for g in listed] == [4, 3, 2, 1]
+
+
+def test_rollback_refuses_what_cannot_be_restored_and_leaves_no_trace(tmp_path: Path) -> None:
+    nowhere = tmp_path / "nowhere"
+    never = run_cli("rollback", "--to", "1", "--target", nowhere)
+    assert never.exit_code == 2 and not nowhere.exists()
+    site = Site("dir", tmp_path, None)
+    publish(site, tmp_path / "s.yaml", state_with(0.1))
+    future = run_cli("rollback", "--to", "999", *site.args)
+    assert future.exit_code == 2
+    assert "generation 999 does not exist: the newest is 1" in future.stderr
+
+
+def test_a_revoked_key_put_back_is_said(tmp_path: Path) -> None:
+    site = Site("dir", tmp_path, None)
+    state_file = tmp_path / "s.yaml"
+    publish(site, state_file, state_with(0.1))
+    publish(site, state_file, state_with(0.1, revoked=True), "--prune")
+    result = run_cli("rollback", "--to", "1", *site.args, "--state", state_file)
+    assert result.exit_code == 0, result.stderr
+    assert f"! {key_label(KEY_G)}: revoked in the state, and live again" in result.stdout
+    assert f"↺ {key_label(KEY_G)}: deleted since" in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,3 +125,34 @@ def test_drift_in_a_bucket(bucket: tuple[str, Any], state_file: Path) -> None:
     assert result.exit_code == 1
     drift = {(d["kind"], d["where"]) for d in json.loads(result.stdout)["drift"]}
     assert drift == {("missing", "s3://verified/site"), ("different", "s3://verified/site")}
+
+
+def test_edge_urls_are_checked_before_anything_is_written(tmp_path: Path, state_file: Path) -> None:
+    target = tmp_path / "public"
+    for bad in ("", "127.0.0.1:3999", "ftp://127.0.0.1/", "file:///etc/passwd", "http://[::1"):
+        published = run_cli("publish", state_file, "--target", target, "--wait-edge", bad)
+        assert published.exit_code == 2, (bad, published.stderr)
+        assert "--wait-edge" in published.stderr and not target.exists()
+        verified = run_cli("verify", state_file, "--target", target, "--edge", bad)
+        assert verified.exit_code == 2, (bad, verified.stderr)
+    sampled = run_cli("verify", state_file, "--target", target, "--sample", "5")
+    assert sampled.exit_code == 2 and "--sample N applies to --edge" in sampled.stderr
+
+
+def test_an_unreachable_edge_is_waited_for_then_said_without_secrets(
+    tmp_path: Path, state_file: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    edge = f"http://user:hunter2@127.0.0.1:{dead}/?token=SECRETQ"
+    result = run_cli(
+        "publish", state_file, "--target", tmp_path / "public", "--wait-edge", edge,
+        "--wait-timeout", "1",
+    )  # fmt: skip
+    assert result.exit_code == 4
+    assert result.stdout.startswith("Published 3 documents")
+    assert "the documents are published, but 3 still served old bytes" in result.stderr
+    assert "Connection refused" in result.stderr
+    shown = result.stdout + result.stderr
+    assert "hunter2" not in shown and "SECRETQ" not in shown and "user" not in shown

@@ -196,5 +196,8 @@ def _history_table(found: list[Generation]) -> str:
         for row in rows
     ]
     if any(not g.restorable for g in found):
-        lines.append("* no longer restorable (older than --keep-generations)")
+        lines.append(
+            "* not restorable: collected (older than --keep-generations), "
+            "or recorded before history was kept"
+        )
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import typer
 
 from .. import api
 from ..errors import EXIT_INVALID, Problem, PublisherError, StorageError
-from ..redact import key_label
+from ..redact import key_label, url_for_display
 from ..settings import (
     DEFAULT_CACHE_CONTROL,
     DEFAULT_CONCURRENCY,
@@ -179,6 +179,7 @@ def publish_cmd(
         typer.Option(
             "--wait-timeout",
             min=1,
+            max=86400,
             help="Seconds --wait-edge waits before it exits 4 (the documents stay published).",
             rich_help_panel=CDN,
         ),
@@ -247,13 +248,16 @@ def publish_cmd(
     if result.refused:
         say(f"error: {result.refused}", err=True)
         raise typer.Exit(EXIT_INVALID)
-    stale = [(w.edge, key) for w in result.edge_waits for key in w.stale]
+    stale = [(w, key) for w in result.edge_waits for key in w.stale]
     if stale:
-        problems = [Problem(key_label(key), f"still stale at {edge}") for edge, key in stale]
+        problems = [
+            Problem(key_label(key), f"still stale at {url_for_display(w.edge)}") for w, key in stale
+        ]
+        why = next((f" (last error: {w.error})" for w, _ in stale if w.error), "")
         fail(
             StorageError(
                 f"the documents are published, but {len(stale)} still served old bytes at the "
-                f"edge after {wait_timeout:g} s",
+                f"edge after {wait_timeout:g} s{why}",
                 problems,
             ),
             as_json=False,

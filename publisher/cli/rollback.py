@@ -144,7 +144,13 @@ def _rollback_text(result: RollbackResult) -> str:
         f"{gone} {len(plan.deletes):,}, {plan.unchanged:,} already as they were"
     )
     lines = [head]
-    lines += [f"  ↺ {key_label(p.key)}: {p.reason} since" for p in plan.puts[:MAX_LISTED]]
+    since = {"added": "deleted since", "changed": "changed since"}
+    lines += [f"  ↺ {key_label(p.key)}: {since[p.reason]}" for p in plan.puts[:MAX_LISTED]]
+    lines += [
+        f"  ! {key_label(k)}: revoked in the state, and live again (it was at generation "
+        f"{result.to}): publish with --prune to delete it"
+        for k in result.revived
+    ]
     lines += [
         f"  - {key_label(k)}: not in generation {result.to}" for k in plan.deletes[:MAX_LISTED]
     ]

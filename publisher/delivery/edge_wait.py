@@ -30,6 +30,8 @@ class EdgeWait:
     """Key → seconds from the start of the wait until the edge served the new bytes."""
     stale: list[str] = field(default_factory=list)
     """Keys the edge still served old bytes for at the deadline."""
+    error: str | None = None
+    """The last reason the edge could not be asked (it is asked again until the deadline)."""
 
     @property
     def median(self) -> float:
@@ -61,15 +63,16 @@ def wait_for_edge(
 
     def check(key: str) -> bool:
         path, body = waiting[key]
-        return fresh(fetch(base + path), body)
+        try:
+            return fresh(fetch(base + path), body)
+        except StorageError as exc:  # unreachable for now: asked again until the deadline
+            result.error = exc.message
+            return False
 
     with ThreadPoolExecutor(WORKERS) as pool:
         while waiting:
             keys = sorted(waiting)
-            try:
-                done = list(pool.map(check, keys))
-            except StorageError as exc:
-                raise StorageError(f"edge {edge}: {exc}") from None
+            done = list(pool.map(check, keys))
             now = clock() - start
             for key, ok in zip(keys, done, strict=True):
                 if ok:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..documents.render import Document
-from ..errors import StorageError
+from ..errors import StorageError, UsageError
 from ..redact import key_hash, stored_label
 from ..settings import DEFAULT_KEEP_GENERATIONS
 from .manifest import History, Manifest, generation_name
@@ -109,13 +109,15 @@ def record(
     once that manifest is written. `live` maps keys to the documents put or left live,
     `changed_keys` are those put (their labels go with the changes); `delivery` says
     whether a purge and webhooks are to follow ("pending") or not ("none")."""
+    fresh = previous.history_base is None or not previous.intact  # a base of every key
     generation = previous.generation + 1
+    if fresh:  # the manifest lost or damaged: never write over an earlier record
+        generation = next_free(target, generation)
     bodies = dict(previous.bodies)
     new = {d.sha256: d.body.decode() for d in live.values() if d.sha256 not in bodies}
     if new:
         target.write_meta(pack_name(generation), _dump({"bodies": dict(sorted(new.items()))}))
         bodies.update((sha, generation) for sha in new)
-    fresh = previous.history_base is None or not previous.intact  # a base of every key
     salt = previous.salt
     labels = {key_hash(k, salt): stored_label(k) for k in (live if fresh else changed_keys)}
     changed = changes(previous.documents, documents, labels)
@@ -126,7 +128,7 @@ def record(
     if base is None or fresh:
         full = {h: [sha, labels.get(h, "")] for h, sha in documents.items()}
         _write_base(target, generation, full)
-        return History(summary, bodies, generation), garbage
+        return History(summary, bodies, generation, generation), garbage
     if generation - base + 1 >= keep + COLLECT_EVERY:
         new_base = generation - keep + 1
         records = [*_records(target, base + 1, generation - 1), changed]
@@ -181,8 +183,9 @@ class Generation:
 def generations(target: Meta, manifest: Manifest, limit: int) -> list[Generation]:
     """The newest `limit` generations whose records exist, newest first."""
     found = []
-    oldest = max(1, manifest.generation - limit + 1)
-    for n in range(manifest.generation, oldest - 1, -1):
+    newest = manifest.generation or next_free(target, 1) - 1  # no manifest: the records
+    oldest = max(1, newest - limit + 1)
+    for n in range(newest, oldest - 1, -1):
         one = read_record(target, n)
         if one is None:
             continue
@@ -210,6 +213,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def next_free(target: Meta, generation: int, most: int = 100_000) -> int:
+    """The first generation from `generation` on with no record yet."""
+    while read_record(target, generation) is not None and most > 0:
+        generation, most = generation + 1, most - 1
+    return generation
+
+
 def read_record(target: Meta, generation: int) -> dict[str, Any] | None:
     raw = target.read_meta(generation_name(generation))
     if raw is None:
@@ -221,17 +231,26 @@ def read_record(target: Meta, generation: int) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def check_kept(manifest: Manifest, generation: int) -> None:
+    """Raise a usage error unless `generation` can be restored from what is kept."""
+    base, newest = manifest.history_base, manifest.generation
+    if base is None or not manifest.intact:
+        raise UsageError(
+            "no restorable history here: nothing published with history kept, or the "
+            "manifest is missing or damaged (publish once to start it again)"
+        )
+    if generation > newest:
+        raise UsageError(f"generation {generation} does not exist: the newest is {newest}")
+    if generation < base:
+        kept = f"generation {base}" if base == newest else f"generations {base} to {newest}"
+        raise UsageError(f"generation {generation} is no longer kept: {kept} can be restored")
+
+
 def documents_at(target: Meta, manifest: Manifest, generation: int) -> Documents:
     """The documents live at `generation`, from the base and the records since."""
-    if manifest.history_base is None:
-        raise StorageError("no history is kept here yet: publish once with this version")
-    if not manifest.history_base <= generation <= manifest.generation:
-        raise StorageError(
-            f"generation {generation} is not kept: "
-            f"generations {manifest.history_base}-{manifest.generation} are"
-        )
-    base = _read_base(target, manifest.history_base)
-    return replay(base, _records(target, manifest.history_base + 1, generation))
+    check_kept(manifest, generation)
+    first = manifest.history_base or 0
+    return replay(_read_base(target, first), _records(target, first + 1, generation))
 
 
 def _read_base(target: Meta, generation: int) -> Documents:

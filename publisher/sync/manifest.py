@@ -207,6 +207,9 @@ class History:
     """More for the generation's summary: kind, host, user, and its changes."""
     bodies: dict[str, int] = field(default_factory=dict)
     base: int | None = None
+    generation: int | None = None
+    """The number of the new generation, when the manifest's own (+1) is taken: a
+    manifest lost or damaged must not write over the records of earlier generations."""
 
 
 def generation_name(generation: int) -> str:
@@ -240,7 +243,7 @@ def record_generation(
         counts=counts,
         extra=extra,
         full_scan_at=full_scan_at,
-        generation=previous.generation if same else None,
+        generation=previous.generation if same else history.generation if history else None,
         bounds=scan_bounds(keys) if not same or not previous.scan_bounds else previous.scan_bounds,
         history=history or History(bodies=previous.bodies, base=previous.history_base),
     )

@@ -27,7 +27,7 @@ from ..redact import key_hash
 from ..settings import PublishOptions
 from ..state import State
 from .apply import apply_puts, refresher
-from .history import Documents, documents_at, note_delivery, read_pack, read_record
+from .history import Documents, check_kept, documents_at, note_delivery, read_pack, read_record
 from .history import record as record_history
 from .lock import new_lock
 from .manifest import MANIFEST, Manifest, parse_manifest, record_generation
@@ -48,6 +48,8 @@ class RollbackResult:
     """A new generation (of kind rollback) was recorded: something changed."""
     purged: list[str] = field(default_factory=list)
     purge_error: StorageError | None = None
+    revived: list[str] = field(default_factory=list)
+    """Keys put back that the --state revokes (they were live at the generation)."""
     webhooks: Delivery = field(default_factory=Delivery)
     """With a state: the pushes of the scopes this rollback changed."""
 
@@ -99,6 +101,7 @@ def rollback(
         return _plan(target, to, state, options)[0]
     environ = os.environ if options.environ is None else options.environ
     hooks = resolve_hooks(state, environ) if state is not None else []  # before any write
+    check_kept(parse_manifest(target.read_meta(MANIFEST)), to)  # before the lock: no trace
     info = new_lock(options.lock_ttl)
     target.acquire_lock(info)
     try:
@@ -164,6 +167,10 @@ def _plan(
     bodies = _bodies(target, manifest, {e[0] for e in wanted.values()})
     plan, unknown = plan_rollback(wanted, live, bodies, known, manifest.documents, manifest.salt)
     result = RollbackResult(target.description, to, options.dry_run, plan, unknown)
+    revoked = (
+        {k.key for o in state.organizations for k in o.api_keys if k.revoked} if state else set()
+    )
+    result.revived = [p.key for p in plan.puts if p.key in revoked]
     return result, manifest, live, known
 
 

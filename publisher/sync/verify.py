@@ -109,7 +109,7 @@ def verify(
             with ThreadPoolExecutor(EDGE_WORKERS) as pool:
                 kinds = list(pool.map(check, keys))
         except StorageError as exc:
-            raise StorageError(f"edge {shown}: {exc}") from None
+            raise StorageError(f"edge {shown}: {exc.message}") from None
         result.edges[shown] = len(keys)
         result.drift += [Drift(k, kind, shown) for k, kind in zip(keys, kinds, strict=True) if kind]
     return result
