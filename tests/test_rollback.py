@@ -196,7 +196,7 @@ def test_old_generations_are_collected(tmp_path: Path) -> None:
     # changed); every other pack was deleted.
     assert packs == {1, *restorable}, (packs, restorable)
     gone = run_cli("rollback", "--to", str(oldest - 1), *site.args)
-    assert gone.exit_code == 4 and "not kept" in gone.stderr
+    assert gone.exit_code == 2 and "is no longer kept" in gone.stderr
     kept = run_cli("rollback", "--to", str(oldest), *site.args)
     assert kept.exit_code == 0, kept.stderr
 
