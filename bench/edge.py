@@ -29,17 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-VCL = """vcl 4.1;
-backend s3 {{ .host = "127.0.0.1"; .port = "{port}"; }}
-acl purgers {{ "127.0.0.1"; }}
-sub vcl_recv {{
-    if (req.url ~ "^/config/") {{ set req.url = "/{bucket}" + req.url; }}
-    if (req.method == "PURGE") {{
-        if (client.ip !~ purgers) {{ return (synth(405, "Not allowed")); }}
-        return (purge);
-    }}
-}}
-"""
+from publisher.servers.edge_config import EdgeOptions, render_edge_config
 
 
 def varnishd() -> str | None:
@@ -70,7 +60,8 @@ def varnish(origin_port: int, bucket: str) -> Iterator[str]:
     assert binary is not None
     work = Path(tempfile.mkdtemp(prefix="bench-varnish-"))
     work.chmod(0o755)  # varnishd drops privileges: its folder must be readable
-    (work / "edge.vcl").write_text(VCL.format(port=origin_port, bucket=bucket))
+    options = EdgeOptions(f"http://127.0.0.1:{origin_port}/{bucket}")
+    (work / "edge.vcl").write_text(render_edge_config("varnish", options))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

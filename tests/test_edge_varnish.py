@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from publisher.redact import key_label
+from publisher.servers.edge_config import EdgeOptions, render_edge_config
 from tests.conftest import KEY_A, base_state, dump_state, run_cli
 from tests.s3util import CREDENTIALS, moto_server, s3_client
 
@@ -42,18 +43,6 @@ PUBLIC_READ = json.dumps(
     }
 )
 
-VCL = """vcl 4.1;
-backend s3 {{ .host = "127.0.0.1"; .port = "{port}"; }}
-acl purgers {{ "127.0.0.1"; }}
-sub vcl_recv {{
-    if (req.url ~ "^/config/") {{ set req.url = "/{bucket}" + req.url; }}
-    if (req.method == "PURGE") {{
-        if (client.ip !~ purgers) {{ return (synth(405, "Not allowed")); }}
-        return (purge);
-    }}
-}}
-"""
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -76,7 +65,9 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
         # varnishd drops privileges: its work folder must be reachable by its users.
         work = Path(tempfile.mkdtemp(prefix="publisher-varnish-"))
         work.chmod(0o755)
-        (work / "edge.vcl").write_text(VCL.format(port=moto_port, bucket=BUCKET))
+        # The configuration `publisher edge-config varnish` prints, as an operator would use it.
+        vcl = render_edge_config("varnish", EdgeOptions(f"http://127.0.0.1:{moto_port}/{BUCKET}"))
+        (work / "edge.vcl").write_text(vcl)
         edge_port = free_port()
         assert VARNISHD is not None
         proc = subprocess.Popen(

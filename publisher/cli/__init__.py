@@ -8,10 +8,20 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-from . import admin, operate, publish, rollback, servers, state_cmds
+from . import admin, edge, operate, publish, rollback, servers, state_cmds
 from .app import app
 
-__all__ = ["admin", "app", "main", "operate", "publish", "rollback", "servers", "state_cmds"]
+__all__ = [
+    "admin",
+    "app",
+    "edge",
+    "main",
+    "operate",
+    "publish",
+    "rollback",
+    "servers",
+    "state_cmds",
+]
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,112 @@
+"""`publisher edge-config`: a Varnish or nginx configuration for a cache in front of the
+origin (a bucket, or `publisher serve`), rendered from the templates in data/templates.
+
+jinja2 writes configuration, never documents. Every value put into a template is
+checked first (host, port, path, ACL addresses, sizes): a configuration cannot be made
+to carry anything but what these options mean.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import jinja2
+
+from ..errors import UsageError
+from ..redact import url_for_display
+from ..settings import VERSION
+
+KINDS = ("varnish", "nginx")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*")
+_SIZE = re.compile(r"[1-9][0-9]{0,6}[kmgKMG]?")
+_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
+
+
+@dataclass(frozen=True)
+class EdgeOptions:
+    origin: str
+    listen_port: int = 8080
+    purge_acl: tuple[str, ...] = ("127.0.0.1",)
+    cache_size: str = "256m"
+    cache_path: str = "/var/cache/nginx/publisher"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def render_edge_config(kind: str, options: EdgeOptions) -> str:
+    """The configuration text for `kind` (varnish or nginx); a usage error for bad input."""
+    if kind not in KINDS:
+        raise UsageError(f"edge-config {kind!r}: one of {', '.join(KINDS)}")
+    values = _values(kind, options)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("publisher", "data/templates"),
+        autoescape=False,  # configuration, not HTML: every value is checked by _values
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    suffix = "vcl" if kind == "varnish" else "conf"
+    return environment.get_template(f"{kind}.{suffix}.j2").render(values)
+
+
+def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
+    shown = url_for_display(options.origin)
+    try:
+        parts = urlsplit(options.origin)
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"--origin {shown}: not a valid URL") from None
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme not in ("http", "https") or not (_HOST.fullmatch(host) or _is_ip(host)):
+        raise UsageError(f"--origin {shown}: give http://host[:port][/path] of the origin")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise UsageError(f"--origin {shown}: no user, password, query or fragment")
+    if kind == "varnish" and scheme != "http":
+        raise UsageError(
+            f"--origin {shown}: Varnish speaks plain HTTP to its backend; give an http:// "
+            "origin (a TLS origin needs a sidecar such as hitch or nginx)"
+        )
+    prefix = parts.path.rstrip("/")
+    if not _PREFIX.fullmatch(prefix):
+        raise UsageError(f"--origin {shown}: the path may hold only letters, digits and ._~-/")
+    for address in options.purge_acl:
+        try:
+            ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            raise UsageError(f"--purge-acl {address!r}: not an IP address or network") from None
+    if not _SIZE.fullmatch(options.cache_size):
+        raise UsageError(f"--cache-size {options.cache_size!r}: a size such as 256m or 2g")
+    if not 1 <= options.listen_port <= 65535:
+        raise UsageError(f"--listen-port {options.listen_port}: 1-65535")
+    if not _PATH.fullmatch(options.cache_path):
+        raise UsageError(f"--cache-path {options.cache_path!r}: an absolute path")
+    return {
+        "version": VERSION,
+        "origin_shown": shown,
+        "scheme": scheme,
+        "host": host,
+        "port": port or (443 if scheme == "https" else 80),
+        "prefix": prefix,
+        "purge_acl": [_acl_entry(a) for a in options.purge_acl],
+        "cache_size": options.cache_size,
+        "cache_path": options.cache_path,
+        "listen_port": options.listen_port,
+    }
+
+
+def _acl_entry(address: str) -> str:
+    """An ACL line's value: `"10.0.0.1"` or, for a network, `"10.0.0.0"/8` (VCL's own)."""
+    network = ipaddress.ip_network(address, strict=False)
+    if network.num_addresses == 1:
+        return f'"{network.network_address}"'
+    return f'"{network.network_address}"/{network.prefixlen}'
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
