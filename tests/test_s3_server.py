@@ -187,7 +187,7 @@ def test_faults_converge_and_never_delete_after_a_failed_put(
     revoked = "config/key_org000_0000000000"
     codes = []
     try:
-        for _ in range(6):
+        for _ in range(12):  # each run a fresh roll of faults: it must converge
             result = run_cli(
                 "publish",
                 state_file,

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..servers.edge_config import KINDS, EdgeOptions, render_edge_config
+from ..errors import UsageError
+from ..servers.edge_config import (
+    KINDS,
+    EdgeOptions,
+    cloudfront_policy,
+    render_cloudfront,
+    render_edge_config,
+)
 from .app import app
 from .common import errors, say
 
@@ -16,13 +24,30 @@ from .common import errors, say
 def edge_config(
     kind: Annotated[str, typer.Argument(help=f"The cache: {' or '.join(KINDS)}.")],
     origin: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--origin",
-            help="Where the documents come from: http://host:port[/bucket] (a bucket, "
-            "path-style, or `publisher serve`).",
+            help="varnish, nginx: where the documents come from: http://host:port[/bucket] "
+            "(a bucket, path-style, or `publisher serve`).",
         ),
-    ],
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="cloudfront: the (private) bucket.")
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="cloudfront: the target's prefix in the bucket.")
+    ] = "",
+    region: Annotated[
+        str, typer.Option("--region", help="cloudfront: the bucket's region.")
+    ] = "us-east-1",
+    distribution_arn: Annotated[
+        str | None,
+        typer.Option(
+            "--distribution-arn",
+            help="cloudfront: print the bucket policy for this distribution (without it: "
+            "the CloudFormation template of the distribution).",
+        ),
+    ] = None,
     listen_port: Annotated[
         int, typer.Option("--listen-port", min=1, max=65535, help="nginx: the port to listen on.")
     ] = 8080,
@@ -43,14 +68,22 @@ def edge_config(
         Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
     ] = None,
 ) -> None:
-    """Print a cache configuration for the documents: Varnish (a whole VCL 4.1) or nginx
-    (a block to include inside `http { }`).
+    """Print a cache configuration for the documents: Varnish (a whole VCL 4.1), nginx
+    (a block to include inside `http { }`) or CloudFront (a CloudFormation template, and
+    with --distribution-arn the bucket policy for origin access control).
 
-    Both serve GET/HEAD /config/<key> as the documents' Cache-Control says, serve a stale
-    copy while the origin fails, pass the origin's 400 for an unknown key through, and
-    never serve _publisher/ or any other path. Varnish accepts PURGE from --purge-acl.
+    Varnish and nginx serve GET/HEAD /config/<key> as the documents' Cache-Control says,
+    serve a stale copy while the origin fails, pass the origin's 400 for an unknown key
+    through, and never serve _publisher/ or any other path. Varnish accepts PURGE from
+    --purge-acl. CloudFront reads only <prefix>/config/* of a private bucket.
     """
     with errors():
+        if kind == "cloudfront":
+            text = _cloudfront(bucket, prefix, region, distribution_arn)
+            _emit(text, output)
+            return
+        if origin is None:
+            raise UsageError(f"edge-config {kind}: give --origin http://host:port[/path]")
         options = EdgeOptions(
             origin,
             listen_port=listen_port,
@@ -58,10 +91,20 @@ def edge_config(
             cache_size=cache_size,
             cache_path=cache_path,
         )
-        text = render_edge_config(kind, options)
-        if output is not None:
-            output.write_text(text, encoding="utf-8")
-    if output is None:
-        say(text.rstrip("\n"), reveal=True)
-    else:
+        _emit(render_edge_config(kind, options), output)
+
+
+def _cloudfront(bucket: str | None, prefix: str, region: str, arn: str | None) -> str:
+    if bucket is None:
+        raise UsageError("edge-config cloudfront: give --bucket")
+    if arn is None:
+        return render_cloudfront(bucket, prefix, region)
+    return json.dumps(cloudfront_policy(bucket, prefix, arn), indent=2) + "\n"
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
         say(f"Wrote {output}", err=True)
+    else:
+        say(text.rstrip("\n"), reveal=True)

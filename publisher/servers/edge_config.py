@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..redact import url_for_display
 from ..settings import VERSION
 
-KINDS = ("varnish", "nginx")
+KINDS = ("varnish", "nginx", "cloudfront")
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 _SIZE = re.compile(r"[1-9][0-9]{0,6}[kmgKMG]?")
@@ -38,17 +38,20 @@ class EdgeOptions:
 
 def render_edge_config(kind: str, options: EdgeOptions) -> str:
     """The configuration text for `kind` (varnish or nginx); a usage error for bad input."""
-    if kind not in KINDS:
+    if kind not in KINDS[:2]:
         raise UsageError(f"edge-config {kind!r}: one of {', '.join(KINDS)}")
     values = _values(kind, options)
-    environment = jinja2.Environment(
+    suffix = "vcl" if kind == "varnish" else "conf"
+    return _environment().get_template(f"{kind}.{suffix}.j2").render(values)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("publisher", "data/templates"),
-        autoescape=False,  # configuration, not HTML: every value is checked by _values
+        autoescape=False,  # configuration, not HTML: every value is checked before
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    suffix = "vcl" if kind == "varnish" else "conf"
-    return environment.get_template(f"{kind}.{suffix}.j2").render(values)
 
 
 def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
@@ -110,3 +113,59 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_ARN = re.compile(r"arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/[A-Z0-9]{8,20}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
+
+
+def cloudfront_path(prefix: str) -> str:
+    """The documents' path in the bucket, `config/` under the prefix (`site/config/`)."""
+    prefix = prefix.strip("/")
+    if prefix and not _PREFIX.fullmatch("/" + prefix):
+        raise UsageError(f"--prefix {prefix!r}: letters, digits and ._~-/ only")
+    return f"{prefix}/" if prefix else ""
+
+
+def cloudfront_policy(bucket: str, prefix: str, distribution_arn: str) -> dict[str, object]:
+    """The bucket policy for origin access control: CloudFront's service principal may
+    GET `<prefix>/config/*` only, and only for this distribution."""
+    _check_bucket(bucket)
+    if not _ARN.fullmatch(distribution_arn):
+        raise UsageError(
+            f"--distribution-arn {distribution_arn!r}: "
+            "arn:aws:cloudfront::<account>:distribution/<ID>"
+        )
+    path = cloudfront_path(prefix)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PublisherDocumentsThroughCloudFront",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/{path}config/*",
+                "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+            }
+        ],
+    }
+
+
+def render_cloudfront(bucket: str, prefix: str, region: str) -> str:
+    """A CloudFormation template: the distribution, its /config/* behavior with a cache
+    policy and a CORS response headers policy, and origin access control."""
+    _check_bucket(bucket)
+    if not _REGION.fullmatch(region):
+        raise UsageError(f"--region {region!r}: an AWS region such as eu-west-1")
+    return (
+        _environment()
+        .get_template("cloudfront.yaml.j2")
+        .render(version=VERSION, bucket=bucket, path=cloudfront_path(prefix), region=region)
+    )
+
+
+def _check_bucket(bucket: str) -> None:
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise UsageError(f"--bucket {bucket!r}: not a bucket name (3-63 of a-z, 0-9, '.', '-')")
