@@ -25,6 +25,7 @@ LAYERS = {
     "sync": 5,
     "servers": 5,
     "api": 6,
+    "pages": 6,  # what people read: beside the library API, used by the CLI
     "": 7,  # the package itself: the library API
     "cli": 8,
     "__main__": 9,

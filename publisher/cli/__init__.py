@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-from . import admin, edge, operate, publish, rollback, servers, state_cmds
+from . import admin, edge, operate, publish, report, rollback, servers, state_cmds
 from .app import app
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "main",
     "operate",
     "publish",
+    "report",
     "rollback",
     "servers",
     "state_cmds",

@@ -61,7 +61,7 @@ class Command(TyperCommand):
 
 _ORDER = [
     *("init", "validate", "render", "publish", "verify", "history", "rollback"),
-    *("init-bucket", "edge-config"),
+    *("report", "init-bucket", "edge-config"),
     *("serve", "pull", "receive", "keys", "webhooks"),
 ]
 

@@ -1,0 +1,1 @@
+"""Pages people read, rendered with jinja2 (autoescaped): the status page."""
