@@ -68,7 +68,8 @@ def publish_text(
     if plan.unmanaged:
         lines.append(
             f"{_count(len(plan.unmanaged), 'file')} under config/ that publisher did not write "
-            "(or that changed since) are left in place: --prune-unmanaged deletes them"
+            f"(or that changed since) {'is' if len(plan.unmanaged) == 1 else 'are'} left in "
+            f"place: --prune-unmanaged deletes {'it' if len(plan.unmanaged) == 1 else 'them'}"
         )
     if result.refused:
         lines.append(f"This publish would be refused: {result.refused}")

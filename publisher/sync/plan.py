@@ -8,7 +8,7 @@ from typing import Literal, NamedTuple
 
 from ..documents.render import Document
 from ..errors import PlanRefusedError
-from ..redact import key_hash
+from ..redact import key_hash, plural
 
 
 class LiveObject(NamedTuple):
@@ -126,7 +126,8 @@ def check_deletes(plan: Plan, *, max_deletes: int, force: bool) -> None:
         return
     if count > max_deletes:
         raise PlanRefusedError(
-            f"refusing to delete {count} documents, more than --max-deletes {max_deletes}: "
+            f"refusing to delete {count} {plural(count, 'document')}, "
+            f"more than --max-deletes {max_deletes}: "
             "check the state, then raise --max-deletes or pass --force; nothing was published"
         )
     if count * 2 > plan.live:
