@@ -33,16 +33,20 @@ class Response:
     """Where the answer came from, after redirects."""
 
 
-def check_base_url(url: str, option: str) -> None:
-    """Raise a usage error unless `url` is an http(s) URL with a host (an edge's base)."""
+def is_http_url(url: str) -> bool:
+    """Whether `url` is an http(s) URL with a host and a valid port, of printable ASCII."""
     try:
         parts = urlsplit(url)
         valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
         parts.port  # noqa: B018  (raises for a bad port)
-        valid = valid and url.isascii() and not any(c.isspace() or c < " " for c in url)
     except ValueError:
-        valid = False
-    if not valid:
+        return False
+    return valid and url.isascii() and not any(c.isspace() or c < " " for c in url)
+
+
+def check_base_url(url: str, option: str) -> None:
+    """Raise a usage error unless `url` is an http(s) URL with a host (an edge's base)."""
+    if not is_http_url(url):
         shown = url_for_display(url) if url else "''"
         raise UsageError(f"{option} {shown}: not an http:// or https:// URL with a host")
 

@@ -96,3 +96,17 @@ def test_chromium_renders_the_page(tmp_path: Path) -> None:
     )  # fmt: skip
     assert shot.exists() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_unwritable_output_is_one_error_line(tmp_path: Path) -> None:
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    for args in (
+        ("report", path, "-o", blocked / "status.html"),
+        ("edge-config", "nginx", "--origin", "http://127.0.0.1:9", "-o", blocked / "n.conf"),
+    ):
+        result = run_cli(*args)
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith("error: ") and "cannot write" in result.stderr
+        assert "Traceback" not in result.stderr

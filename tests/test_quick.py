@@ -112,3 +112,22 @@ def test_a_manifest_moved_on_by_another_publisher_is_not_skipped(
     publisher.publish(other_path, target)  # another publisher, another state
     again = publisher.publish(path, target)
     assert again.quick is None and again.plan.count("changed") == 1
+
+
+def test_an_invalid_state_is_said_before_an_unreachable_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker is read before the state is parsed; a target that cannot be reached
+    must not hide the state's own problems (exit 3, not 4)."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
+        monkeypatch.setenv(name, value)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\norganizations: [{id: x, api_keys: 3}]\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    result = run_cli(
+        "publish", bad, "--target", "s3://some-bucket", "--endpoint-url",
+        f"http://127.0.0.1:{dead}",
+    )  # fmt: skip
+    assert result.exit_code == 3, result.stderr

@@ -12,7 +12,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from ..errors import PublisherError
+from ..errors import PublisherError, UsageError
+from ..files import write_atomic
 from ..redact import printable, scrub
 from ..settings import CdnKind
 from ..state.model import StoppedPolicy
@@ -136,6 +137,15 @@ TargetOpt = Annotated[
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="AWS config profile to use.", rich_help_panel=S3)
 ]
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a file the user asked for (-o FILE); a usage error, not a traceback, when
+    it cannot be written."""
+    try:
+        write_atomic(path, text.encode())
+    except OSError as exc:
+        raise UsageError(f"{printable(str(path))}: cannot write: {exc.strerror}") from None
 
 
 def say(text: str, *, err: bool = False, reveal: bool = False) -> None:

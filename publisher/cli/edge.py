@@ -17,7 +17,7 @@ from ..servers.edge_config import (
     render_edge_config,
 )
 from .app import app
-from .common import errors, say
+from .common import errors, say, write_output
 
 
 @app.command("edge-config")
@@ -104,7 +104,7 @@ def _cloudfront(bucket: str | None, prefix: str, region: str, arn: str | None) -
 
 def _emit(text: str, output: Path | None) -> None:
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text)
         say(f"Wrote {output}", err=True)
     else:
         say(text.rstrip("\n"), reveal=True)

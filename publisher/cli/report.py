@@ -8,13 +8,21 @@ from typing import Annotated
 import typer
 
 from .. import api
-from ..files import write_atomic
 from ..pages.status import status_page
 from ..settings import PublishOptions, StorageSettings
 from ..state.model import StoppedPolicy
 from ..sync.prepare import prepare
 from .app import app
-from .common import EndpointOpt, PolicyOpt, ProfileOpt, RegionOpt, StateArg, errors, say
+from .common import (
+    EndpointOpt,
+    PolicyOpt,
+    ProfileOpt,
+    RegionOpt,
+    StateArg,
+    errors,
+    say,
+    write_output,
+)
 
 
 @app.command()
@@ -50,5 +58,5 @@ def report(
             checked = api.verify(prepared.state, target, options, storage=storage)
             history = api.history(target, storage=storage, limit=10)
         html = status_page(prepared.state, prepared.rendered, checked, history)
-        write_atomic(output, html.encode())
+        write_output(output, html)
     say(f"Wrote {output}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..documents.validate import check_document
 from ..errors import DocumentError, StorageError, UsageError
-from ..fetch import get
+from ..fetch import get, is_http_url
 from ..files import write_atomic
 from ..redact import printable, remember_keys, scrub
 from ..settings import DEFAULT_MAX_DOCUMENT_BYTES
@@ -64,14 +64,7 @@ def check_url(url: str) -> None:
     segments = url.split("/")
     after = [s for i, s in enumerate(segments) if i and segments[i - 1] == "config"]
     remember_keys([*after, segments[-1]] if "://" in url else [url])
-    try:
-        parts = urllib.parse.urlsplit(url)
-        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018  (raises for a bad port)
-        valid = valid and url.isascii() and not any(c.isspace() or c < " " for c in url)
-    except ValueError:
-        valid = False
-    if not valid:
+    if not is_http_url(url):
         raise UsageError(
             f"{scrub(printable(url))}: not an http:// or https:// URL of printable ASCII "
             "(give the whole URL, e.g. https://cdn.example.com/config/<key>)"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..documents.render import Rendered
+from ..errors import PublisherError
 from ..settings import VERSION, PublishOptions
 from ..state.load import read_state_bytes
 from .manifest import FORMAT
@@ -58,8 +59,15 @@ def quick_noop(target: Target, state: Path, options: PublishOptions) -> PublishR
     """The result of a publish with nothing to do, or None when that is not certain."""
     if options.dry_run or options.full_scan or options.prune_unmanaged:
         return None
+    state_sha256 = hashlib.sha256(read_state_bytes(state)).hexdigest()  # a usage error first
+    try:
+        return _quick(target, state_sha256, options)
+    except PublisherError:
+        return None  # the full path says what is wrong, the state's problems first
+
+
+def _quick(target: Target, state_sha256: str, options: PublishOptions) -> PublishResult | None:
     found = _parse(target.read_meta(QUICK))
-    state_sha256 = hashlib.sha256(read_state_bytes(state)).hexdigest()
     if found.get("state_sha256") != state_sha256 or found.get("fingerprint") != fingerprint(
         options
     ):
