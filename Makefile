@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@test -f experiments.yaml || $(BIN)/publisher init
-	$(BIN)/publisher publish experiments.yaml --target ./public --prune
+	$(BIN)/publisher publish experiments.yaml --target ./public --prune --report publish.html
 	$(BIN)/publisher report experiments.yaml --target ./public -o status.html
 	@echo "Status page: $(CURDIR)/status.html"
+	@echo "Publish report: $(CURDIR)/publish.html"
 	@echo
 	@echo "Serve it with: $(BIN)/publisher serve ./public --port 3100"
 

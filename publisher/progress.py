@@ -3,6 +3,9 @@ the command line draws them (on a terminal), a library caller may ignore them.""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 PHASES = ("load", "list", "upload", "delete", "purge", "webhooks")
@@ -35,3 +38,48 @@ class Silent:
 
     def finish(self, phase: str) -> None:
         pass
+
+
+@dataclass
+class Span:
+    """One run of a phase: when it started and ended (seconds from the stopwatch's start;
+    `end` None: it was still running when the work stopped) and how many items it had."""
+
+    phase: str
+    start: float
+    end: float | None = None
+    total: int | None = None
+    done: int = 0
+
+
+class Stopwatch:
+    """Progress that times every phase and passes each call on to another Progress."""
+
+    def __init__(self, inner: Progress | None = None, clock: Callable[[], float] = time.monotonic):
+        self._inner = inner or Silent()
+        self._clock = clock
+        self._zero = clock()
+        self.spans: list[Span] = []
+
+    def elapsed(self) -> float:
+        return self._clock() - self._zero
+
+    def _open(self, phase: str) -> Span | None:
+        return next((s for s in reversed(self.spans) if s.phase == phase and s.end is None), None)
+
+    def start(self, phase: str, total: int | None = None) -> None:
+        if self._open(phase) is None:  # a phase started again after it ended: a new span
+            self.spans.append(Span(phase, self.elapsed(), total=total))
+        self._inner.start(phase, total)
+
+    def advance(self, phase: str, count: int = 1) -> None:
+        span = self._open(phase)
+        if span is not None:
+            span.done += count
+        self._inner.advance(phase, count)
+
+    def finish(self, phase: str) -> None:
+        span = self._open(phase)
+        if span is not None:
+            span.end = self.elapsed()
+        self._inner.finish(phase)

@@ -45,6 +45,9 @@ class PublishOptions:
     """Seconds after which a full scan runs by itself; 0: every publish."""
     keep_generations: int = DEFAULT_KEEP_GENERATIONS
     """Generations kept restorable (`publisher rollback`); older ones are collected."""
+    describe: bool = False
+    """Also work out each changed document's experiment-level changes on a real publish
+    (a dry run always does): `result.diffs`, for a report."""
     environ: Mapping[str, str] | None = None
     """Where webhook secrets are read from (default: os.environ)."""
 

@@ -78,14 +78,12 @@ def test_with_a_target_the_page_says_drift_and_generations(tmp_path: Path) -> No
     assert "Recent generations" in text
 
 
-def test_chromium_renders_the_page(tmp_path: Path) -> None:
+def screenshot(page_file: Path, tmp_path: Path) -> None:
+    """Render a page with Chromium headless and check it drew a PNG (skip without it)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed")
-    path = dump_state(tmp_path / "s.yaml", base_state())
-    page_file = tmp_path / "status.html"
-    assert run_cli("report", path, "-o", page_file).exit_code == 0
-    shot = tmp_path / "status.png"
+    shot = tmp_path / f"{page_file.stem}.png"
     subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -96,6 +94,13 @@ def test_chromium_renders_the_page(tmp_path: Path) -> None:
     )  # fmt: skip
     assert shot.exists() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_chromium_renders_the_page(tmp_path: Path) -> None:
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    page_file = tmp_path / "status.html"
+    assert run_cli("report", path, "-o", page_file).exit_code == 0
+    screenshot(page_file, tmp_path)
 
 
 def test_an_unwritable_output_is_one_error_line(tmp_path: Path) -> None:

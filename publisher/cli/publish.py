@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .. import api
 from ..errors import EXIT_INVALID, Problem, PublisherError, StorageError
+from ..progress import Stopwatch
 from ..redact import key_label, url_for_display
 from ..settings import (
     DEFAULT_CACHE_CONTROL,
@@ -54,6 +56,7 @@ from .common import (
 )
 from .output import publish_json, publish_text
 from .progress import Display, on_terminal
+from .publish_report import Reporter, writable_report
 
 
 @app.command(name="publish")
@@ -184,6 +187,15 @@ def publish_cmd(
             rich_help_panel=CDN,
         ),
     ] = 60.0,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            callback=writable_report,
+            help="Also write a self-contained HTML page about this publish: stages, changes "
+            "before → after, purge and webhooks; written when the publish fails too.",
+        ),
+    ] = None,
 ) -> None:
     """Render, validate and sync every document to the target.
 
@@ -206,6 +218,7 @@ def publish_cmd(
         full_scan=full_scan,
         full_scan_every=full_scan_every,
         keep_generations=keep_generations,
+        describe=report is not None,
     )
     storage = StorageSettings(
         endpoint_url=endpoint_url,
@@ -227,41 +240,50 @@ def publish_cmd(
         configure_logging(True)
     pruning = prune or prune_unmanaged
     display = Display(on_terminal(quiet))
-    try:
-        with display:
-            if no_lock:
-                say("warning: --no-lock: nothing stops two publishers at once", err=True)
-            result = api.publish(
-                state, target, options, display, storage=storage, cdn=cdn_settings,
-                wait_edges=wait_edge or (), wait_timeout=wait_timeout,
-            )  # fmt: skip
-    except PublishIncomplete as exc:  # the summary first, then what failed
-        _report(exc.result, pruning, list_all, as_json, exc)
-        fail(exc, as_json=False)
-    except PublisherError as exc:
-        fail(exc, as_json)
-    except KeyboardInterrupt:
-        written = f"{display.uploaded:,} of {display.uploading:,} documents were written"
-        say(f"interrupted: {written}; nothing was deleted; re-run to finish", err=True)
-        raise typer.Exit(130) from None
-    _report(result, pruning, list_all, as_json, None)
-    if result.refused:
-        say(f"error: {result.refused}", err=True)
-        raise typer.Exit(EXIT_INVALID)
+    watch = Stopwatch(display)
+    with Reporter(report, target, pruning, watch) as page:
+        try:
+            with display:
+                if no_lock:
+                    say("warning: --no-lock: nothing stops two publishers at once", err=True)
+                result = api.publish(
+                    state, target, options, watch, storage=storage, cdn=cdn_settings,
+                    wait_edges=wait_edge or (), wait_timeout=wait_timeout,
+                )  # fmt: skip
+        except PublishIncomplete as exc:  # the summary first, then what failed
+            page.result, page.error = exc.result, exc
+            _report(exc.result, pruning, list_all, as_json, exc)
+            fail(exc, as_json=False)
+        except PublisherError as exc:
+            page.error = exc
+            fail(exc, as_json)
+        except KeyboardInterrupt:
+            written = f"{display.uploaded:,} of {display.uploading:,} documents were written"
+            say(f"interrupted: {written}; nothing was deleted; re-run to finish", err=True)
+            raise typer.Exit(130) from None
+        page.result = result
+        _report(result, pruning, list_all, as_json, None)
+        if result.refused:
+            say(f"error: {result.refused}", err=True)
+            raise typer.Exit(EXIT_INVALID)
+        _check_edges(result, wait_timeout, page)
+
+
+def _check_edges(result: PublishResult, wait_timeout: float, page: Reporter) -> None:
+    """Exit 4 when an edge still served old bytes at the end of --wait-edge."""
     stale = [(w, key) for w in result.edge_waits for key in w.stale]
-    if stale:
-        problems = [
-            Problem(key_label(key), f"still stale at {url_for_display(w.edge)}") for w, key in stale
-        ]
-        why = next((f" (last error: {w.error})" for w, _ in stale if w.error), "")
-        fail(
-            StorageError(
-                f"the documents are published, but {len(stale)} still served old bytes at the "
-                f"edge after {wait_timeout:g} s{why}",
-                problems,
-            ),
-            as_json=False,
-        )
+    if not stale:
+        return
+    problems = [
+        Problem(key_label(key), f"still stale at {url_for_display(w.edge)}") for w, key in stale
+    ]
+    why = next((f" (last error: {w.error})" for w, _ in stale if w.error), "")
+    page.error = StorageError(
+        f"the documents are published, but {len(stale)} still served old bytes at the "
+        f"edge after {wait_timeout:g} s{why}",
+        problems,
+    )
+    fail(page.error, as_json=False)
 
 
 def _report(

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import jinja2
-
 from ..documents.render import Rendered
 from ..redact import key_label
 from ..settings import VERSION
 from ..state import State
 from ..sync.history import Generation
 from ..sync.verify import VerifyResult
+from . import render_page
 
 
 @dataclass(frozen=True)
@@ -44,12 +43,8 @@ def status_page(
     if checked is not None:
         drift = {key_label(d.key): d.kind for d in checked.drift}
         target = Target(checked.target, drift, checked.documents, history)
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("publisher", "data/templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return environment.get_template("status.html.j2").render(
+    return render_page(
+        "status.html.j2",
         version=VERSION,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         state_sha256=state.sha256,

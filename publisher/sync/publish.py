@@ -10,7 +10,6 @@ from ..delivery.cdn import Purger
 from ..delivery.purge import purge_changed
 from ..delivery.sender import Sender
 from ..delivery.webhooks import scope_shas
-from ..documents.diff import ExperimentChange, diff_documents
 from ..documents.render import Rendered
 from ..errors import DocumentError, PublisherError, StateError, StorageError
 from ..progress import Progress, Silent
@@ -19,6 +18,7 @@ from ..settings import PublishOptions
 from ..state import State
 from ..threads import Background
 from .apply import UploadError, apply_puts, refresher
+from .changes import describe_changes
 from .deliver import outcomes, push
 from .history import note_delivery
 from .history import record as record_history
@@ -70,8 +70,7 @@ def sync_target(
     progress.finish("list")
     due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
     if options.dry_run:
-        pending, salt = snapshot.pending_purge, snapshot.manifest.salt
-        result = _dry_run(rendered, target, options, plan, purger, pending, salt)
+        result = _dry_run(rendered, target, options, plan, purger, snapshot)
         result.webhooks_due = due
         return result
     if not due and _up_to_date(loaded, rendered, plan, snapshot, options):
@@ -157,22 +156,15 @@ def _dry_run(
     options: PublishOptions,
     plan: Plan,
     purger: Purger | None,
-    pending: list[str],
-    salt: str,
+    snapshot: Snapshot,
 ) -> PublishResult:
     result = PublishResult(target.description, True, plan, rendered)
     if purger is not None:
         deleted = plan.deletes if options.prune else []
+        pending, salt = snapshot.pending_purge, snapshot.manifest.salt
         keys = _purge_keys([p.key for p in plan.puts] + deleted, rendered, plan, pending, salt)
         result.purge_preview = purger.describe([target.document_path(k) for k in keys])
-    cache: dict[tuple[bytes | None, str], list[ExperimentChange]] = {}
-    for put in plan.puts:
-        if put.reason == "changed":
-            old = target.read_document(put.key)
-            pair = (old, put.document.sha256)
-            if pair not in cache:
-                cache[pair] = diff_documents(old, put.document.body)
-            result.diffs[put.key] = cache[pair]
+    result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
     if options.prune:
         try:
             check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
@@ -202,6 +194,8 @@ def _publish_locked(
     if options.prune:
         check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
     result = PublishResult(target.description, False, plan, rendered)
+    if options.describe:  # before the puts: history may collect the old bodies after them
+        result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
     progress.start("upload", len(plan.puts))
     with timed(f"wrote {len(plan.puts)} {plural(len(plan.puts), 'document')}"):
         try:

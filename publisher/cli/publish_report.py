@@ -1,0 +1,75 @@
+"""`publish --report FILE.html`: the page is written however the publish ends."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import EXIT_OK, PublisherError
+from ..pages.publish import PublishRun, publish_page
+from ..progress import Stopwatch
+from ..redact import printable
+from ..sync.result import PublishResult
+from .common import say, write_output
+
+INTERRUPTED = 130
+
+
+def writable_report(path: Path | None) -> Path | None:
+    """Option callback: refuse, before anything is published, a report that cannot be written."""
+    if path is None:
+        return None
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise typer.BadParameter(f"{printable(str(path))}: cannot write a file there")
+    return path
+
+
+class Reporter:
+    """Collects what a publish did (set `result` and `error` as they become known) and
+    writes the page on the way out, whether the command succeeded, failed or was
+    interrupted; it never changes the exit code."""
+
+    def __init__(self, path: Path | None, target: str, prune: bool, watch: Stopwatch) -> None:
+        self.path, self.target, self.prune, self.watch = path, target, prune, watch
+        self.result: PublishResult | None = None
+        self.error: PublisherError | None = None
+        self.started = datetime.now(UTC)
+        self._clock = time.monotonic()
+
+    def __enter__(self) -> Reporter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+        if self.path is None:
+            return
+        if isinstance(exc, typer.Exit):
+            code = exc.exit_code
+        elif isinstance(exc, PublisherError):
+            self.error, code = exc, exc.exit_code
+        elif isinstance(exc, KeyboardInterrupt):
+            code = INTERRUPTED
+        else:
+            code = EXIT_OK if exc is None else 1
+        run = PublishRun(
+            target=self.result.target if self.result else self.target,
+            started=self.started,
+            seconds=time.monotonic() - self._clock,
+            spans=self.watch.spans,
+            result=self.result,
+            error=self.error,
+            exit_code=code,
+            prune=self.prune,
+            interrupted=code == INTERRUPTED,
+        )
+        try:
+            write_output(self.path, publish_page(run))
+        except PublisherError as failed:  # the publish's own outcome and exit code stand
+            say(f"warning: the report was not written: {failed.message}", err=True)
+            return
+        say(f"Report written to {self.path}", err=True)
