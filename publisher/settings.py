@@ -19,7 +19,6 @@ DEFAULT_MAX_DELETES = 100
 DEFAULT_LOCK_TTL = 900.0
 DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024
 DEFAULT_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
-DEFAULT_CONCURRENCY = 32
 DEFAULT_INVALIDATION_THRESHOLD = 100
 DEFAULT_FULL_SCAN_EVERY = 24 * 3600.0
 DEFAULT_KEEP_GENERATIONS = 100
@@ -59,6 +58,13 @@ class RetryMode(StrEnum):
     adaptive = "adaptive"
 
 
+class UploadClient(StrEnum):
+    """Who sends the document PUTs (everything else is botocore's)."""
+
+    native = "native"
+    botocore = "botocore"
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     """How to reach an `s3://` target (ignored for a directory) and how to write to it."""
@@ -67,10 +73,13 @@ class StorageSettings:
     region: str | None = None
     profile: str | None = None
     cache_control: str = DEFAULT_CACHE_CONTROL
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int | None = None
+    """Uploads in flight; None: chosen from the store's round trip (32 near, up to 256)."""
     retry_mode: RetryMode = RetryMode.standard
     lock: bool = True
     """False skips the publish lock, for stores without conditional writes."""
+    upload_client: UploadClient = UploadClient.native
+    """Who sends the document PUTs: obstore in native code, or botocore's threads."""
 
 
 class CdnKind(StrEnum):

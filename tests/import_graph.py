@@ -1,6 +1,6 @@
 """Print the package's import graph and check its shape: `python tests/import_graph.py`.
 
-Exit 1 when a rule is broken: an import cycle, boto3 or botocore imported outside `aws/`,
+Exit 1 when a rule is broken: an import cycle, boto3, botocore or obstore imported outside `aws/`,
 typer outside `cli/`, a module over 300 lines, or a median module over 150 lines.
 """
 
@@ -140,7 +140,7 @@ def problems() -> list[str]:
             if other_rank > rank or (other_rank == rank != BASE and other != stage):
                 found.append(f"{name} imports {target}: up the pipeline (or across it)")
     for name, names in sorted(third.items()):
-        aws = sorted(names & {"boto3", "botocore"})
+        aws = sorted(names & {"boto3", "botocore", "obstore"})
         if aws and not name.startswith("publisher.aws"):
             found.append(f"{name} imports {aws[0]} (only publisher.aws may)")
         if "typer" in names and not name.startswith("publisher.cli"):

@@ -115,3 +115,30 @@ def test_an_unwritable_output_is_one_error_line(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.stderr
         assert result.stderr.startswith("error: ") and "cannot write" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("nginx", "--origin", "http://127.0.0.1:9", "--cache-path", "/"), "--cache-path"),
+        (("nginx", "--origin", "http://127.0.0.1:9", "--cache-path", "/tmp/../etc"), ".."),
+        (("nginx", "--origin", "http://127.0.0.1:9", "--cache-path", "/cache"), "of its own"),
+        (("varnish", "--origin", "http://127.0.0.1:0"), "port 0"),
+    ],
+)
+def test_edge_config_refuses_what_would_do_harm(args: tuple[str, ...], said: str) -> None:
+    result = run_cli("edge-config", *args)
+    assert result.exit_code == 2 and said in result.stderr and result.stdout == ""
+
+
+def test_extra_documents_are_not_called_out_of_sync(tmp_path: Path) -> None:
+    state, target = base_state(), tmp_path / "public"
+    path = dump_state(tmp_path / "s.yaml", state)
+    assert run_cli("publish", path, "--target", target).exit_code == 0
+    state["organizations"][1]["api_keys"][0]["revoked"] = True
+    dump_state(path, state)
+    assert run_cli("report", path, "--target", target, "-o", tmp_path / "s.html").exit_code == 0
+    page = Page()
+    page.feed((tmp_path / "s.html").read_text())
+    text = " ".join(" ".join(page.text).split())
+    assert "All 2 documents in sync" in text and "1 extra document live" in text

@@ -5,6 +5,7 @@ fetched, typed text escaped."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,10 +100,11 @@ def test_an_invalid_state_writes_the_report_with_file_and_line(tmp_path: Path) -
 
 def test_a_report_that_cannot_be_written_stops_before_publishing(tmp_path: Path) -> None:
     state, target = dump_state(tmp_path / "s.yaml", base_state()), tmp_path / "public"
-    for where in (tmp_path / "missing" / "r.html", tmp_path):
+    for where, said in ((tmp_path / "missing" / "r.html", "its directory does not exist"),
+                        (tmp_path, "not a regular file")):  # fmt: skip
         result = run_cli("publish", state, "-t", target, "--report", where)
         assert result.exit_code == 2, result.stderr
-        assert "cannot write a file there" in result.stderr
+        assert said in result.stderr
     assert not target.exists()
 
 
@@ -123,7 +125,15 @@ def test_a_publish_cut_short_reports_what_was_and_was_not_done(
     proxy = Proxy(endpoint, Faults(deny_put=f"/config/{KEY_A}"))
     report = tmp_path / "r.html"
     try:
-        args = ("-t", "s3://report/site", "--endpoint-url", proxy.url, "--report", report)
+        args = (
+            "-t",
+            "s3://report/site",
+            "--endpoint-url",
+            proxy.url,
+            "--prune",
+            "--report",
+            report,
+        )
         result = run_cli("publish", state, *args)
         requests = proxy.reset()
     finally:
@@ -144,3 +154,70 @@ def test_chromium_renders_the_report(tmp_path: Path) -> None:
     report = tmp_path / "r.html"
     assert run_cli("publish", state, "-t", target, "--report", report).exit_code == 0
     screenshot(report, tmp_path)
+
+
+def test_a_report_never_overwrites_the_state_or_the_target(tmp_path: Path) -> None:
+    state, target = dump_state(tmp_path / "s.yaml", base_state()), tmp_path / "public"
+    assert run_cli("publish", state, "-t", target).exit_code == 0
+    before_state, before_target = state.read_bytes(), tree(target)
+    live = target / "config" / KEY_A
+    link = tmp_path / "link.html"
+    link.symlink_to(state)
+    for where in (state, live, target / "_publisher" / "new.html", link):
+        for args in (("publish", state, "-t", target, "--report", where),
+                     ("report", state, "--target", target, "-o", where)):  # fmt: skip
+            result = run_cli(*args)
+            assert result.exit_code == 2, (where, result.stderr)
+            assert "refusing to overwrite" in result.stderr
+    assert state.read_bytes() == before_state and tree(target) == before_target
+
+
+def test_a_report_is_written_through_a_symlink_and_never_to_a_fifo(tmp_path: Path) -> None:
+    state, target = dump_state(tmp_path / "s.yaml", base_state()), tmp_path / "public"
+    real, link = tmp_path / "real.html", tmp_path / "link.html"
+    real.write_text("old")
+    link.symlink_to(real)
+    assert run_cli("publish", state, "-t", target, "--report", link).exit_code == 0
+    assert link.is_symlink() and "<html" in real.read_text()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result = run_cli("report", state, "-o", fifo)
+    assert result.exit_code == 2 and "not a regular file" in result.stderr
+
+
+def test_control_and_bidi_characters_are_shown_as_escapes(tmp_path: Path) -> None:
+    state = base_state()
+    state["organizations"][0]["name"] = "Acme\u202eevil\u0007"
+    state["organizations"][0]["api_keys"][0]["description"] = "x\u202egnp.exe\u001b[31m"
+    path, target = dump_state(tmp_path / "s.yaml", state), tmp_path / "public"
+    for args in (("report", path, "-o", tmp_path / "status.html"),
+                 ("publish", path, "-t", target, "--report", tmp_path / "p.html")):  # fmt: skip
+        assert run_cli(*args).exit_code == 0
+    for page in (tmp_path / "status.html", tmp_path / "p.html"):
+        html = page.read_text()
+        assert not any(c in html for c in "\u202e\u0007\u001b\u0000"), page
+        assert "\\u202e" in html
+
+
+def test_a_refused_dry_run_says_exit_3_in_its_json(tmp_path: Path) -> None:
+    state, target = base_state(), tmp_path / "public"
+    path = dump_state(tmp_path / "s.yaml", state)
+    assert run_cli("publish", path, "-t", target).exit_code == 0
+    for org in state["organizations"]:
+        for key in org["api_keys"]:
+            key["revoked"] = True
+    dump_state(path, state)
+    result = run_cli("publish", path, "-t", target, "--prune", "-n", "--json")
+    assert result.exit_code == 3
+    assert '"exit_code":3' in result.stdout and '"ok":false' in result.stdout
+
+
+def test_documents_of_keys_gone_from_the_state_are_counted_as_staying(tmp_path: Path) -> None:
+    state, target = base_state(), tmp_path / "public"
+    path = dump_state(tmp_path / "s.yaml", state)
+    assert run_cli("publish", path, "-t", target).exit_code == 0
+    state["organizations"][1]["api_keys"] = []  # KEY_G removed, not revoked
+    state["organizations"][0]["api_keys"][1]["revoked"] = True
+    result = run_cli("publish", dump_state(path, state), "-t", target)
+    assert result.exit_code == 0
+    assert "2 documents of revoked or removed keys stay live" in result.stdout

@@ -31,7 +31,7 @@ class AwsOptions:
     read_timeout: float = 60
 
 
-def _session(options: AwsOptions) -> tuple[Any, str]:
+def session_and_region(options: AwsOptions) -> tuple[Any, str]:
     """A botocore session (boto3's own core: importing boto3 would add 0.05 s to every
     run and nothing used here) and the region to use."""
     try:
@@ -103,7 +103,7 @@ def client(service: str, options: AwsOptions) -> Any:
         read_timeout=options.read_timeout,
         s3={"addressing_style": "path"} if options.endpoint_url else None,
     )
-    session, region = _session(options)
+    session, region = session_and_region(options)
     made = session.create_client(
         service, endpoint_url=options.endpoint_url, region_name=region, config=config
     )

@@ -26,15 +26,19 @@ def http_status(exc: bex.ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
+def no_credentials() -> StorageError:
+    return StorageError(
+        "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "AWS_PROFILE or --profile (the standard boto3 credential chain)"
+    )
+
+
 def translate(exc: Exception, where: str, endpoint: str) -> PublisherError:
     """Turn a botocore error into one clear line that says the fix."""
     if isinstance(exc, PublisherError):
         return exc
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
-        return StorageError(
-            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "AWS_PROFILE or --profile (the standard boto3 credential chain)"
-        )
+        return no_credentials()
     if isinstance(
         exc, bex.EndpointConnectionError | bex.ConnectTimeoutError | bex.ProxyConnectionError
     ):

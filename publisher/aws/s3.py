@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ class S3Bucket:
         self.s3 = s3
         self.bucket = bucket
         self.endpoint = endpoint
+        self.round_trips: list[float] = []
+        """Seconds each GET took: how far the store is (see auto_concurrency)."""
 
     def _fail(self, exc: Exception) -> PublisherError:
         return translate(exc, f"bucket {self.bucket}", self.endpoint)
@@ -56,6 +59,7 @@ class S3Bucket:
             raise self._fail(exc) from None
 
     def get(self, key: str) -> Object | None:
+        start = time.perf_counter()
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
             return Object(key, response["ETag"].strip('"'), response["Body"].read())
@@ -67,6 +71,8 @@ class S3Bucket:
             raise self._fail(exc) from None
         except Exception as exc:
             raise self._fail(exc) from None
+        finally:
+            self.round_trips.append(time.perf_counter() - start)
 
     def unchanged(self, key: str, etag: str) -> bool:
         """True when the object still has `etag`: a conditional HEAD, answered 304."""

@@ -25,11 +25,20 @@ __all__ = [
 ]
 
 
+_terminated: list[int] = []
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
+    _terminated.append(signum)
     raise KeyboardInterrupt  # runs the finally blocks that release the lock
 
 
 def main() -> None:
     """Run the CLI (the `publisher` console script)."""
     signal.signal(signal.SIGTERM, _terminate)
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        if _terminated and exc.code == 130:  # stopped by SIGTERM: 128 + 15, as shells say
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -139,11 +140,33 @@ ProfileOpt = Annotated[
 ]
 
 
-def write_output(path: Path, text: str) -> None:
-    """Write a file the user asked for (-o FILE); a usage error, not a traceback, when
-    it cannot be written."""
+def check_output(path: Path, protect: Sequence[Path] = ()) -> Path:
+    """Return the real path a file the user asked for (-o FILE) will be written to, or
+    raise a usage error before anything is done: the path is not a regular file (a
+    directory, a FIFO, a device), its directory is missing or not writable, or it is a
+    file `protect` names (the state) or lies inside a directory it names (a target)."""
+    shown = printable(str(path))
+    real = Path(os.path.realpath(path))  # a symlink is written through, not replaced
+    if real.exists() and not real.is_file():
+        raise UsageError(f"{shown}: not a regular file: give the path of a file to write")
+    if not real.parent.is_dir():
+        raise UsageError(f"{shown}: cannot write: its directory does not exist")
+    if not os.access(real.parent, os.W_OK) or (real.exists() and not os.access(real, os.W_OK)):
+        raise UsageError(f"{shown}: cannot write: permission denied")
+    for kept in protect:
+        other = Path(os.path.realpath(kept))
+        if real == other or other in real.parents:
+            what = "the state file" if real == other else f"a file under {printable(str(kept))}"
+            raise UsageError(f"{shown}: refusing to overwrite {what}: choose another path")
+    return real
+
+
+def write_output(path: Path, text: str, protect: Sequence[Path] = ()) -> None:
+    """Write a file the user asked for (-o FILE), checked first by `check_output`; a
+    usage error, not a traceback, when it cannot be written."""
+    real = check_output(path, protect)
     try:
-        write_atomic(path, text.encode())
+        write_atomic(real, text.encode())
     except OSError as exc:
         raise UsageError(f"{printable(str(path))}: cannot write: {exc.strerror}") from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..documents.render import KeyInfo
-from ..errors import EXIT_OK, Problem, PublisherError
+from ..errors import EXIT_INVALID, EXIT_OK, Problem, PublisherError, StorageError
 from ..redact import key_label, plural, printable, url_for_display
 from ..sync.result import PublishResult
 
@@ -59,11 +59,12 @@ def publish_text(
     lines += rows[:limit]
     if limit is not None and len(rows) > limit:
         lines.append(f"  … and {len(rows) - limit:,} more (--list-all or --json lists all)")
-    if plan.deletes and not prune:
+    staying = len(plan.deletes) + plan.hidden
+    if staying and not prune:
         lines.append(
-            f"{_count(len(plan.deletes), 'document')} of revoked or removed keys "
-            f"{'stays' if len(plan.deletes) == 1 else 'stay'} live: pass --prune to delete "
-            f"{'it' if len(plan.deletes) == 1 else 'them'}"
+            f"{_count(staying, 'document')} of revoked or removed keys "
+            f"{'stays' if staying == 1 else 'stay'} live: pass --prune to delete "
+            f"{'it' if staying == 1 else 'them'}"
         )
     if plan.unmanaged:
         lines.append(
@@ -175,7 +176,9 @@ def publish_json(
         gone_action = "left-in-place"
     return {
         "ok": error is None and result.refused is None,
-        "exit_code": error.exit_code if error is not None else EXIT_OK,
+        "exit_code": error.exit_code
+        if error is not None
+        else (EXIT_INVALID if result.refused else EXIT_OK),
         "dry_run": result.dry_run,
         "target": result.target,
         "generation": result.generation,
@@ -188,6 +191,7 @@ def publish_json(
             "deleted": len(result.deleted),
             "to_delete": len(plan.deletes),
             "unmanaged": len(plan.unmanaged),
+            "unnamed": plan.hidden,
             "written": result.written,
         },
         "changes": [entry(p.key, p.reason) for p in plan.puts]
@@ -218,6 +222,22 @@ def publish_json(
         "error": error.message if error is not None else None,
         "problems": [_problem(p) for p in error.problems] if error is not None else [],
     }
+
+
+def stale_edges(result: PublishResult, wait_timeout: float) -> StorageError | None:
+    """The error (exit 4) when an edge still served old bytes at the end of --wait-edge."""
+    stale = [(w, key) for w in result.edge_waits for key in w.stale]
+    if not stale:
+        return None
+    problems = [
+        Problem(key_label(key), f"still stale at {url_for_display(w.edge)}") for w, key in stale
+    ]
+    why = next((f" (last error: {w.error})" for w, _ in stale if w.error), "")
+    return StorageError(
+        f"the documents are published, but {len(stale)} still served old bytes at the "
+        f"edge after {wait_timeout:g} s{why}",
+        problems,
+    )
 
 
 def _problem(p: Problem) -> dict[str, Any]:

@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 
 from .. import api
-from ..errors import EXIT_INVALID, Problem, PublisherError, StorageError
+from ..errors import EXIT_INVALID, PublisherError
 from ..progress import Stopwatch
-from ..redact import key_label, url_for_display
 from ..settings import (
     DEFAULT_CACHE_CONTROL,
-    DEFAULT_CONCURRENCY,
     DEFAULT_FULL_SCAN_EVERY,
     DEFAULT_INVALIDATION_THRESHOLD,
     DEFAULT_KEEP_GENERATIONS,
@@ -26,6 +24,7 @@ from ..settings import (
     PublishOptions,
     RetryMode,
     StorageSettings,
+    UploadClient,
 )
 from ..state.model import StoppedPolicy
 from ..sync.result import PublishIncomplete, PublishResult
@@ -50,13 +49,14 @@ from .common import (
     TargetOpt,
     choice,
     choice_metavar,
+    errors,
     fail,
     say,
     say_json,
 )
-from .output import publish_json, publish_text
+from .output import publish_json, publish_text, stale_edges
 from .progress import Display, on_terminal
-from .publish_report import Reporter, writable_report
+from .publish_report import Reporter, report_path
 
 
 @app.command(name="publish")
@@ -128,11 +128,25 @@ def publish_cmd(
         typer.Option("--cache-control", help="Cache-Control of the documents.", rich_help_panel=S3),
     ] = DEFAULT_CACHE_CONTROL,
     concurrency: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--concurrency", min=1, max=256, help="Uploads in flight.", rich_help_panel=S3
+            "--concurrency",
+            min=1,
+            max=256,
+            help="Uploads in flight [default: from the store's round trip: 32 near, up to 256].",
+            rich_help_panel=S3,
         ),
-    ] = DEFAULT_CONCURRENCY,
+    ] = None,
+    upload_client: Annotated[
+        str,
+        typer.Option(
+            "--upload-client",
+            callback=choice(UploadClient),
+            metavar=choice_metavar(UploadClient),
+            help="Who sends the document PUTs: obstore in native code, or botocore's threads.",
+            rich_help_panel=S3,
+        ),
+    ] = UploadClient.native,
     retry_mode: Annotated[
         str,
         typer.Option(
@@ -191,7 +205,6 @@ def publish_cmd(
         Path | None,
         typer.Option(
             "--report",
-            callback=writable_report,
             help="Also write a self-contained HTML page about this publish: stages, changes "
             "before → after, purge and webhooks; written when the publish fails too.",
         ),
@@ -228,6 +241,7 @@ def publish_cmd(
         concurrency=concurrency,
         retry_mode=RetryMode(retry_mode),
         lock=not no_lock,
+        upload_client=UploadClient(upload_client),
     )
     cdn_settings = CdnSettings(
         kind=CdnKind(cdn),
@@ -239,6 +253,8 @@ def publish_cmd(
     if verbose:
         configure_logging(True)
     pruning = prune or prune_unmanaged
+    with errors(as_json):
+        report = report_path(report, state, target)
     display = Display(on_terminal(quiet))
     watch = Stopwatch(display)
     with Reporter(report, target, pruning, watch) as page:
@@ -266,24 +282,9 @@ def publish_cmd(
         if result.refused:
             say(f"error: {result.refused}", err=True)
             raise typer.Exit(EXIT_INVALID)
-        _check_edges(result, wait_timeout, page)
-
-
-def _check_edges(result: PublishResult, wait_timeout: float, page: Reporter) -> None:
-    """Exit 4 when an edge still served old bytes at the end of --wait-edge."""
-    stale = [(w, key) for w in result.edge_waits for key in w.stale]
-    if not stale:
-        return
-    problems = [
-        Problem(key_label(key), f"still stale at {url_for_display(w.edge)}") for w, key in stale
-    ]
-    why = next((f" (last error: {w.error})" for w, _ in stale if w.error), "")
-    page.error = StorageError(
-        f"the documents are published, but {len(stale)} still served old bytes at the "
-        f"edge after {wait_timeout:g} s{why}",
-        problems,
-    )
-    fail(page.error, as_json=False)
+        page.error = stale_edges(result, wait_timeout)
+        if page.error is not None:
+            fail(page.error, as_json=False)
 
 
 def _report(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,21 +12,19 @@ import typer
 from ..errors import EXIT_OK, PublisherError
 from ..pages.publish import PublishRun, publish_page
 from ..progress import Stopwatch
-from ..redact import printable
 from ..sync.result import PublishResult
-from .common import say, write_output
+from .common import check_output, say, write_output
 
 INTERRUPTED = 130
 
 
-def writable_report(path: Path | None) -> Path | None:
-    """Option callback: refuse, before anything is published, a report that cannot be written."""
-    if path is None:
+def report_path(report: Path | None, state: Path, target: str) -> Path | None:
+    """The checked path of --report (exit 2 before anything is published): never the
+    state file, nor a file under a directory target."""
+    if report is None:
         return None
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise typer.BadParameter(f"{printable(str(path))}: cannot write a file there")
-    return path
+    protect = [state] if target.startswith("s3://") else [state, Path(target)]
+    return check_output(report, protect)
 
 
 class Reporter:

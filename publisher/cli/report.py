@@ -58,5 +58,6 @@ def report(
             checked = api.verify(prepared.state, target, options, storage=storage)
             history = api.history(target, storage=storage, limit=10)
         html = status_page(prepared.state, prepared.rendered, checked, history)
-        write_output(output, html)
+        kept = [state] if target is None or target.startswith("s3://") else [state, Path(target)]
+        write_output(output, html, kept)
     say(f"Wrote {output}")

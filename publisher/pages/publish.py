@@ -100,7 +100,7 @@ def _counts(result: PublishResult, prune: bool) -> list[tuple[str, int]]:
         ("changed", plan.count("changed")),
         ("unchanged", plan.unchanged),
         ("deleted", len(result.deleted)),
-        (gone, len(result.left_in_place)),
+        (gone, len(result.left_in_place) + (0 if result.deleted else plan.hidden)),
     ]
     if not result.dry_run:
         rows.append(("written", result.written))
@@ -148,7 +148,10 @@ def _what_was_done(run: PublishRun) -> list[tuple[bool, str]]:
     result, spans = run.result, {s.phase: s for s in run.spans}
     load, upload, delete = spans.get("load"), spans.get("upload"), spans.get("delete")
     loaded = load is not None and load.end is not None
-    steps = [(loaded, "State loaded, rendered and validated" if loaded else "State not valid")]
+    if loaded:
+        steps = [(True, "State loaded, rendered and validated")]
+    else:
+        steps = [(False, "State not valid" if run.exit_code == EXIT_INVALID else "State not read")]
     if result is not None and not result.dry_run and result.plan.puts:
         puts = len(result.plan.puts)
         steps.append((result.written == puts, f"{result.written:,} of {puts:,} documents written"))
@@ -159,7 +162,7 @@ def _what_was_done(run: PublishRun) -> list[tuple[bool, str]]:
         steps.append((False, "No document written"))
     if delete is not None and delete.end is not None:
         steps.append((True, f"{delete.total or 0:,} documents deleted"))
-    else:
+    elif run.prune:
         steps.append((False, "Nothing deleted"))
     if result is not None and result.refused:
         steps.append((False, f"Prune refused: {result.refused}"))

@@ -62,6 +62,8 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
     except ValueError:
         raise UsageError(f"--origin {shown}: not a valid URL") from None
     scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if port == 0:
+        raise UsageError(f"--origin {shown}: port 0 is not a port: give 1-65535")
     if scheme not in ("http", "https") or not (_HOST.fullmatch(host) or _is_ip(host)):
         raise UsageError(f"--origin {shown}: give http://host[:port][/path] of the origin")
     if parts.username or parts.password or parts.query or parts.fragment:
@@ -83,8 +85,7 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         raise UsageError(f"--cache-size {options.cache_size!r}: a size such as 256m or 2g")
     if not 1 <= options.listen_port <= 65535:
         raise UsageError(f"--listen-port {options.listen_port}: 1-65535")
-    if not _PATH.fullmatch(options.cache_path):
-        raise UsageError(f"--cache-path {options.cache_path!r}: an absolute path")
+    _check_cache_path(options.cache_path)
     return {
         "version": VERSION,
         "origin_shown": shown,
@@ -164,6 +165,19 @@ def render_cloudfront(bucket: str, prefix: str, region: str) -> str:
         .get_template("cloudfront.yaml.j2")
         .render(version=VERSION, bucket=bucket, path=cloudfront_path(prefix), region=region)
     )
+
+
+def _check_cache_path(path: str) -> None:
+    """nginx's cache manager deletes whatever under its cache path is not its own: only a
+    directory of its own, at least two levels deep, no `..`."""
+    parts = path.strip("/").split("/")
+    if not _PATH.fullmatch(path) or ".." in parts or "." in parts or "" in parts:
+        raise UsageError(f"--cache-path {path!r}: an absolute path without . or .. segments")
+    if len(parts) < 2:
+        raise UsageError(
+            f"--cache-path {path!r}: nginx deletes every file in its cache directory that is "
+            "not its own: give a directory of its own, such as /var/cache/nginx/publisher"
+        )
 
 
 def _check_bucket(bucket: str) -> None:

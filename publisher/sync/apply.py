@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
+from typing import Any
 
 from ..errors import Problem, PublisherError, StorageError
 from ..progress import Progress, Silent
@@ -43,37 +45,69 @@ def apply_puts(
     tick: Callable[[], None] | None = None,
 ) -> int:
     """Put documents concurrently and return how many; raise UploadError naming every
-    failed key."""
+    failed key.
+
+    A target that uploads natively (`start_put` gives a future) has `concurrency` PUTs in
+    flight; otherwise `concurrency` threads call `put_document`. However this ends (an
+    error, Ctrl-C), it returns only when no PUT is in flight any more, so the lock is
+    never released while one could still land.
+    """
     progress = progress or Silent()
     todo = list(puts)
     failures: list[Problem] = []
     done = written = 0
-    window = max(1, target.concurrency) * 4
-    with ThreadPoolExecutor(max_workers=max(1, target.concurrency)) as pool:
-        pending: dict[Future[None], Put] = {}
-        queue = iter(todo)
+    pool: ThreadPoolExecutor | None = None
+    pending: dict[Future[Any], Put] = {}
+
+    def start(put: Put) -> Future[Any]:
+        nonlocal pool
+        future = target.start_put(put.key, put.document)
+        if future is None:
+            if pool is None:
+                pool = ThreadPoolExecutor(max_workers=max(1, target.concurrency))
+            future = pool.submit(target.put_document, put.key, put.document)
+        return future
+
+    def settle(finished: Iterable[Future[Any]]) -> None:
+        nonlocal done, written
+        for future in finished:
+            put = pending.pop(future)
+            error = future.exception()
+            if error is not None:
+                if not isinstance(error, Exception):
+                    raise error
+                failures.append(_failure_line(put.key, error))
+            else:
+                written += 1
+                progress.advance("upload")
+            done += 1
+
+    queue = iter(todo)
+    try:
         while True:
+            window = max(1, target.concurrency) * (4 if pool is not None else 1)
             while len(pending) < window and len(failures) < MAX_FAILURES:
                 put = next(queue, None)
                 if put is None:
                     break
-                pending[pool.submit(target.put_document, put.key, put.document)] = put
+                pending[start(put)] = put
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                put = pending.pop(future)
-                error = future.exception()
-                if error is not None:
-                    if not isinstance(error, Exception):
-                        raise error
-                    failures.append(_failure_line(put.key, error))
-                else:
-                    written += 1
-                    progress.advance("upload")
-                done += 1
+            settle(finished)
             if tick is not None:
                 tick()
+    except BaseException:
+        # Ctrl-C or SIGTERM: what is in flight lands (or fails) before the lock goes, and
+        # counts, so the line that says how many were written is true.
+        finished, _ = wait(pending)
+        pending_now = list(finished)
+        with suppress(BaseException):
+            settle(pending_now)
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     if failures:
         skipped = len(todo) - done
         tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""

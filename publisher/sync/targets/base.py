@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from concurrent.futures import Future
+from typing import Any, Protocol
 
 from ...documents.render import Document
 from ..lock import LockInfo
@@ -17,7 +18,11 @@ class Target(Protocol):
     """A place documents are published to, with its bookkeeping and lock."""
 
     description: str
-    concurrency: int
+
+    @property
+    def concurrency(self) -> int:
+        """Writes in flight at once."""
+        ...
 
     def document_path(self, key: str) -> str:
         """Return the URL path a CDN serves the key's document at (`/<prefix>/config/<key>`)."""
@@ -41,6 +46,11 @@ class Target(Protocol):
 
     def put_document(self, key: str, document: Document) -> None:
         """Write one document so that a reader sees the old or the new bytes, never a mix."""
+        ...
+
+    def start_put(self, key: str, document: Document) -> Future[Any] | None:
+        """Start writing one document in native code and return its future; None when the
+        target has no such path (the caller then calls `put_document` on its threads)."""
         ...
 
     def delete_documents(self, keys: Sequence[str]) -> None:

@@ -7,8 +7,10 @@ import fcntl
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ...documents.render import Document
 from ...errors import LockHeldError, StorageError, UsageError
@@ -66,6 +68,9 @@ class LocalTarget:
             self._write_atomic(self.config / key, document.body)
         except OSError as exc:
             raise StorageError(f"cannot write the document: {exc.strerror}") from None
+
+    def start_put(self, key: str, document: Document) -> Future[Any] | None:
+        return None  # a file write is a syscall: threads do
 
     def delete_documents(self, keys: Sequence[str]) -> None:
         for key in keys:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
+from typing import Any, Protocol
 
 from ...aws import S3Bucket, is_not_implemented, is_precondition_failed
 from ...documents.render import CONTENT_TYPE, Document
@@ -47,6 +50,36 @@ def parse_s3_url(url: str) -> S3Location:
     return S3Location(bucket, f"{prefix}/" if prefix else "")
 
 
+class Uploads(Protocol):
+    """PUTs in native code (aws/native.py)."""
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str,
+        cache_control: str,
+        metadata: dict[str, str],
+    ) -> Future[str]: ...
+
+
+ROUND_TRIP_RATE = 8_000
+"""PUTs a second the native uploads can send from one core: in flight, this rate times the
+store's round trip keeps a distant store busy (30 ms: 240 in flight)."""
+FEWEST, MOST, THREADS_MOST = 32, 256, 64
+
+
+def auto_concurrency(round_trips: Sequence[float]) -> int:
+    """Uploads in flight for a store whose requests took `round_trips` seconds: 32 for a
+    store on this machine or next to it (more only queue at moto or a small MinIO), up to
+    256 for one 30 ms away."""
+    if not round_trips:
+        return FEWEST
+    typical = sorted(round_trips)[len(round_trips) // 2]
+    return max(FEWEST, min(MOST, math.ceil(typical * ROUND_TRIP_RATE)))
+
+
 class S3Target:
     """Documents as objects; bookkeeping under `<prefix>/_publisher/`; a conditional-write lock."""
 
@@ -56,19 +89,30 @@ class S3Target:
         bucket: S3Bucket,
         *,
         cache_control: str = DEFAULT_CACHE_CONTROL,
-        concurrency: int = 32,
+        concurrency: int | None = None,
         lock: bool = True,
+        uploads: Callable[[], Uploads] | None = None,
     ) -> None:
         self.location = location
         self.bucket = bucket
         self.description = str(location)
-        self.concurrency = concurrency
+        self._concurrency = concurrency
+        self._make_uploads = uploads
+        self._uploads: Uploads | None = None
         self.cache_control = cache_control
         self.use_lock = lock
         self._config = f"{location.prefix}{CONFIG}/"
         self._meta = f"{location.prefix}{META}/"
         self._lock_key = f"{self._meta}lock"
         self._lock_etag: str | None = None
+
+    @property
+    def concurrency(self) -> int:
+        """Uploads in flight: as given, else chosen from the store's round trip so far."""
+        if self._concurrency is not None:
+            return self._concurrency
+        chosen = auto_concurrency(self.bucket.round_trips)
+        return chosen if self._make_uploads is not None else min(chosen, THREADS_MOST)
 
     def document_path(self, key: str) -> str:
         return f"/{self._config}{key}"
@@ -78,7 +122,7 @@ class S3Target:
     def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:
         # Each range (b[i], b[i+1]] is listed by its own request chain, side by side:
         # together they cover every name, whatever the bounds.
-        edges: list[str | None] = [None, *bounds[: self.concurrency - 1], None]
+        edges: list[str | None] = [None, *bounds[: (self._concurrency or 32) - 1], None]
         ranges = list(pairwise(edges))
         if len(ranges) == 1:
             return self._list_range(None, None)
@@ -111,6 +155,19 @@ class S3Target:
             cache_control=self.cache_control,
             metadata={"sha256": document.sha256},
             md5_hex=document.md5,
+        )
+
+    def start_put(self, key: str, document: Document) -> Future[Any] | None:
+        if self._make_uploads is None:
+            return None
+        if self._uploads is None:
+            self._uploads = self._make_uploads()
+        return self._uploads.put(
+            self._config + key,
+            document.body,
+            content_type=CONTENT_TYPE,
+            cache_control=self.cache_control,
+            metadata={"sha256": document.sha256},
         )
 
     def delete_documents(self, keys: Sequence[str]) -> None:
