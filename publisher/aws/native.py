@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from queue import SimpleQueue
 from typing import Any
 
 from ..errors import PublisherError, StorageError
@@ -71,33 +71,54 @@ class NativeUploads:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="puts")
         self._thread.start()
 
-    def put(
+    def put_all(
         self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str,
-        cache_control: str,
-        metadata: dict[str, str],
-    ) -> Future[str]:
-        """Start one PUT; the future gives its ETag or raises one of our errors."""
-        attributes = {"Content-Type": content_type, "Cache-Control": cache_control, **metadata}
-        return asyncio.run_coroutine_threadsafe(self._put(key, body, attributes), self._loop)
+        items: Sequence[tuple[str, bytes, dict[str, str]]],
+        limit: int,
+        stop: threading.Event,
+    ) -> SimpleQueue[Any]:
+        """Start PUTs of (object key, body, attributes), `limit` in flight; return the queue
+        that receives (index, None or our error) as each ends, then None. Once `stop` is
+        set no PUT starts; the None comes when those in flight have ended."""
+        done: SimpleQueue[Any] = SimpleQueue()
+        asyncio.run_coroutine_threadsafe(self._put_all(items, limit, stop, done), self._loop)
+        return done
 
-    async def _put(self, key: str, body: bytes, attributes: dict[str, str]) -> str:
+    async def _put_all(
+        self,
+        items: Sequence[tuple[str, bytes, dict[str, str]]],
+        limit: int,
+        stop: threading.Event,
+        done: SimpleQueue[Any],
+    ) -> None:
         import obstore
 
+        slots = asyncio.Semaphore(limit)
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(index: int, key: str, body: bytes, attributes: dict[str, str]) -> None:
+            try:
+                await obstore.put_async(
+                    self._store, key, body, attributes=attributes, use_multipart=False
+                )
+                done.put((index, None))
+            except Exception as exc:
+                done.put((index, translate_native(exc, self._where, self._endpoint)))
+            finally:
+                slots.release()
+
         try:
-            done = await obstore.put_async(
-                self._store,
-                key,
-                body,
-                attributes=attributes,
-                use_multipart=False,
-            )
-        except Exception as exc:
-            raise translate_native(exc, self._where, self._endpoint) from None
-        return str(done["e_tag"] or "").strip('"')
+            for index, (key, body, attributes) in enumerate(items):
+                await slots.acquire()
+                if stop.is_set():
+                    break
+                task = asyncio.create_task(one(index, key, body, attributes))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            while running:
+                await asyncio.gather(*list(running), return_exceptions=True)
+        finally:
+            done.put(None)  # the last item: nothing is in flight any more
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

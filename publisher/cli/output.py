@@ -72,7 +72,7 @@ def publish_text(
             f"(or that changed since) {'is' if len(plan.unmanaged) == 1 else 'are'} left in "
             f"place: --prune-unmanaged deletes {'it' if len(plan.unmanaged) == 1 else 'them'}"
         )
-    if result.refused:
+    if result.refused and result.dry_run:
         lines.append(f"This publish would be refused: {result.refused}")
     if result.purge_preview:
         lines.append(f"The CDN purge would {result.purge_preview}")
@@ -106,6 +106,8 @@ def _headline(result: PublishResult, prune: bool, failed: bool) -> str:
     plan, rendered = result.plan, result.rendered
     if result.dry_run:
         return f"Plan for {result.target} (dry run, nothing changed): {_summary(result, prune)}"
+    if result.refused:
+        return f"Refused to publish to {result.target}, nothing written: {_summary(result, prune)}"
     if result.failed_uploads:
         return (
             f"Stopped publishing to {result.target}: wrote {result.written:,} of "

@@ -27,7 +27,7 @@ from ..settings import (
     UploadClient,
 )
 from ..state.model import StoppedPolicy
-from ..sync.result import PublishIncomplete, PublishResult
+from ..sync.result import PublishIncomplete, PublishRefused, PublishResult
 from .app import app, configure_logging
 from .common import (
     CDN,
@@ -266,7 +266,7 @@ def publish_cmd(
                     state, target, options, watch, storage=storage, cdn=cdn_settings,
                     wait_edges=wait_edge or (), wait_timeout=wait_timeout,
                 )  # fmt: skip
-        except PublishIncomplete as exc:  # the summary first, then what failed
+        except (PublishIncomplete, PublishRefused) as exc:  # the summary, then what failed
             page.result, page.error = exc.result, exc
             _report(exc.result, pruning, list_all, as_json, exc)
             fail(exc, as_json=False)
@@ -292,7 +292,7 @@ def _report(
     prune: bool,
     list_all: bool,
     as_json: bool,
-    error: PublishIncomplete | None,
+    error: PublisherError | None,
 ) -> None:
     if as_json:  # one line, as every --json; the C encoder keeps 100,000 rows fast
         say_json(publish_json(result, prune=prune, error=error))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from ..errors import Problem, PublisherError, StorageError
@@ -16,6 +17,8 @@ from .plan import Put
 from .targets import Target
 
 MAX_FAILURES = 50
+REPORT_EVERY = 64
+"""Uploads told to the progress display at once (it redraws at most a few times a second)."""
 
 
 def refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:
@@ -47,69 +50,67 @@ def apply_puts(
     """Put documents concurrently and return how many; raise UploadError naming every
     failed key.
 
-    A target that uploads natively (`start_put` gives a future) has `concurrency` PUTs in
-    flight; otherwise `concurrency` threads call `put_document`. However this ends (an
-    error, Ctrl-C), it returns only when no PUT is in flight any more, so the lock is
-    never released while one could still land.
+    A target that uploads natively (`start_puts`) keeps `concurrency` PUTs in flight;
+    otherwise `concurrency` threads call `put_document`. Completions arrive on one queue.
+    However this ends (failures, Ctrl-C), it returns only once no PUT is in flight, so the
+    lock is never released while one could still land.
     """
     progress = progress or Silent()
     todo = list(puts)
+    stop = threading.Event()
+    done = target.start_puts(todo, stop)
+    if done is None:
+        done = _threads(target, todo, stop)
     failures: list[Problem] = []
-    done = written = 0
-    pool: ThreadPoolExecutor | None = None
-    pending: dict[Future[Any], Put] = {}
+    ended = written = 0
+    unreported = 0
 
-    def start(put: Put) -> Future[Any]:
-        nonlocal pool
-        future = target.start_put(put.key, put.document)
-        if future is None:
-            if pool is None:
-                pool = ThreadPoolExecutor(max_workers=max(1, target.concurrency))
-            future = pool.submit(target.put_document, put.key, put.document)
-        return future
+    def settle(item: tuple[int, BaseException | None]) -> None:
+        nonlocal ended, written, unreported
+        index, error = item
+        ended += 1
+        if error is None:
+            written += 1
+            unreported += 1
+            return
+        if not isinstance(error, Exception):
+            raise error
+        failures.append(_failure_line(todo[index].key, error))
+        if len(failures) >= MAX_FAILURES:
+            stop.set()  # no more starts: give up after what is in flight
 
-    def settle(finished: Iterable[Future[Any]]) -> None:
-        nonlocal done, written
-        for future in finished:
-            put = pending.pop(future)
-            error = future.exception()
-            if error is not None:
-                if not isinstance(error, Exception):
-                    raise error
-                failures.append(_failure_line(put.key, error))
-            else:
-                written += 1
-                progress.advance("upload")
-            done += 1
+    def report() -> None:
+        nonlocal unreported
+        if unreported:
+            progress.advance("upload", unreported)
+            unreported = 0
 
-    queue = iter(todo)
     try:
         while True:
-            window = max(1, target.concurrency) * (4 if pool is not None else 1)
-            while len(pending) < window and len(failures) < MAX_FAILURES:
-                put = next(queue, None)
-                if put is None:
-                    break
-                pending[start(put)] = put
-            if not pending:
+            try:
+                item = done.get(timeout=0.25)
+            except Empty:
+                item = ()
+            if item is None:
                 break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            settle(finished)
+            if item:
+                settle(item)
+            if unreported >= REPORT_EVERY or not item:
+                report()
             if tick is not None:
                 tick()
     except BaseException:
         # Ctrl-C or SIGTERM: what is in flight lands (or fails) before the lock goes, and
         # counts, so the line that says how many were written is true.
-        finished, _ = wait(pending)
-        pending_now = list(finished)
-        with suppress(BaseException):
-            settle(pending_now)
+        stop.set()
+        while (item := done.get()) is not None:
+            with suppress(Exception):
+                settle(item)
+        report()
         raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+    report()
     if failures:
-        skipped = len(todo) - done
+        skipped = len(todo) - ended
         tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""
         raise UploadError(
             f"{len(failures)} of {len(todo)} {plural(len(todo), 'document')} failed to upload"
@@ -119,6 +120,41 @@ def apply_puts(
             written,
         )
     return written
+
+
+def _threads(target: Target, todo: list[Put], stop: threading.Event) -> SimpleQueue[Any]:
+    """`concurrency` threads that call `put_document` for each put in turn, with the same
+    queue of completions as a native target's."""
+    done: SimpleQueue[Any] = SimpleQueue()
+    queue = iter(enumerate(todo))
+    lock = threading.Lock()
+    workers = max(1, min(target.concurrency, len(todo)))
+    alive = [workers]
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    item = next(queue, None)
+                if item is None:
+                    break
+                index, put = item
+                try:
+                    target.put_document(put.key, put.document)
+                    done.put((index, None))
+                except Exception as exc:
+                    done.put((index, exc))
+        finally:
+            with lock:
+                alive[0] -= 1
+                if alive[0] == 0:
+                    done.put(None)
+
+    if not todo:
+        done.put(None)
+    for _ in range(workers if todo else 0):
+        threading.Thread(target=work, name="puts").start()
+    return done
 
 
 def _failure_line(key: str, error: BaseException) -> Problem:

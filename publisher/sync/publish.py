@@ -11,7 +11,7 @@ from ..delivery.purge import purge_changed
 from ..delivery.sender import Sender
 from ..delivery.webhooks import scope_shas
 from ..documents.render import Rendered
-from ..errors import DocumentError, PublisherError, StateError, StorageError
+from ..errors import DocumentError, PlanRefusedError, PublisherError, StateError, StorageError
 from ..progress import Progress, Silent
 from ..redact import key_hash, plural
 from ..settings import PublishOptions
@@ -27,7 +27,7 @@ from .manifest import manifest_documents, record_generation
 from .plan import Plan, check_deletes
 from .prepare import prepare
 from .quick import QUICK, marker, quick_noop
-from .result import PublishIncomplete, PublishResult
+from .result import PublishIncomplete, PublishRefused, PublishResult
 from .snapshot import Snapshot, timed
 from .targets import Target
 
@@ -191,9 +191,13 @@ def _publish_locked(
         snapshot = _read(target, options, full=snapshot.live is not None)
         progress.finish("list")
     snapshot, plan = _plan(snapshot, rendered, target, options)
-    if options.prune:
-        check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
     result = PublishResult(target.description, False, plan, rendered)
+    if options.prune:
+        try:
+            check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
+        except PlanRefusedError as exc:  # reported with the plan it refused
+            result.refused = exc.message
+            raise PublishRefused(exc.message, exc.problems, result) from None
     if options.describe:  # before the puts: history may collect the old bodies after them
         result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
     progress.start("upload", len(plan.puts))

@@ -9,7 +9,7 @@ from ..delivery.edge_wait import EdgeWait
 from ..delivery.webhooks import Delivery
 from ..documents.diff import ExperimentChange
 from ..documents.render import Rendered
-from ..errors import Problem, StorageError
+from ..errors import PlanRefusedError, Problem, StorageError
 from .plan import Plan
 
 
@@ -48,6 +48,15 @@ class PublishResult:
 
 class PublishIncomplete(StorageError):
     """The publish ran but not all of it succeeded: `result` says what was and was not done."""
+
+    def __init__(self, message: str, problems: list[Problem], result: PublishResult) -> None:
+        super().__init__(message, problems)
+        self.result = result
+
+
+class PublishRefused(PlanRefusedError):
+    """The delete guards refused the prune under the lock (nothing was written): `result`
+    holds the plan they refused."""
 
     def __init__(self, message: str, problems: list[Problem], result: PublishResult) -> None:
         super().__init__(message, problems)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
+from queue import SimpleQueue
 from typing import Any, Protocol
 
 from ...documents.render import Document
 from ..lock import LockInfo
-from ..plan import LiveObject
+from ..plan import LiveObject, Put
 
 CONFIG = "config"
 META = "_publisher"
@@ -48,9 +49,11 @@ class Target(Protocol):
         """Write one document so that a reader sees the old or the new bytes, never a mix."""
         ...
 
-    def start_put(self, key: str, document: Document) -> Future[Any] | None:
-        """Start writing one document in native code and return its future; None when the
-        target has no such path (the caller then calls `put_document` on its threads)."""
+    def start_puts(self, puts: Sequence[Put], stop: threading.Event) -> SimpleQueue[Any] | None:
+        """Start writing documents in native code; return the queue that receives
+        (index, None or the error) as each ends, then None once nothing is in flight
+        (after `stop` is set, none starts). None: no native path, the caller calls
+        `put_document` on threads of its own."""
         ...
 
     def delete_documents(self, keys: Sequence[str]) -> None:

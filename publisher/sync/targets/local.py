@@ -6,10 +6,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 from ...documents.render import Document
@@ -17,7 +18,7 @@ from ...errors import LockHeldError, StorageError, UsageError
 from ...files import write_atomic
 from ...redact import KEY_NAME, key_label
 from ..lock import LockInfo, decode_lock, is_stale
-from ..plan import LiveObject
+from ..plan import LiveObject, Put
 from .base import CONFIG, META
 
 
@@ -69,7 +70,7 @@ class LocalTarget:
         except OSError as exc:
             raise StorageError(f"cannot write the document: {exc.strerror}") from None
 
-    def start_put(self, key: str, document: Document) -> Future[Any] | None:
+    def start_puts(self, puts: Sequence[Put], stop: threading.Event) -> SimpleQueue[Any] | None:
         return None  # a file write is a syscall: threads do
 
     def delete_documents(self, keys: Sequence[str]) -> None:

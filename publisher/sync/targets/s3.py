@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
+from queue import SimpleQueue
 from typing import Any, Protocol
 
 from ...aws import S3Bucket, is_not_implemented, is_precondition_failed
@@ -19,7 +20,7 @@ from ...redact import KEY_NAME, key_label, plural
 from ...settings import DEFAULT_CACHE_CONTROL
 from ...threads import side_by_side
 from ..lock import LockInfo, decode_lock, is_stale
-from ..plan import LiveObject
+from ..plan import LiveObject, Put
 from .base import CONFIG, META
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,12 @@ def parse_s3_url(url: str) -> S3Location:
 class Uploads(Protocol):
     """PUTs in native code (aws/native.py)."""
 
-    def put(
+    def put_all(
         self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str,
-        cache_control: str,
-        metadata: dict[str, str],
-    ) -> Future[str]: ...
+        items: Sequence[tuple[str, bytes, dict[str, str]]],
+        limit: int,
+        stop: threading.Event,
+    ) -> SimpleQueue[Any]: ...
 
 
 ROUND_TRIP_RATE = 8_000
@@ -157,18 +155,17 @@ class S3Target:
             md5_hex=document.md5,
         )
 
-    def start_put(self, key: str, document: Document) -> Future[Any] | None:
+    def start_puts(self, puts: Sequence[Put], stop: threading.Event) -> SimpleQueue[Any] | None:
         if self._make_uploads is None:
             return None
         if self._uploads is None:
             self._uploads = self._make_uploads()
-        return self._uploads.put(
-            self._config + key,
-            document.body,
-            content_type=CONTENT_TYPE,
-            cache_control=self.cache_control,
-            metadata={"sha256": document.sha256},
-        )
+        shared = {"Content-Type": CONTENT_TYPE, "Cache-Control": self.cache_control}
+        items = [
+            (self._config + p.key, p.document.body, {**shared, "sha256": p.document.sha256})
+            for p in puts
+        ]
+        return self._uploads.put_all(items, self.concurrency, stop)
 
     def delete_documents(self, keys: Sequence[str]) -> None:
         failed = self.bucket.delete_many([self._config + k for k in keys])

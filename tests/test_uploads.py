@@ -1,0 +1,227 @@
+"""Document uploads in native code (obstore) and on botocore's threads, against moto's
+HTTP server: the same objects either way; a denied PUT named by label with no DELETE
+sent; a crash (SIGKILL), a Ctrl-C and a SIGTERM in the middle of the uploads leave
+nothing deleted and the lock released (or, after a crash, stale) and a re-run converges;
+the uploads in flight follow the store's round trip unless --concurrency is given."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publisher.redact import key_label
+from publisher.sync.targets.s3 import auto_concurrency
+from tests.conftest import KEY_A, base_state, dump_state, run_cli, tree
+from tests.s3util import CREDENTIALS, Faults, Proxy, count, moto_server, s3_client
+
+CLIENTS = ("native", "botocore")
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+
+
+def new_bucket(endpoint: str, name: str) -> Any:
+    client: Any = s3_client(endpoint)
+    client.create_bucket(Bucket=name)
+    return client
+
+
+def objects(client: Any, bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Every object: its bytes, Content-Type, Cache-Control and metadata."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            got = client.get_object(Bucket=bucket, Key=item["Key"])
+            found[item["Key"]] = {
+                "body": got["Body"].read(),
+                "type": got["ContentType"],
+                "cache": got["CacheControl"],
+                "meta": got["Metadata"],
+            }
+    return found
+
+
+def many_keys(count: int, revoked: bool = False) -> dict[str, Any]:
+    state = base_state()
+    state["organizations"][1]["api_keys"] = [{"key": f"key_globex_{i:020d}"} for i in range(count)]
+    state["organizations"][0]["api_keys"][0]["revoked"] = revoked
+    return state
+
+
+def expected(tmp_path: Path, state: dict[str, Any]) -> dict[str, bytes]:
+    """The documents a directory publish of `state` writes, by object key."""
+    site = tmp_path / "expected"
+    assert run_cli("publish", dump_state(tmp_path / "e.yaml", state), "-t", site).exit_code == 0
+    return {k: v for k, v in tree(site).items() if k.startswith("config/")}
+
+
+def test_both_upload_clients_write_the_same_objects(endpoint: str, tmp_path: Path) -> None:
+    state = dump_state(tmp_path / "s.yaml", many_keys(40))
+    written = {}
+    for client_name in CLIENTS:
+        bucket = f"same-{client_name}"
+        client = new_bucket(endpoint, bucket)
+        args = ("-t", f"s3://{bucket}", "--endpoint-url", endpoint, "--upload-client", client_name)
+        result = run_cli("publish", state, *args)
+        assert result.exit_code == 0, result.stderr
+        written[client_name] = objects(client, bucket, "config/")
+    assert written["native"] == written["botocore"]
+    assert {k: v["body"] for k, v in written["native"].items()} == expected(tmp_path, many_keys(40))
+    one = written["native"][f"config/{KEY_A}"]
+    assert one["type"] == "application/json; charset=utf-8" and one["meta"].keys() == {"sha256"}
+
+
+@pytest.mark.parametrize("client_name", CLIENTS)
+def test_a_denied_put_is_named_and_nothing_is_deleted(
+    endpoint: str, tmp_path: Path, client_name: str
+) -> None:
+    bucket = f"denied-{client_name}"
+    client = new_bucket(endpoint, bucket)
+    path = tmp_path / "s.yaml"
+    site = ("-t", f"s3://{bucket}", "--endpoint-url")
+    assert run_cli("publish", dump_state(path, many_keys(30)), *site, endpoint).exit_code == 0
+    changed = many_keys(30, revoked=True)
+    changed["organizations"][1]["experiments"][0]["status"] = "running"
+    changed["organizations"][1]["experiments"][0]["phases"] = [{"coverage": 1, "weights": [1, 0]}]
+    dump_state(path, changed)
+    denied = "key_globex_00000000000000000007"
+    proxy = Proxy(endpoint, Faults(deny_put=f"/config/{denied}"))
+    try:
+        cut = run_cli("publish", path, *site, proxy.url, "--prune",
+                      "--upload-client", client_name)  # fmt: skip
+        requests = proxy.reset()
+    finally:
+        proxy.close()
+    assert cut.exit_code == 4
+    assert key_label(denied) in cut.stderr and denied not in cut.stderr + cut.stdout
+    assert "access denied" in cut.stderr and "nothing was deleted" in cut.stderr
+    assert count(requests, "DELETE", "/config/") == 0
+    assert f"config/{KEY_A}" in objects(client, bucket, "config/")  # the revoked one stays
+    assert "_publisher/lock" not in objects(client, bucket, "_publisher/")
+    again = run_cli("publish", path, *site, endpoint, "--prune")
+    assert again.exit_code == 0, again.stderr
+    live = {k: v["body"] for k, v in objects(client, bucket, "config/").items()}
+    assert live == expected(tmp_path, changed)
+
+
+def held_publish(path: Path, proxy: Proxy, bucket: str, *extra: str) -> subprocess.Popen[str]:
+    """A publish in its own process whose document PUTs wait at the proxy's gate; returns
+    once the first of them has arrived."""
+    proxy.gate.clear()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "publish", str(path), "--target", f"s3://{bucket}",
+         "--endpoint-url", proxy.url, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **CREDENTIALS},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while proxy.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if proxy.in_flight == 0:
+        proc.kill()
+        raise AssertionError(f"no document PUT arrived: {proc.communicate()}")
+    return proc
+
+
+def test_a_crash_mid_upload_deletes_nothing_and_a_rerun_converges(
+    endpoint: str, tmp_path: Path
+) -> None:
+    client = new_bucket(endpoint, "crash")
+    path = tmp_path / "s.yaml"
+    site = ("-t", "s3://crash", "--endpoint-url", endpoint)
+    assert run_cli("publish", dump_state(path, base_state()), *site).exit_code == 0
+    state = many_keys(60, revoked=True)
+    dump_state(path, state)
+    proxy = Proxy(endpoint)
+    try:
+        proc = held_publish(path, proxy, "crash", "--prune", "--force")
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        proxy.gate.set()
+        time.sleep(0.5)  # what was held is answered now
+        requests = proxy.reset()
+    finally:
+        proxy.gate.set()
+        proxy.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert count(requests, "DELETE", "/config/") == 0
+    assert f"config/{KEY_A}" in objects(client, "crash", "config/")  # not deleted
+    # The lock of a process that is gone is stale: the next publish takes it over.
+    again = run_cli("publish", path, *site, "--prune", "--force")
+    assert again.exit_code == 0, again.stderr
+    live = {k: v["body"] for k, v in objects(client, "crash", "config/").items()}
+    assert live == expected(tmp_path, state)
+    assert "_publisher/lock" not in objects(client, "crash", "_publisher/")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_upload_counts_what_landed_and_releases_the_lock(
+    endpoint: str, tmp_path: Path, sig: int, code: int
+) -> None:
+    bucket = f"signal-{code}"
+    client = new_bucket(endpoint, bucket)
+    path = dump_state(tmp_path / "s.yaml", many_keys(400, revoked=True))
+    proxy = Proxy(endpoint)
+    try:
+        proc = held_publish(path, proxy, bucket, "--prune")
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        time.sleep(0.3)
+        proxy.gate.set()
+        _, err = proc.communicate(timeout=60)
+        requests = proxy.reset()
+    finally:
+        proxy.gate.set()
+        proxy.close()
+    assert proc.returncode == code, err
+    said = re.search(r"interrupted: ([\d,]+) of ([\d,]+) documents were written", err)
+    assert said, err
+    landed = len(objects(client, bucket, "config/"))
+    assert int(said[1].replace(",", "")) == landed < 401
+    assert count(requests, "DELETE", "/config/") == 0
+    assert "_publisher/lock" not in objects(client, bucket, "_publisher/")
+    again = run_cli("publish", path, "-t", f"s3://{bucket}", "--endpoint-url", endpoint)
+    assert again.exit_code == 0 and len(objects(client, bucket, "config/")) == 401
+
+
+def test_uploads_in_flight_follow_the_round_trip(endpoint: str, tmp_path: Path) -> None:
+    path = dump_state(tmp_path / "s.yaml", many_keys(300))
+    seen = {}
+    for given in ((), ("--concurrency", "8")):
+        bucket = f"far-{len(given)}"
+        new_bucket(endpoint, bucket)
+        proxy = Proxy(endpoint, Faults(delay=0.03))
+        try:
+            args = ("-t", f"s3://{bucket}", "--endpoint-url", proxy.url, *given)
+            result = run_cli("publish", path, *args)
+        finally:
+            proxy.close()
+        assert result.exit_code == 0, result.stderr
+        seen[given] = proxy.most_in_flight
+    assert seen[()] > 64, seen  # a store 30 ms away: far more than 32 at once
+    assert seen[("--concurrency", "8")] <= 8
+
+
+def test_the_choice_of_uploads_in_flight() -> None:
+    assert auto_concurrency([]) == 32
+    assert auto_concurrency([0.001, 0.002, 0.0015]) == 32  # on this machine: moto, MinIO
+    assert auto_concurrency([0.03, 0.031, 0.029]) == 240  # 30 ms away
+    assert auto_concurrency([0.2] * 3) == 256
