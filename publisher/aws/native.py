@@ -1,5 +1,5 @@
 """Document PUTs in native code: obstore (Python's binding of Rust's object_store) sends
-each request outside the interpreter lock, from one event loop on a thread of its own.
+each request outside the interpreter lock; the caller's threads send side by side.
 
 botocore costs about 1 ms of CPU per request in the interpreter; here a PUT costs about
 a tenth of that, so uploads are no longer held to one core (see bench/README.md). The
@@ -11,12 +11,9 @@ sha256), so the store refuses one that arrives altered, as Content-MD5 does on b
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from queue import SimpleQueue
 from typing import Any
 
 from ..errors import PublisherError, StorageError
@@ -35,8 +32,7 @@ def available() -> bool:
 
 
 class NativeUploads:
-    """PUTs of one bucket as futures; the event loop thread is a daemon (an exit never
-    waits for it), and `close` stops it."""
+    """PUTs to one bucket, callable from many threads at once."""
 
     def __init__(self, bucket: str, options: AwsOptions, endpoint_shown: str) -> None:
         from obstore.store import S3Store
@@ -67,61 +63,17 @@ class NativeUploads:
             },
             **where,
         )
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="puts")
-        self._thread.start()
 
-    def put_all(
-        self,
-        items: Sequence[tuple[str, bytes, dict[str, str]]],
-        limit: int,
-        stop: threading.Event,
-    ) -> SimpleQueue[Any]:
-        """Start PUTs of (object key, body, attributes), `limit` in flight; return the queue
-        that receives (index, None or our error) as each ends, then None. Once `stop` is
-        set no PUT starts; the None comes when those in flight have ended."""
-        done: SimpleQueue[Any] = SimpleQueue()
-        asyncio.run_coroutine_threadsafe(self._put_all(items, limit, stop, done), self._loop)
-        return done
-
-    async def _put_all(
-        self,
-        items: Sequence[tuple[str, bytes, dict[str, str]]],
-        limit: int,
-        stop: threading.Event,
-        done: SimpleQueue[Any],
-    ) -> None:
+    def put(self, key: str, body: bytes, attributes: dict[str, str]) -> str:
+        """Put one object and return its ETag; the interpreter lock is released while the
+        request is out, so the caller's threads send side by side."""
         import obstore
 
-        slots = asyncio.Semaphore(limit)
-        running: set[asyncio.Task[None]] = set()
-
-        async def one(index: int, key: str, body: bytes, attributes: dict[str, str]) -> None:
-            try:
-                await obstore.put_async(
-                    self._store, key, body, attributes=attributes, use_multipart=False
-                )
-                done.put((index, None))
-            except Exception as exc:
-                done.put((index, translate_native(exc, self._where, self._endpoint)))
-            finally:
-                slots.release()
-
         try:
-            for index, (key, body, attributes) in enumerate(items):
-                await slots.acquire()
-                if stop.is_set():
-                    break
-                task = asyncio.create_task(one(index, key, body, attributes))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            while running:
-                await asyncio.gather(*list(running), return_exceptions=True)
-        finally:
-            done.put(None)  # the last item: nothing is in flight any more
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
+            done = obstore.put(self._store, key, body, attributes=attributes, use_multipart=False)
+        except Exception as exc:
+            raise translate_native(exc, self._where, self._endpoint) from None
+        return str(done["e_tag"] or "").strip('"')
 
 
 def _credentials(session: Any) -> Callable[[], dict[str, Any]]:

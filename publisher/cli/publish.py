@@ -132,8 +132,8 @@ def publish_cmd(
         typer.Option(
             "--concurrency",
             min=1,
-            max=256,
-            help="Uploads in flight [default: from the store's round trip: 32 near, up to 256].",
+            max=512,
+            help="Uploads in flight [default: from the store's round trip: 32 near, 360 at 30 ms].",
             rich_help_panel=S3,
         ),
     ] = None,

@@ -17,8 +17,8 @@ from .plan import Put
 from .targets import Target
 
 MAX_FAILURES = 50
-REPORT_EVERY = 64
-"""Uploads told to the progress display at once (it redraws at most a few times a second)."""
+POLL = 0.02
+"""Seconds between looks at the uploads that ended."""
 
 
 def refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:
@@ -50,17 +50,15 @@ def apply_puts(
     """Put documents concurrently and return how many; raise UploadError naming every
     failed key.
 
-    A target that uploads natively (`start_puts`) keeps `concurrency` PUTs in flight;
-    otherwise `concurrency` threads call `put_document`. Completions arrive on one queue.
-    However this ends (failures, Ctrl-C), it returns only once no PUT is in flight, so the
-    lock is never released while one could still land.
+    `concurrency` threads call `put_document` (on S3 it lets go of the interpreter lock
+    while its request is out); completions arrive on one queue. However this ends
+    (failures, Ctrl-C), it returns only once no PUT is in flight, so the lock is never
+    released while one could still land.
     """
     progress = progress or Silent()
     todo = list(puts)
     stop = threading.Event()
-    done = target.start_puts(todo, stop)
-    if done is None:
-        done = _threads(target, todo, stop)
+    done = _threads(target, todo, stop)
     failures: list[Problem] = []
     ended = written = 0
     unreported = 0
@@ -86,17 +84,22 @@ def apply_puts(
             unreported = 0
 
     try:
-        while True:
-            try:
-                item = done.get(timeout=0.25)
-            except Empty:
-                item = ()
-            if item is None:
-                break
-            if item:
+        finished = False
+        while not finished:
+            # What ended since the last look, all at once: this thread wakes a few dozen
+            # times a second, not once per PUT (each wake-up takes the interpreter lock
+            # from the threads that send).
+            time.sleep(POLL)
+            while True:
+                try:
+                    item = done.get_nowait()
+                except Empty:
+                    break
+                if item is None:
+                    finished = True
+                    break
                 settle(item)
-            if unreported >= REPORT_EVERY or not item:
-                report()
+            report()
             if tick is not None:
                 tick()
     except BaseException:
@@ -123,8 +126,8 @@ def apply_puts(
 
 
 def _threads(target: Target, todo: list[Put], stop: threading.Event) -> SimpleQueue[Any]:
-    """`concurrency` threads that call `put_document` for each put in turn, with the same
-    queue of completions as a native target's."""
+    """`concurrency` threads that call `put_document` for each put in turn; the queue
+    receives (index, None or the error) as each ends, then None once all have stopped."""
     done: SimpleQueue[Any] = SimpleQueue()
     queue = iter(enumerate(todo))
     lock = threading.Lock()

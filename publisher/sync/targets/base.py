@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from queue import SimpleQueue
-from typing import Any, Protocol
+from typing import Protocol
 
 from ...documents.render import Document
 from ..lock import LockInfo
-from ..plan import LiveObject, Put
+from ..plan import LiveObject
 
 CONFIG = "config"
 META = "_publisher"
@@ -47,13 +45,6 @@ class Target(Protocol):
 
     def put_document(self, key: str, document: Document) -> None:
         """Write one document so that a reader sees the old or the new bytes, never a mix."""
-        ...
-
-    def start_puts(self, puts: Sequence[Put], stop: threading.Event) -> SimpleQueue[Any] | None:
-        """Start writing documents in native code; return the queue that receives
-        (index, None or the error) as each ends, then None once nothing is in flight
-        (after `stop` is set, none starts). None: no native path, the caller calls
-        `put_document` on threads of its own."""
         ...
 
     def delete_documents(self, keys: Sequence[str]) -> None:

@@ -6,19 +6,16 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from queue import SimpleQueue
-from typing import Any
 
 from ...documents.render import Document
 from ...errors import LockHeldError, StorageError, UsageError
 from ...files import write_atomic
 from ...redact import KEY_NAME, key_label
 from ..lock import LockInfo, decode_lock, is_stale
-from ..plan import LiveObject, Put
+from ..plan import LiveObject
 from .base import CONFIG, META
 
 
@@ -69,9 +66,6 @@ class LocalTarget:
             self._write_atomic(self.config / key, document.body)
         except OSError as exc:
             raise StorageError(f"cannot write the document: {exc.strerror}") from None
-
-    def start_puts(self, puts: Sequence[Put], stop: threading.Event) -> SimpleQueue[Any] | None:
-        return None  # a file write is a syscall: threads do
 
     def delete_documents(self, keys: Sequence[str]) -> None:
         for key in keys:
