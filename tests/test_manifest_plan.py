@@ -199,3 +199,38 @@ def test_a_prune_of_keys_gone_from_the_state_lists_to_name_them(
     finally:
         proxy.close()
     assert site.read(f"config/{KEY_G}") is None
+
+
+def test_held_bookkeeping_lands_before_the_manifest_or_no_manifest_is_written() -> None:
+    from publisher.sync.manifest import MANIFEST, WriteBehind
+
+    class Store:
+        def __init__(self, failing: str | None) -> None:
+            self.written: list[str] = []
+            self.failing = failing
+
+        def read_meta(self, name: str) -> bytes | None:
+            return None
+
+        def write_meta(self, name: str, body: bytes) -> None:
+            if name == self.failing:
+                raise OSError("denied")
+            self.written.append(name)
+
+        def delete_meta(self, names: object) -> None:
+            pass
+
+    good = Store(None)
+    writes = WriteBehind(good)
+    for name in ("bodies/1.json", "history/base-1.json", "generations/1.json"):
+        writes.write_meta(name, b"{}")
+    assert good.written == []  # held until the manifest
+    writes.write_meta(MANIFEST, b"{}")
+    assert good.written[-1] == MANIFEST and len(good.written) == 4
+    bad = Store("history/base-1.json")
+    writes = WriteBehind(bad)
+    writes.write_meta("bodies/1.json", b"{}")
+    writes.write_meta("history/base-1.json", b"{}")
+    with pytest.raises(OSError):
+        writes.write_meta(MANIFEST, b"{}")
+    assert MANIFEST not in bad.written

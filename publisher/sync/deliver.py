@@ -15,13 +15,20 @@ from .targets import Target
 
 
 def push(
-    result: PublishResult, target: Target, hooks: list[Hook], sender: Sender, progress: Progress
+    result: PublishResult,
+    target: Target,
+    hooks: list[Hook],
+    sender: Sender,
+    progress: Progress,
+    known_hooks: bool = True,
 ) -> PublishResult:
     """Push changed documents to webhooks once they are live; exit 4 while any is pending.
 
     A failed purge is raised after the pushes: the documents are live either way.
     """
-    record = Record.parse(target.read_meta(RECORD))
+    # No webhook in the state and none recorded when this publish began: nothing to push
+    # or forget, and no read (a later record is forgotten by the next publish).
+    record = Record.parse(target.read_meta(RECORD)) if hooks or known_hooks else Record()
     if hooks or record.hooks:  # also forgets the webhooks gone from the state
         progress.start("webhooks")
         result.webhooks = notify(target, result.rendered, hooks, record, sender)

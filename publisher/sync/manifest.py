@@ -14,12 +14,14 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from ..redact import key_hash, new_salt, shown_prefix
+from ..threads import side_by_side
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +212,39 @@ class History:
     generation: int | None = None
     """The number of the new generation, when the manifest's own (+1) is taken: a
     manifest lost or damaged must not write over the records of earlier generations."""
+
+
+class WriteBehind:
+    """Bookkeeping writes that may land in any order (a history pack, a base, a record)
+    are held and sent side by side when the manifest that names them is written, before
+    it: one round trip instead of one each. Reads and deletes pass through (a delete
+    first sends what is held)."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._held: list[tuple[str, bytes]] = []
+
+    def read_meta(self, name: str) -> bytes | None:
+        return self._target.read_meta(name)  # type: ignore[no-any-return]
+
+    def write_meta(self, name: str, body: bytes) -> None:
+        if name != MANIFEST:
+            self._held.append((name, body))
+            return
+        self.flush()
+        self._target.write_meta(name, body)
+
+    def delete_meta(self, names: Sequence[str]) -> None:
+        self.flush()
+        self._target.delete_meta(names)
+
+    def flush(self) -> None:
+        held, self._held = self._held, []
+        side_by_side([partial(self._send, name, body) for name, body in held])
+
+    def _send(self, name: str, body: bytes) -> str:
+        self._target.write_meta(name, body)
+        return name
 
 
 def generation_name(generation: int) -> str:

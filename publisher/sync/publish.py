@@ -23,7 +23,7 @@ from .deliver import outcomes, push
 from .history import note_delivery
 from .history import record as record_history
 from .lock import LockInfo, new_lock
-from .manifest import manifest_documents, record_generation
+from .manifest import WriteBehind, manifest_documents, record_generation
 from .plan import Plan, check_deletes
 from .prepare import prepare
 from .quick import QUICK, marker, quick_noop
@@ -88,7 +88,7 @@ def sync_target(
             loaded, rendered, target, options, info, progress, purger, snapshot, delivery
         )
         try:
-            push(result, target, hooks, sender or Sender(), progress)
+            push(result, target, hooks, sender or Sender(), progress, bool(snapshot.record.hooks))
             # Complete: the next publish of these very bytes may stop at the marker.
             done = marker(result.generation or 0, loaded.sha256, options, rendered)
             target.write_meta(QUICK, done)
@@ -225,8 +225,9 @@ def _publish_locked(
         result.deleted,
         snapshot.live,
     )
+    writes = WriteBehind(target)  # pack, base and record side by side, then the manifest
     history, garbage = record_history(
-        target,
+        writes,
         manifest,
         documents,
         rendered.documents,
@@ -236,7 +237,7 @@ def _publish_locked(
         delivery=delivery,
     )
     result.generation = record_generation(
-        target,
+        writes,
         manifest,
         documents,
         history=history,
@@ -246,6 +247,7 @@ def _publish_locked(
         full_scan_at=manifest.full_scan_at if snapshot.scanned_at is None else snapshot.scanned_at,
         keys=rendered.documents.keys(),
     )
+    writes.flush()  # what no manifest named (none was written): sent all the same
     target.delete_meta(garbage)
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted
