@@ -214,6 +214,11 @@ class History:
     manifest lost or damaged must not write over the records of earlier generations."""
 
 
+HOLD_MOST = 1 << 20
+"""Bytes of one write WriteBehind holds back; a larger one (a cold publish's pack or base
+at scale) is sent at once and freed."""
+
+
 class WriteBehind:
     """Bookkeeping writes that may land in any order (a history pack, a base, a record)
     are held and sent side by side when the manifest that names them is written, before
@@ -228,8 +233,11 @@ class WriteBehind:
         return self._target.read_meta(name)  # type: ignore[no-any-return]
 
     def write_meta(self, name: str, body: bytes) -> None:
-        if name != MANIFEST:
+        if name != MANIFEST and len(body) <= HOLD_MOST:
             self._held.append((name, body))
+            return
+        if name != MANIFEST:  # a large pack or base goes now: memory, not a round trip
+            self._target.write_meta(name, body)
             return
         self.flush()
         self._target.write_meta(name, body)
