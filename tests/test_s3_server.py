@@ -209,7 +209,7 @@ def test_faults_converge_and_never_delete_after_a_failed_put(
                 break
     finally:
         proxy.close()
-    assert codes[-1] == 0
+    assert codes[-1] == 0, (codes, result.stderr[-2000:])
     assert stored(endpoint, bucket) == expected(state_file)
     assert sum(faults.injected.values()) > 0
     print(f"\nfaults injected: {faults.injected}; exit codes of the runs: {codes}")
