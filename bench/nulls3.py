@@ -197,7 +197,11 @@ def prepare(docs: int, work: Path) -> tuple[Path, Path]:
 
 
 def measure(
-    docs_sizes: list[int], latencies: list[float], install: bool = True, work: Path = WORK
+    docs_sizes: list[int],
+    latencies: list[float],
+    install: bool = True,
+    work: Path = WORK,
+    only: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     if install:
         ensure_debian({"nginx": "/usr/sbin/nginx", "libnginx-mod-http-echo": str(ECHO),
@@ -216,6 +220,8 @@ def measure(
             store = NullS3(latency, work)
             try:
                 for name, cmd in tools(state, tree, store.url).items():
+                    if only and name not in only:
+                        continue
                     row: dict[str, Any] = {
                         "docs": count,
                         "latency_ms": latency * 1000,
@@ -273,8 +279,9 @@ def main() -> None:
     parser.add_argument("--docs", type=int, nargs="+", default=[10_000])
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.03])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--tools", nargs="+", default=None, help="only these (default: all)")
     args = parser.parse_args()
-    rows = measure(args.docs, args.latency)
+    rows = measure(args.docs, args.latency, only=args.tools)
     print(table(rows))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
