@@ -227,3 +227,115 @@ def test_the_choice_of_uploads_in_flight() -> None:
     assert auto_concurrency([0.001, 0.002, 0.0015]) == 32  # on this machine: moto, MinIO
     assert auto_concurrency([0.03, 0.031, 0.029]) == 240  # 30 ms away
     assert auto_concurrency([0.2] * 3) == 512
+
+
+class Panic(BaseException):
+    """What a panic in native code raises: not an Exception."""
+
+
+def test_a_put_that_dies_with_a_base_exception_is_a_failure_not_a_success(
+    tmp_path: Path,
+) -> None:
+    from publisher.sync.apply import UploadError, apply_puts
+    from publisher.sync.targets import LocalTarget
+
+    class Dying(LocalTarget):
+        def put_document(self, key: str, document: Any) -> None:
+            if key.endswith("7"):
+                raise Panic("called `Result::unwrap()` on an `Err` value")
+            super().put_document(key, document)
+
+    state = many_keys(20)
+    published = publisher_api().check(dump_state(tmp_path / "s.yaml", state)).rendered
+    from publisher.sync.plan import Put
+
+    puts = [Put(k, d, "added") for k, d in published.documents.items()]
+    with pytest.raises(UploadError) as raised:
+        apply_puts(Dying(tmp_path / "site"), puts)
+    dying = [p.key for p in puts if p.key.endswith("7")]
+    assert raised.value.written == len(puts) - len(dying) and dying
+    assert {p.location for p in raised.value.problems} == {f"key {key_label(k)}" for k in dying}
+
+
+def publisher_api() -> Any:
+    import publisher
+
+    return publisher
+
+
+def test_a_cache_control_with_a_newline_is_refused_before_anything(tmp_path: Path) -> None:
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    result = run_cli("publish", path, "-t", tmp_path / "site", "--cache-control", "public\n")
+    assert result.exit_code == 2 and "printable ASCII" in result.stderr
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_second_signal_still_waits_for_the_uploads_in_flight(
+    endpoint: str, tmp_path: Path
+) -> None:
+    client = new_bucket(endpoint, "twice")
+    path = dump_state(tmp_path / "s.yaml", many_keys(100))
+    proxy = Proxy(endpoint)
+    try:
+        proc = held_publish(path, proxy, "twice", "--concurrency", "8")
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        # PUTs are still held at the proxy: the lock must still be there.
+        assert proc.poll() is None
+        assert "_publisher/lock" in objects(client, "twice", "_publisher/")
+        proxy.gate.set()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proxy.gate.set()
+        proxy.close()
+    assert proc.returncode == 130, err
+    said = re.search(r"interrupted: ([\d,]+) of", err)
+    assert said and int(said[1]) == len(objects(client, "twice", "config/")) <= 10
+    assert "_publisher/lock" not in objects(client, "twice", "_publisher/")
+
+
+def test_after_a_publish_cut_short_the_old_state_is_put_back_in_full(
+    endpoint: str, tmp_path: Path
+) -> None:
+    """The manifest still says the old documents are live: a run that stopped short
+    leaves a mark, and the next run lists what is live instead of trusting it."""
+    client = new_bucket(endpoint, "cutshort")
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    dump_state(old, many_keys(30))
+    changed = many_keys(30)
+    changed["organizations"][1]["experiments"][0]["status"] = "running"
+    changed["organizations"][1]["experiments"][0]["phases"] = [{"coverage": 1, "weights": [1, 0]}]
+    dump_state(new, changed)
+    site = ("-t", "s3://cutshort", "--endpoint-url")
+    assert run_cli("publish", old, *site, endpoint).exit_code == 0
+    before = {k: v["body"] for k, v in objects(client, "cutshort", "config/").items()}
+    proxy = Proxy(endpoint, Faults(deny_put="/config/key_globex_00000000000000000007"))
+    try:
+        cut = run_cli("publish", new, *site, proxy.url)
+    finally:
+        proxy.close()
+    assert cut.exit_code == 4
+    assert {k: v["body"] for k, v in objects(client, "cutshort", "config/").items()} != before
+    again = run_cli("publish", old, *site, endpoint)
+    assert again.exit_code == 0, again.stderr
+    assert {k: v["body"] for k, v in objects(client, "cutshort", "config/").items()} == before
+
+
+def test_credential_mistakes_are_one_line_and_never_quoted(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new_bucket(endpoint, "creds")
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "tok-secret-value\n")
+    result = run_cli("publish", path, "-t", "s3://creds", "--endpoint-url", endpoint)
+    assert result.exit_code == 4 and "tok-secret-value" not in result.stderr + result.stdout
+    assert "a credential or header holds a character" in result.stderr
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    result = run_cli("publish", path, "-t", "s3://creds", "--endpoint-url", endpoint)
+    assert result.exit_code in (2, 4) and "Partial credentials" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

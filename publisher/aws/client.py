@@ -14,6 +14,7 @@ from botocore.config import Config
 
 from ..errors import UsageError
 from ..redact import printable, url_for_display
+from .errors import without_secrets
 from .listing import install as install_quick_listing
 
 
@@ -42,6 +43,8 @@ def session_and_region(options: AwsOptions) -> tuple[Any, str]:
         factory.set_parser_defaults(timestamp_parser=str)
         region = options.region or session.get_config_variable("region") or "us-east-1"
         return session, region
+    except bex.ConfigParseError as exc:
+        raise UsageError(f"the AWS configuration: {exc}") from None
     except bex.ProfileNotFound:
         raise UsageError(
             f"--profile {options.profile}: no such profile in the AWS config"
@@ -104,9 +107,12 @@ def client(service: str, options: AwsOptions) -> Any:
         s3={"addressing_style": "path"} if options.endpoint_url else None,
     )
     session, region = session_and_region(options)
-    made = session.create_client(
-        service, endpoint_url=options.endpoint_url, region_name=region, config=config
-    )
+    try:
+        made = session.create_client(
+            service, endpoint_url=options.endpoint_url, region_name=region, config=config
+        )
+    except bex.BotoCoreError as exc:  # a bad region or config file in the environment
+        raise UsageError(f"the AWS configuration: {without_secrets(str(exc))}") from None
     if service == "s3":
         # `Expect: 100-continue` costs a round trip per PUT; it pays off only for bodies
         # far larger than a document (at most a few MiB).

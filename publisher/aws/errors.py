@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import botocore.exceptions as bex
 
 from ..errors import PublisherError, StorageError
@@ -67,8 +69,25 @@ def translate(exc: Exception, where: str, endpoint: str) -> PublisherError:
             )
         return StorageError(redact_paths(f"{where}: {code or status}: {message}".rstrip(": ")))
     if isinstance(exc, bex.BotoCoreError):
-        return StorageError(redact_paths(f"{where}: {exc}"))
+        return StorageError(redact_paths(f"{where}: {without_secrets(str(exc))}"))
+    if isinstance(exc, ValueError) and _HEADER.search(str(exc)):
+        return StorageError(f"{where}: {without_secrets(str(exc))}")
     raise exc
+
+
+_HEADER = re.compile(r"[Ii]nvalid (header|return character|leading whitespace)|Authorization")
+
+
+def without_secrets(text: str) -> str:
+    """An error that quotes a header (an invalid value, the Authorization line) may hold a
+    credential: say what is wrong instead of quoting it."""
+    if _HEADER.search(text):
+        return (
+            "a credential or header holds a character HTTP does not allow (a trailing "
+            "newline or space in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or "
+            "AWS_SESSION_TOKEN?)"
+        )
+    return text
 
 
 def is_precondition_failed(exc: Exception) -> bool:

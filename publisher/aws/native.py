@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import PublisherError, StorageError
 from ..redact import redact_paths
 from .client import AwsOptions, session_and_region
-from .errors import no_credentials
+from .errors import no_credentials, translate
 
 
 def available() -> bool:
@@ -79,7 +79,10 @@ class NativeUploads:
 def _credentials(session: Any) -> Callable[[], dict[str, Any]]:
     """obstore asks for credentials when it signs; botocore's chain answers (and renews
     those that expire: asked again within five minutes)."""
-    found = session.get_credentials()
+    try:
+        found = session.get_credentials()
+    except Exception as exc:  # partial credentials, a failing credential_process, ...
+        raise translate(exc, "the credentials", "AWS") from None
     if found is None:
         raise no_credentials()
 

@@ -42,6 +42,14 @@ def choice(kind: type[StrEnum]) -> Callable[[str], str]:
     return check
 
 
+def header_value(value: str) -> str:
+    """Option callback: an HTTP header value is printable ASCII (a trailing newline from a
+    YAML block would otherwise reach every PUT)."""
+    if not value.strip() or any(not (" " <= c <= "~") for c in value):
+        raise typer.BadParameter(f"{value!r}: printable ASCII only, no newline or control")
+    return value
+
+
 def choice_metavar(kind: type[StrEnum]) -> str:
     return "[" + "|".join(str(m.value) for m in kind) + "]"
 

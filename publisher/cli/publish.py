@@ -27,7 +27,7 @@ from ..settings import (
     UploadClient,
 )
 from ..state.model import StoppedPolicy
-from ..sync.result import PublishIncomplete, PublishRefused, PublishResult
+from ..sync.result import PublishIncomplete, PublishRefused
 from .app import app, configure_logging
 from .common import (
     CDN,
@@ -51,12 +51,12 @@ from .common import (
     choice_metavar,
     errors,
     fail,
+    header_value,
     say,
-    say_json,
 )
-from .output import publish_json, publish_text, stale_edges
+from .output import stale_edges
 from .progress import Display, on_terminal
-from .publish_report import Reporter, report_path
+from .publish_report import Reporter, print_result, report_path
 
 
 @app.command(name="publish")
@@ -125,7 +125,12 @@ def publish_cmd(
     profile: ProfileOpt = None,
     cache_control: Annotated[
         str,
-        typer.Option("--cache-control", help="Cache-Control of the documents.", rich_help_panel=S3),
+        typer.Option(
+            "--cache-control",
+            callback=header_value,
+            help="Cache-Control of the documents.",
+            rich_help_panel=S3,
+        ),
     ] = DEFAULT_CACHE_CONTROL,
     concurrency: Annotated[
         int | None,
@@ -268,7 +273,7 @@ def publish_cmd(
                 )  # fmt: skip
         except (PublishIncomplete, PublishRefused) as exc:  # the summary, then what failed
             page.result, page.error = exc.result, exc
-            _report(exc.result, pruning, list_all, as_json, exc)
+            print_result(exc.result, pruning, list_all, as_json, exc)
             fail(exc, as_json=False)
         except PublisherError as exc:
             page.error = exc
@@ -278,23 +283,10 @@ def publish_cmd(
             say(f"interrupted: {written}; nothing was deleted; re-run to finish", err=True)
             raise typer.Exit(130) from None
         page.result = result
-        _report(result, pruning, list_all, as_json, None)
+        print_result(result, pruning, list_all, as_json, None)
         if result.refused:
             say(f"error: {result.refused}", err=True)
             raise typer.Exit(EXIT_INVALID)
         page.error = stale_edges(result, wait_timeout)
         if page.error is not None:
             fail(page.error, as_json=False)
-
-
-def _report(
-    result: PublishResult,
-    prune: bool,
-    list_all: bool,
-    as_json: bool,
-    error: PublisherError | None,
-) -> None:
-    if as_json:  # one line, as every --json; the C encoder keeps 100,000 rows fast
-        say_json(publish_json(result, prune=prune, error=error))
-    else:
-        say(publish_text(result, prune=prune, list_all=list_all, failed=error is not None))

@@ -52,66 +52,57 @@ def apply_puts(
 
     `concurrency` threads call `put_document` (on S3 it lets go of the interpreter lock
     while its request is out); completions arrive on one queue. However this ends
-    (failures, Ctrl-C), it returns only once no PUT is in flight, so the lock is never
-    released while one could still land.
+    (failures, Ctrl-C, a second Ctrl-C), it returns only once every upload thread has
+    ended, so the lock is never released while a PUT could still land.
     """
     progress = progress or Silent()
     todo = list(puts)
     stop = threading.Event()
-    done = _threads(target, todo, stop)
+    done: SimpleQueue[Any] = SimpleQueue()
+    workers: list[threading.Thread] = []
     failures: list[Problem] = []
     ended = written = 0
-    unreported = 0
 
     def settle(item: tuple[int, BaseException | None]) -> None:
-        nonlocal ended, written, unreported
+        nonlocal ended, written
         index, error = item
         ended += 1
         if error is None:
             written += 1
-            unreported += 1
+            progress.advance("upload")
             return
-        if not isinstance(error, Exception):
-            raise error
         failures.append(_failure_line(todo[index].key, error))
         if len(failures) >= MAX_FAILURES:
             stop.set()  # no more starts: give up after what is in flight
 
-    def report() -> None:
-        nonlocal unreported
-        if unreported:
-            progress.advance("upload", unreported)
-            unreported = 0
+    def drain() -> None:
+        while True:
+            try:
+                item = done.get_nowait()
+            except Empty:
+                return
+            settle(item)
 
     try:
-        finished = False
-        while not finished:
-            # What ended since the last look, all at once: this thread wakes a few dozen
-            # times a second, not once per PUT (each wake-up takes the interpreter lock
-            # from the threads that send).
-            time.sleep(POLL)
-            while True:
-                try:
-                    item = done.get_nowait()
-                except Empty:
-                    break
-                if item is None:
-                    finished = True
-                    break
-                settle(item)
-            report()
+        _start(target, todo, stop, done, workers)
+        while any(w.is_alive() for w in workers):
+            time.sleep(POLL)  # a few dozen looks a second, not a wake-up per PUT
+            drain()
             if tick is not None:
                 tick()
+        drain()
     except BaseException:
-        # Ctrl-C or SIGTERM: what is in flight lands (or fails) before the lock goes, and
-        # counts, so the line that says how many were written is true.
+        # Ctrl-C or SIGTERM: no more starts; what is in flight lands (or fails) before
+        # the lock goes, and counts, so the line that says how many were written is true.
+        # A second Ctrl-C does not cut this short.
         stop.set()
-        while (item := done.get()) is not None:
-            with suppress(Exception):
-                settle(item)
-        report()
+        _wait_out(workers)
+        with suppress(Exception):
+            drain()
         raise
-    report()
+    if ended < len(todo) and not failures and not stop.is_set():
+        missing = len(todo) - ended  # a thread that ended without a word: not a success
+        failures.append(Problem("uploads", f"{missing} neither written nor failed"))
     if failures:
         skipped = len(todo) - ended
         tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""
@@ -125,39 +116,47 @@ def apply_puts(
     return written
 
 
-def _threads(target: Target, todo: list[Put], stop: threading.Event) -> SimpleQueue[Any]:
-    """`concurrency` threads that call `put_document` for each put in turn; the queue
-    receives (index, None or the error) as each ends, then None once all have stopped."""
-    done: SimpleQueue[Any] = SimpleQueue()
+def _start(
+    target: Target,
+    todo: list[Put],
+    stop: threading.Event,
+    done: SimpleQueue[Any],
+    workers: list[threading.Thread],
+) -> None:
+    """Start `concurrency` threads that call `put_document` for each put in turn; each
+    sends (index, None or the error) to `done`. Any error of a PUT counts as its failure
+    (a panic in native code is not an Exception, and must not pass for a success)."""
     queue = iter(enumerate(todo))
     lock = threading.Lock()
-    workers = max(1, min(target.concurrency, len(todo)))
-    alive = [workers]
 
     def work() -> None:
-        try:
-            while not stop.is_set():
-                with lock:
-                    item = next(queue, None)
-                if item is None:
-                    break
-                index, put = item
-                try:
-                    target.put_document(put.key, put.document)
-                    done.put((index, None))
-                except Exception as exc:
-                    done.put((index, exc))
-        finally:
+        while not stop.is_set():
             with lock:
-                alive[0] -= 1
-                if alive[0] == 0:
-                    done.put(None)
+                item = next(queue, None)
+            if item is None:
+                return
+            index, put = item
+            try:
+                target.put_document(put.key, put.document)
+            except BaseException as exc:  # reported as this key's failure
+                done.put((index, exc))
+            else:
+                done.put((index, None))
 
-    if not todo:
-        done.put(None)
-    for _ in range(workers if todo else 0):
-        threading.Thread(target=work, name="puts").start()
-    return done
+    for _ in range(max(1, min(target.concurrency, len(todo))) if todo else 0):
+        worker = threading.Thread(target=work, name="puts", daemon=True)
+        workers.append(worker)
+        worker.start()
+
+
+def _wait_out(workers: list[threading.Thread]) -> None:
+    """Join every upload thread, whatever interrupts the wait."""
+    for worker in workers:
+        while worker.is_alive():
+            try:
+                worker.join(timeout=1)
+            except BaseException:  # a second Ctrl-C: keep waiting
+                continue
 
 
 def _failure_line(key: str, error: BaseException) -> Problem:

@@ -26,9 +26,9 @@ from .lock import LockInfo, new_lock
 from .manifest import WriteBehind, manifest_documents, record_generation
 from .plan import Plan, check_deletes
 from .prepare import prepare
-from .quick import QUICK, marker, quick_noop
+from .quick import marker, quick_noop
 from .result import PublishIncomplete, PublishRefused, PublishResult
-from .snapshot import Snapshot, timed
+from .snapshot import QUICK, UNSETTLED, Snapshot, timed
 from .targets import Target
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,8 @@ def _publish_locked(
         except PlanRefusedError as exc:  # reported with the plan it refused
             result.refused = exc.message
             raise PublishRefused(exc.message, exc.problems, result) from None
+    if plan.puts or (options.prune and plan.deletes):  # the next run lists until this one ends
+        target.write_meta(QUICK, UNSETTLED)
     if options.describe:  # before the puts: history may collect the old bodies after them
         result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
     progress.start("upload", len(plan.puts))

@@ -28,10 +28,9 @@ from ..state.load import read_state_bytes
 from .manifest import FORMAT
 from .plan import Plan
 from .result import PublishResult
-from .snapshot import Snapshot
+from .snapshot import QUICK, Snapshot
 from .targets import Target
 
-QUICK = "quick.json"
 log = logging.getLogger(__name__)
 
 

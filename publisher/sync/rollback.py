@@ -32,6 +32,7 @@ from .history import record as record_history
 from .lock import new_lock
 from .manifest import MANIFEST, Manifest, parse_manifest, record_generation
 from .plan import LiveObject, Plan, Put, check_deletes
+from .snapshot import QUICK, UNSETTLED
 from .targets import Target
 
 
@@ -108,6 +109,8 @@ def rollback(
         result, manifest, live, known = _plan(target, to, state, options)
         plan = result.plan
         check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
+        if plan.puts or plan.deletes:  # the next publish lists until this one ends
+            target.write_meta(QUICK, UNSETTLED)
         progress.start("upload", len(plan.puts))
         apply_puts(target, plan.puts, progress, refresher(target, info, options.lock_ttl))
         progress.finish("upload")

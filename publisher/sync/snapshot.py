@@ -18,6 +18,11 @@ from .targets import Target
 
 log = logging.getLogger(__name__)
 
+QUICK = "quick.json"
+"""The marker of the last complete publish (quick.py), or UNSETTLED."""
+UNSETTLED = b'{"unsettled":true}\n'
+"""Written there before any document is: until a publish completes, the next one lists."""
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -57,7 +62,10 @@ class Snapshot:
             record = Record.parse(target.read_meta(RECORD))
             pending = read_pending(target)
             last = manifest.full_scan_at
-            due = last is None or now - last >= full_scan_every
+            # A publish that began writing documents and stopped short left the manifest
+            # behind what is live: only a listing tells what it wrote.
+            unsettled = target.read_meta(QUICK) == UNSETTLED
+            due = last is None or now - last >= full_scan_every or unsettled
             if not (full_scan or not manifest.intact or due):
                 return cls(None, manifest, pending, record, tag)
             if not list_when_due:
