@@ -267,6 +267,7 @@ def test_a_cache_control_with_a_newline_is_refused_before_anything(tmp_path: Pat
     path = dump_state(tmp_path / "s.yaml", base_state())
     result = run_cli("publish", path, "-t", tmp_path / "site", "--cache-control", "public\n")
     assert result.exit_code == 2 and "printable ASCII" in result.stderr
+    assert "no newline" in result.stderr
     assert not (tmp_path / "site").exists()
 
 

@@ -46,7 +46,9 @@ def header_value(value: str) -> str:
     """Option callback: an HTTP header value is printable ASCII (a trailing newline from a
     YAML block would otherwise reach every PUT)."""
     if not value.strip() or any(not (" " <= c <= "~") for c in value):
-        raise typer.BadParameter(f"{value!r}: printable ASCII only, no newline or control")
+        raise typer.BadParameter(
+            f"{value!r}: give a value of printable ASCII (no newline or control character)"
+        )
     return value
 
 

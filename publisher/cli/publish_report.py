@@ -70,6 +70,9 @@ class Reporter:
         except PublisherError as failed:  # the publish's own outcome and exit code stand
             say(f"warning: the report was not written: {failed.message}", err=True)
             return
+        except Exception as failed:  # a fault in the page must not hide the publish's own
+            say(f"warning: the report was not written: {type(failed).__name__}", err=True)
+            return
         say(f"Report written to {self.path}", err=True)
 
 
