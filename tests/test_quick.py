@@ -25,9 +25,9 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = prepare_module.load_state
 
-    def counting(path: Any) -> Any:
+    def counting(path: Any, reuse: Any = None) -> Any:
         seen.append(str(path))
-        return real(path)
+        return real(path, reuse)
 
     monkeypatch.setattr(prepare_module, "load_state", counting)
     return seen

@@ -119,10 +119,10 @@ def _headline(result: PublishResult, prune: bool, failed: bool) -> str:
             f"Nothing to upload: all {_count(plan.unchanged, 'document')} at {result.target} "
             "are up to date"
         )
-    distinct = len(rendered.distinct())
+    distinct = rendered.distinct_count()
     verb = "Published, with errors," if failed else "Published"
     return (
-        f"{verb} {_count(len(rendered.documents), 'document')} ({distinct:,} distinct) to "
+        f"{verb} {_count(rendered.count(), 'document')} ({distinct:,} distinct) to "
         f"{result.target}: {_summary(result, prune)}"
     )
 
@@ -185,8 +185,8 @@ def publish_json(
         "target": result.target,
         "generation": result.generation,
         "counts": {
-            "documents": plan.unchanged if quick else len(result.rendered.documents),
-            "distinct": result.quick if quick else len(result.rendered.distinct()),
+            "documents": plan.unchanged if quick else result.rendered.count(),
+            "distinct": result.quick if quick else result.rendered.distinct_count(),
             "added": plan.count("added"),
             "changed": plan.count("changed"),
             "unchanged": plan.unchanged,

@@ -61,8 +61,8 @@ def validate(
     summary = {
         "ok": True,
         "organizations": len(loaded.organizations),
-        "documents": len(rendered.documents),
-        "distinct": len(rendered.distinct()),
+        "documents": rendered.count(),
+        "distinct": rendered.distinct_count(),
         "revoked": revoked,
         "webhooks": len(hooks),
         "short_keys": short,
@@ -80,7 +80,7 @@ def validate(
     else:
         say(
             f"{state}: valid: {_count(len(loaded.organizations), 'organization')}, "
-            f"{_count(len(rendered.documents), 'document')} "
+            f"{_count(rendered.count(), 'document')} "
             f"({summary['distinct']} distinct), {_count(revoked, 'revoked key')}"
         )
 

@@ -44,10 +44,22 @@ class Rendered:
     keys: dict[str, KeyInfo]
     scopes: dict[tuple[str, str | None], Document]
     """Every rendered (organization, project) document: the keys' and the webhooks'."""
+    reused: frozenset[str] = frozenset()
+    """Salted hashes of the keys of organizations not rendered again (state/reuse.py):
+    their documents are those the manifest records."""
+    reused_scopes: int = 0
 
     def distinct(self) -> list[Document]:
-        """Return each distinct document once, in a stable order."""
+        """Return each distinct document rendered once, in a stable order."""
         return sorted(self.scopes.values(), key=lambda d: (d.org, d.project or "", d.sha256))
+
+    def count(self) -> int:
+        """How many documents the state has, rendered now or reused."""
+        return len(self.documents) + len(self.reused)
+
+    def distinct_count(self) -> int:
+        """How many distinct documents (scopes) the state has, rendered now or reused."""
+        return len(self.scopes) + self.reused_scopes
 
 
 CONTENT_TYPE = "application/json; charset=utf-8"
@@ -117,7 +129,8 @@ def _render(state: State, policy: StoppedPolicy) -> Rendered:
                 scopes[hook.project] = _document(org, hook.project, fragments)
         for project, doc in scopes.items():
             all_scopes[(org.id, project)] = doc
-    return Rendered(documents, keys, all_scopes)
+    reused = frozenset(k for org in state.reused for k in org.keys)
+    return Rendered(documents, keys, all_scopes, reused, sum(o.scopes for o in state.reused))
 
 
 def _fragments(

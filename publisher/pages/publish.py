@@ -94,8 +94,8 @@ def _counts(result: PublishResult, prune: bool) -> list[tuple[str, int]]:
     plan, quick = result.plan, result.quick is not None
     gone = "to delete" if result.dry_run and prune else "left in place"
     rows = [
-        ("documents", plan.unchanged if quick else len(result.rendered.documents)),
-        ("distinct", result.quick if quick and result.quick else len(result.rendered.distinct())),
+        ("documents", plan.unchanged if quick else result.rendered.count()),
+        ("distinct", result.quick if quick and result.quick else result.rendered.distinct_count()),
         ("added", plan.count("added")),
         ("changed", plan.count("changed")),
         ("unchanged", plan.unchanged),

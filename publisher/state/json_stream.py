@@ -35,6 +35,10 @@ class JsonSyntaxError(Exception):
         )
 
 
+OnOrg = Callable[[int, Any, int, int], None]
+Skip = Callable[[int, int], int | None]
+
+
 class JsonStateReader:
     """Decode `{"...": ..., "organizations": [org, ...]}` with one organization in memory."""
 
@@ -64,9 +68,12 @@ class JsonStateReader:
                 seen.add(key)
         return out
 
-    def read(self, on_org: Callable[[int, Any, int], None]) -> Any:
+    def read(self, on_org: OnOrg, skip: Skip | None = None) -> Any:
         """Return the top-level value without its organizations; pass each one to `on_org`
-        with its index and the position where its text starts."""
+        with its index and the positions where its text starts and ends.
+
+        `skip(index, start)` may return where the organization at `start` ends: it is then
+        not decoded (its text is one already checked, see reuse.py)."""
         text = self.text
         pos = self._skip(0)
         if not text.startswith("{", pos):
@@ -88,7 +95,7 @@ class JsonStateReader:
             if key in top or (key == "organizations" and self.streamed):
                 self.problems.append(Problem("", f"duplicate key {_shown(key)} in a JSON object"))
             if key == "organizations" and text.startswith("[", pos):
-                pos = self._organizations(pos + 1, on_org)
+                pos = self._organizations(pos + 1, on_org, skip)
                 self.streamed = True
             else:
                 top[key], pos = self._decode(pos)
@@ -101,7 +108,7 @@ class JsonStateReader:
                 return top
             raise JsonSyntaxError("Expecting ',' delimiter", text, pos)
 
-    def _organizations(self, pos: int, on_org: Callable[[int, Any, int], None]) -> int:
+    def _organizations(self, pos: int, on_org: OnOrg, skip: Skip | None) -> int:
         text = self.text
         pos = self._skip(pos)
         if text.startswith("]", pos):
@@ -109,9 +116,13 @@ class JsonStateReader:
         index = 0
         while True:
             start = pos
-            org, pos = self._decode(pos)
-            on_org(index, org, start)
-            del org
+            end = skip(index, pos) if skip is not None else None
+            if end is not None:
+                pos = end
+            else:
+                org, pos = self._decode(pos)
+                on_org(index, org, start, pos)
+                del org
             index += 1
             pos = self._skip(pos)
             if text.startswith(",", pos):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ from .build import TypedBuilder, build_state
 from .json_stream import JsonStateReader, JsonSyntaxError, json_lines
 from .messages import named, orgs_of, schema_problem
 from .model import Organization, State
+from .reuse import OrgReuse, ReuseConflict, Reused, Span, check_reused
 from .rules import SemanticChecker, check_semantics, may_hold_surrogates, non_finite_numbers
 from .yaml_fast import Unusual, is_streamed, read_fast
 from .yaml_lines import Parsed, line_of, parse_yaml
+
+log = logging.getLogger(__name__)
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
@@ -42,14 +46,26 @@ def read_state_bytes(path: Path) -> bytes:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def load_state(path: Path | str) -> State:
-    """Read, parse and check a state file; raise StateError listing every problem."""
+def load_state(path: Path | str, reuse: OrgReuse | None = None) -> State:
+    """Read, parse and check a state file; raise StateError listing every problem.
+
+    With `reuse` (a JSON state), organizations whose text a complete publish already
+    checked are not read again (reuse.py), and the others' spans are noted for the next.
+    """
     path = Path(path)
     fmt = state_format(path)
     raw = read_state_bytes(path)
     sha256 = hashlib.sha256(raw).hexdigest()
     text = _decode(raw, str(path))
     del raw  # a large state: hold one copy of the text at a time
+    if fmt == "json" and reuse is not None:
+        with no_cycles():
+            try:
+                return _parse_json(text, str(path), sha256, reuse)
+            except ReuseConflict as exc:
+                log.info("reading every organization: %s", exc)
+                reuse = OrgReuse(reuse.context)  # spans only
+                return _parse_json(text, str(path), sha256, reuse)
     return _parse(text, fmt, str(path), sha256)
 
 
@@ -147,17 +163,28 @@ def _parse_yaml_careful(text: str, source: str, sha256: str) -> State:
     return State(tuple(orgs), sha256)
 
 
-def _parse_json(text: str, source: str, sha256: str) -> State:
+def _parse_json(text: str, source: str, sha256: str, reuse: OrgReuse | None = None) -> State:
     """Check and build a JSON state one organization at a time (large states stay small)."""
     reader = JsonStateReader(text)
     checker = SemanticChecker(may_hold_surrogates(text))
     builder = TypedBuilder()
     problems: list[Problem] = []
     orgs: list[Organization] = []
+    spans: list[Span] = []
+    reused: list[Reused] = []
     counted = [0]  # NaN and Infinity literals already located
     cursor = [0, 1]  # a position and its line, for the lines of problems
 
-    def on_org(index: int, org: Any, start: int) -> None:
+    def skip(index: int, start: int) -> int | None:
+        found = reuse.match(text, start) if reuse is not None and reuse.index else None
+        if found is None:
+            return None
+        reused.append(found[1])
+        return found[0]
+
+    def on_org(index: int, org: Any, start: int, end: int) -> None:
+        if reuse is not None:
+            spans.append(reuse.span(text, start, end))
         remember_keys(key_strings(org))
         prefix: Path_ = ("organizations", index)
         non_finite: list[tuple[Path_, str]] = []
@@ -177,7 +204,7 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
             orgs.append(builder.org(org))
 
     try:
-        top = reader.read(on_org)
+        top = reader.read(on_org, skip if reuse is not None and reuse.index else None)
     except JsonSyntaxError as exc:
         problems.append(exc.problem)
         top = {}
@@ -196,9 +223,16 @@ def _parse_json(text: str, source: str, sha256: str) -> State:
                 found = _check(Parsed(top, json_lines(text, 0, ())), False, non_finite)
             problems += found
     problems = [_with_source(p, source) for p in [*reader.problems, *problems]]
+    if problems and reused:
+        raise ReuseConflict("the state has problems")  # said with every organization read
     if problems:
         raise StateError.from_problems(source, problems)
-    return State(tuple(orgs), sha256)
+    if reuse is None:
+        return State(tuple(orgs), sha256)
+    if reused:
+        ids = (org.id for org in orgs)
+        check_reused(reused, ids, (k.key for org in orgs for k in org.api_keys), reuse.salt)
+    return State(tuple(orgs), sha256, tuple(spans), tuple(reused))
 
 
 def _org_problems(

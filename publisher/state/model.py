@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
+from .reuse import Reused, Span
+
 Status = Literal["draft", "running", "stopped"]
 
 
@@ -64,6 +66,11 @@ class State(NamedTuple):
     organizations: tuple[Organization, ...]
     sha256: str = ""
     """The sha256 of the source file's bytes, recorded in the generation manifest."""
+    spans: tuple[Span, ...] = ()
+    """Where each organization's text was found (a JSON state read for a publish), for
+    the next publish to find it unchanged; empty otherwise."""
+    reused: tuple[Reused, ...] = ()
+    """Organizations not read: their text is what a complete publish checked (reuse.py)."""
 
     def api_keys(self) -> list[tuple[Organization, ApiKey]]:
         """Return every (organization, key) pair, revoked ones included, in file order."""

@@ -14,14 +14,12 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, Protocol
 
 from ..redact import key_hash, new_salt, shown_prefix
-from ..threads import side_by_side
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,10 @@ class Manifest:
     (`bodies/<generation>.json`, see history.py)."""
     history_base: int | None = None
     """The oldest generation kept, whose documents history/base.json holds (None: none)."""
+    digest: str = field(default="", compare=False)
+    """Its digest as written (checked when `intact`)."""
+    orgs: Any = field(default=None, compare=False)
+    """The organizations a next publish may reuse, as written (see sync/orgs.py)."""
 
 
 KEYS_PER_RANGE = 20_000
@@ -112,7 +114,8 @@ def parse_manifest(raw: bytes | None) -> Manifest:
             # Its key hashes are not this format's: a full scan rebuilds the manifest.
             log.warning("%s is of another format: a full scan rebuilds it", MANIFEST)
             return Manifest(generation, {}, data.get("state_sha256"))
-        intact = data.get("digest") == digest(generation, docs, salt)
+        written = data.get("digest")
+        intact = written == digest(generation, docs, salt)
         if not intact:
             log.warning("%s does not match its digest", MANIFEST)
         return Manifest(
@@ -125,6 +128,8 @@ def parse_manifest(raw: bytes | None) -> Manifest:
             salt,
             _packs(data.get("bodies")),
             base if isinstance(base := data.get("history_base"), int) else None,
+            written if intact else "",
+            data.get("orgs") if intact else None,
         )
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         log.warning("ignoring an unreadable %s: %s", MANIFEST, exc)
@@ -165,8 +170,10 @@ def build_manifest(
     generation: int | None = None,
     bounds: tuple[str, ...] = (),
     history: History | None = None,
+    orgs: Callable[[str], Any] | None = None,
 ) -> tuple[int, bytes, bytes]:
-    """Return (generation, manifest bytes, generation summary bytes)."""
+    """Return (generation, manifest bytes, generation summary bytes); `orgs`, given the
+    manifest's digest, returns what the next publish may reuse (sync/orgs.py)."""
     generation = previous.generation + 1 if generation is None else generation
     stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     summary: dict[str, Any] = {
@@ -179,6 +186,7 @@ def build_manifest(
         **(extra or {}),
     }
     history = history or History()
+    signed = digest(generation, documents, previous.salt)
     manifest = {
         **summary,
         "full_scan_at": full_scan_at,
@@ -186,7 +194,8 @@ def build_manifest(
         "salt": previous.salt,
         "bodies": dict(sorted(history.bodies.items())),
         "history_base": history.base,
-        "digest": digest(generation, documents, previous.salt),
+        "digest": signed,
+        **({"orgs": orgs(signed)} if orgs is not None else {}),
         "documents": documents,
     }
     summary.update(history.summary)
@@ -214,47 +223,6 @@ class History:
     manifest lost or damaged must not write over the records of earlier generations."""
 
 
-HOLD_MOST = 1 << 20
-"""Bytes of one write WriteBehind holds back; a larger one (a cold publish's pack or base
-at scale) is sent at once and freed."""
-
-
-class WriteBehind:
-    """Bookkeeping writes that may land in any order (a history pack, a base, a record)
-    are held and sent side by side when the manifest that names them is written, before
-    it: one round trip instead of one each. Reads and deletes pass through (a delete
-    first sends what is held)."""
-
-    def __init__(self, target: Any) -> None:
-        self._target = target
-        self._held: list[tuple[str, bytes]] = []
-
-    def read_meta(self, name: str) -> bytes | None:
-        return self._target.read_meta(name)  # type: ignore[no-any-return]
-
-    def write_meta(self, name: str, body: bytes) -> None:
-        if name != MANIFEST and len(body) <= HOLD_MOST:
-            self._held.append((name, body))
-            return
-        if name != MANIFEST:  # a large pack or base goes now: memory, not a round trip
-            self._target.write_meta(name, body)
-            return
-        self.flush()
-        self._target.write_meta(name, body)
-
-    def delete_meta(self, names: Sequence[str]) -> None:
-        self.flush()
-        self._target.delete_meta(names)
-
-    def flush(self) -> None:
-        held, self._held = self._held, []
-        side_by_side([partial(self._send, name, body) for name, body in held])
-
-    def _send(self, name: str, body: bytes) -> str:
-        self._target.write_meta(name, body)
-        return name
-
-
 def generation_name(generation: int) -> str:
     return f"generations/{generation:08d}.json"
 
@@ -268,8 +236,9 @@ def record_generation(
     counts: Mapping[str, int],
     extra: Mapping[str, Any] | None = None,
     full_scan_at: float | None = None,
-    keys: Iterable[str] = (),
+    keys: Iterable[str] | None = (),
     history: History | None = None,
+    orgs: Callable[[str], Any] | None = None,
 ) -> int:
     """Write a new generation when anything changed; return the generation now live.
 
@@ -287,8 +256,11 @@ def record_generation(
         extra=extra,
         full_scan_at=full_scan_at,
         generation=previous.generation if same else history.generation if history else None,
-        bounds=scan_bounds(keys) if not same or not previous.scan_bounds else previous.scan_bounds,
+        bounds=previous.scan_bounds
+        if keys is None or (same and previous.scan_bounds)
+        else scan_bounds(keys),
         history=history or History(bodies=previous.bodies, base=previous.history_base),
+        orgs=orgs,
     )
     if not same:  # first: a manifest never names a generation whose record is missing
         target.write_meta(generation_name(generation), summary)

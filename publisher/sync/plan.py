@@ -43,6 +43,11 @@ class Plan:
         return sum(1 for p in self.puts if p.reason == reason)
 
 
+class StaleReuse(Exception):
+    """Organizations were reused (not rendered again), but this plan needs every document:
+    a listing to compare with, or a manifest changed since. Read the state in full."""
+
+
 def plan_sync(
     desired: Mapping[str, Document],
     live: Mapping[str, LiveObject],
@@ -81,17 +86,19 @@ def plan_from_manifest(
     manifest: Mapping[str, str],
     known: Iterable[str],
     salt: str,
+    reused: frozenset[str] = frozenset(),
 ) -> Plan:
     """Plan against the manifest instead of a listing: O(keys of the state), no request.
 
     A document is unchanged when the manifest records its sha256 under the key's hash.
     Deletes can name only keys the state still knows (revoked ones): the manifest holds
     no raw key. `Plan.hidden` counts the manifest's documents of keys the state no longer
-    knows at all (a prune of those needs a listing to learn their names).
+    knows at all (a prune of those needs a listing to learn their names). `reused`: key
+    hashes of organizations not rendered again, unchanged by definition.
     """
     puts: list[Put] = []
-    unchanged = 0
-    seen: set[str] = set()
+    unchanged = len(reused)
+    seen: set[str] = set(reused)
     for key in sorted(desired):
         doc = desired[key]
         hashed = key_hash(key, salt)

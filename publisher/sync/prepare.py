@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -11,7 +12,10 @@ from ..documents.render import Rendered, render_documents
 from ..documents.validate import validate_documents
 from ..settings import PublishOptions
 from ..state import State, load_state
+from ..state.reuse import OrgReuse
 from .snapshot import timed
+
+log = logging.getLogger(__name__)
 
 
 class Prepared(NamedTuple):
@@ -23,14 +27,21 @@ class Prepared(NamedTuple):
 
 
 def prepare(
-    state: State | str | Path, options: PublishOptions, *, secrets: bool = True
+    state: State | str | Path,
+    options: PublishOptions,
+    *,
+    secrets: bool = True,
+    reuse: OrgReuse | None = None,
 ) -> Prepared:
     """Load (if given a path), render and validate, and read webhook secrets.
 
     `secrets=False` skips the secrets (no hooks): printing a document needs none.
+    `reuse`: organizations a complete publish already checked are not read again.
     """
     with timed("loaded the state"):
-        loaded = state if isinstance(state, State) else load_state(state)
+        loaded = state if isinstance(state, State) else load_state(state, reuse)
+        if loaded.reused:
+            log.info("%d organizations unchanged since they were published", len(loaded.reused))
     environ = os.environ if options.environ is None else options.environ
     hooks = resolve_hooks(loaded, environ) if secrets else []
     with timed("rendered the documents"):

@@ -16,20 +16,21 @@ from ..progress import Progress, Silent
 from ..redact import key_hash, plural
 from ..settings import PublishOptions
 from ..state import State
-from ..threads import Background
 from .apply import UploadError, apply_puts, refresher
 from .changes import describe_changes
 from .deliver import outcomes, push
 from .history import note_delivery
 from .history import record as record_history
 from .lock import LockInfo, new_lock
-from .manifest import WriteBehind, manifest_documents, record_generation
-from .plan import Plan, check_deletes
-from .prepare import prepare
+from .manifest import manifest_documents, record_generation
+from .orgs import org_section
+from .plan import Plan, StaleReuse, check_deletes
 from .quick import marker, quick_noop
 from .result import PublishIncomplete, PublishRefused, PublishResult
 from .snapshot import QUICK, UNSETTLED, Snapshot, timed
+from .survey import plan_for, read_live, survey
 from .targets import Target
+from .writes import WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +55,34 @@ def sync_target(
         quick = quick_noop(target, Path(state), options)
         if quick is not None:
             return quick
+    try:
+        return _sync(state, target, options, progress, purger, sender, reuse=True)
+    except StaleReuse as exc:  # raised before anything is written
+        log.info("reading the whole state again: %s", exc)
+        return _sync(state, target, options, progress, purger, sender, reuse=False)
+
+
+def _sync(
+    state: State | str | Path,
+    target: Target,
+    options: PublishOptions,
+    progress: Progress,
+    purger: Purger | None,
+    sender: Sender | None,
+    *,
+    reuse: bool,
+) -> PublishResult:
     progress.start("list")
-    reading = Background(lambda: _read(target, options))
     progress.start("load")
     try:
-        loaded, rendered, hooks = prepare(state, options)
+        loaded, rendered, hooks, snapshot = survey(state, target, options, reuse)
     except (StateError, DocumentError) as exc:
         exc.message += "; nothing was published"
         raise
     progress.finish("load")
-    snapshot = reading.result()
     # A dry run of a prune reads back what it would delete; a real one does so after the puts.
     checked = target if options.prune and options.dry_run else None
-    snapshot, plan = _plan(snapshot, rendered, target, options, checked)
+    snapshot, plan = plan_for(snapshot, rendered, target, options, checked)
     progress.finish("list")
     due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
     if options.dry_run:
@@ -100,32 +116,6 @@ def sync_target(
     finally:
         gc.unfreeze()
         target.release_lock(info)
-
-
-def _read(target: Target, options: PublishOptions, full: bool = False) -> Snapshot:
-    # Only a listing finds what publisher did not write: --prune-unmanaged lists.
-    return Snapshot.read(
-        target,
-        full_scan=full or options.full_scan or options.prune_unmanaged,
-        full_scan_every=options.full_scan_every,
-    )
-
-
-def _plan(
-    snapshot: Snapshot,
-    rendered: Rendered,
-    target: Target,
-    options: PublishOptions,
-    checked: Target | None = None,
-) -> tuple[Snapshot, Plan]:
-    """Plan; a prune that would leave documents of keys the state no longer names (the
-    manifest has no raw key to delete them by) lists what is live first."""
-    plan = snapshot.plan(rendered, checked, adopt_unmanaged=options.prune_unmanaged)
-    if options.prune and plan.hidden and snapshot.live is None:
-        log.info("%d documents of keys gone from the state: listing to name them", plan.hidden)
-        snapshot = _read(target, options, full=True)
-        plan = snapshot.plan(rendered, checked, adopt_unmanaged=options.prune_unmanaged)
-    return snapshot, plan
 
 
 def _up_to_date(
@@ -187,10 +177,12 @@ def _publish_locked(
     # Now no other publisher can write: unless the manifest changed since it was read (a
     # conditional request, not a second listing), what was read still holds.
     if not snapshot.still_current(target):
+        if rendered.reused:  # what was reused was checked against the manifest read then
+            raise StaleReuse("the manifest changed since it was read")
         progress.start("list")
-        snapshot = _read(target, options, full=snapshot.live is not None)
+        snapshot = read_live(target, options, full=snapshot.live is not None)
         progress.finish("list")
-    snapshot, plan = _plan(snapshot, rendered, target, options)
+    snapshot, plan = plan_for(snapshot, rendered, target, options)
     result = PublishResult(target.description, False, plan, rendered)
     if options.prune:
         try:
@@ -247,7 +239,8 @@ def _publish_locked(
         counts=_counts(result),
         extra={"stopped_policy": str(options.stopped_policy)},
         full_scan_at=manifest.full_scan_at if snapshot.scanned_at is None else snapshot.scanned_at,
-        keys=rendered.documents.keys(),
+        keys=None if rendered.reused else rendered.documents.keys(),
+        orgs=org_section(state, rendered, manifest.salt, options),
     )
     writes.flush()  # what no manifest named (none was written): sent all the same
     target.delete_meta(garbage)
@@ -275,8 +268,8 @@ def _purge_keys(
 def _counts(result: PublishResult) -> dict[str, int]:
     plan, rendered = result.plan, result.rendered
     return {
-        "documents": len(rendered.documents),
-        "distinct": len(rendered.distinct()),
+        "documents": rendered.count(),
+        "distinct": rendered.distinct_count(),
         "added": plan.count("added"),
         "changed": plan.count("changed"),
         "unchanged": plan.unchanged,

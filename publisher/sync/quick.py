@@ -48,8 +48,8 @@ def marker(
         "generation": generation,
         "state_sha256": state_sha256,
         "fingerprint": fingerprint(options),
-        "documents": len(rendered.documents),
-        "distinct": len(rendered.distinct()),
+        "documents": rendered.count(),
+        "distinct": rendered.distinct_count(),
     }
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 

@@ -6,14 +6,21 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..delivery.purge import read_pending
 from ..delivery.record import RECORD, Record
 from ..documents.render import Rendered
 from ..settings import DEFAULT_FULL_SCAN_EVERY
 from .manifest import MANIFEST, Manifest, parse_manifest
-from .plan import LiveObject, Plan, keep_changed_by_others, plan_from_manifest, plan_sync
+from .plan import (
+    LiveObject,
+    Plan,
+    StaleReuse,
+    keep_changed_by_others,
+    plan_from_manifest,
+    plan_sync,
+)
 from .targets import Target
 
 log = logging.getLogger(__name__)
@@ -81,9 +88,17 @@ class Snapshot:
         With `target`, each document planned for deletion is read back (few: it is a
         prune) and kept if another tool has rewritten it since publisher wrote it.
         """
+        if rendered.reused and (
+            self.live is not None or not rendered.reused <= self.manifest.documents.keys()
+        ):
+            raise StaleReuse("the documents of unchanged organizations are needed")
         if self.live is None:
             return plan_from_manifest(
-                rendered.documents, self.manifest.documents, rendered.keys, self.manifest.salt
+                rendered.documents,
+                self.manifest.documents,
+                rendered.keys,
+                self.manifest.salt,
+                rendered.reused,
             )
         plan = plan_sync(
             rendered.documents,
@@ -95,6 +110,13 @@ class Snapshot:
         if target is None or adopt_unmanaged:
             return plan
         return self.verify_deletes(plan, target)
+
+    def listed(self, target: Target) -> Snapshot:
+        """This snapshot with a full listing of what is live (a scan was due)."""
+        log.info("listing every document at %s (a full scan)", target.description)
+        now = time.time()
+        live = target.list_live(self.manifest.scan_bounds)
+        return replace(self, live=live, scanned_at=now, scan_due=False)
 
     def still_current(self, target: Target) -> bool:
         """True when the manifest has not changed since this snapshot read it."""
