@@ -50,14 +50,19 @@ def full_scan(
                 bounds,
             ],
         }
+        together = None
         for round_ in range(rounds):
             for what in runs if round_ % 2 == 0 else reversed(list(runs)):
-                walls[what].append(timed(runs[what])["wall_s"])
+                run = timed(runs[what])
+                walls[what].append(run["wall_s"])
+                if what == "ranges":  # whether the store answered the ranges together
+                    together = json.loads(run["stdout"]).get("together")
         out["stores"][label] = {what: sum(w) / len(w) for what, w in walls.items()}
+        out["stores"][label]["together"] = together
 
     label = "moto"
     print("full scan on moto: bare listing, sequential, ranges", flush=True)
-    three(moto, bucket, 1)
+    three(moto, bucket, 2)
     for latency in (0.0, latency_ms):
         label = f"O(page) store, {latency:g} ms"
         print(f"full scan on an {label}", flush=True)

@@ -178,6 +178,9 @@ def main() -> None:
     )
     parser.add_argument("--cold-only", action="store_true", help="stop after the cold-publish runs")
     parser.add_argument(
+        "--skip-null-s3", action="store_true", help="leave out the null-S3 comparison (nulls3.py)"
+    )
+    parser.add_argument(
         "--latency-ms", type=float, default=30.0, help="added per request in the full-scan runs"
     )
     args = parser.parse_args()
@@ -384,12 +387,14 @@ def main() -> None:
     # client's own cost beside s5cmd and rclone, at 10,000 documents (and 100,000 at
     # the large size), with no latency and with 30 ms per request.
     docs = [10_000, 100_000] if args.size == "large" else [min(keys, 10_000)]
-    results["null_s3"] = nulls3.measure(
-        docs, [0.0, 0.03], install=args.size != "tiny", work=work / "nulls3"
-    )
+    if not args.skip_null_s3:
+        results["null_s3"] = nulls3.measure(
+            docs, [0.0, 0.03], install=args.size != "tiny", work=work / "nulls3"
+        )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(nulls3.table(results["null_s3"]))
+    if not args.skip_null_s3:
+        print(nulls3.table(results["null_s3"]))
 
 
 def table(r: dict[str, Any]) -> str:
@@ -493,6 +498,9 @@ def table(r: dict[str, Any]) -> str:
                 "",
             )
         )
+        if f.get("together") is not None:
+            told = {True: "together: side by side", False: "one at a time: one chain"}
+            rows.append(("", f"answered {told[f['together']]}", "(the next full scans)", "", ""))
     if r.get("edge"):
         e = r["edge"]
         rows.append(

@@ -25,7 +25,8 @@ def main() -> None:
     bounds = tuple(b for b in args.bounds.split(",") if b)
     target = open_target(f"s3://{args.bucket}", StorageSettings(endpoint_url=args.endpoint))
     live = target.list_live(bounds)
-    print(json.dumps({"listed": len(live), "ranges": len(bounds) + 1}))
+    together = target.ranges_pay
+    print(json.dumps({"listed": len(live), "ranges": len(bounds) + 1, "together": together}))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import random
 import string
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 
 from publisher.aws import AwsOptions, S3Bucket, client
 from publisher.redact import KEY_NAME, shown_prefix
+from publisher.settings import PublishOptions
 from publisher.sync.manifest import (
     KEYS_PER_RANGE,
     Manifest,
@@ -29,8 +32,11 @@ from publisher.sync.manifest import (
     parse_manifest,
     scan_bounds,
 )
+from publisher.sync.publish import sync_target
+from publisher.sync.targets.local import LocalTarget
+from publisher.sync.targets.ranges import list_ranges
 from publisher.sync.targets.s3 import S3Target, parse_s3_url
-from tests.conftest import dump_state, run_cli
+from tests.conftest import base_state, dump_state, run_cli
 from tests.s3util import CREDENTIALS, Proxy, count, moto_server, s3_client
 
 ALPHABET = string.ascii_letters + string.digits + "_-"
@@ -280,3 +286,79 @@ def test_the_quick_read_takes_the_objects_out_of_the_page() -> None:
         response, parsed = {"status_code": 200, "body": body}, {}
         quick_contents(response, parsed)
         assert response["body"] == body and not parsed  # left whole for botocore
+
+
+class FakeStore:
+    """Sorted names, pages of `size`, every request counted."""
+
+    def __init__(self, names: list[str], size: int) -> None:
+        self.names, self.size, self.requests = sorted(names), size, 0
+
+    def page(self, after: str | None) -> tuple[list[tuple[str, str]], bool]:
+        self.requests += 1
+        rest = [n for n in self.names if after is None or n > after]
+        return [(n, "e") for n in rest[: self.size]], len(rest) > self.size
+
+
+names_lists = st.lists(st.text(ALPHABET, min_size=1, max_size=6), max_size=60, unique=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=names_lists, bounds=bounds_lists, size=st.integers(1, 7), together=st.booleans())
+def test_any_bounds_list_every_name_side_by_side_or_stitched(
+    names: list[str], bounds: tuple[str, ...], size: int, together: bool
+) -> None:
+    store = FakeStore(names, size)
+    listed, _ = list_ranges(store.page, bounds, together)
+    assert listed == {n: "e" for n in names}
+    sequential = FakeStore(names, size)
+    list_ranges(sequential.page, ())
+    if not together:  # one chain: at most one request more per range than one listing
+        assert store.requests <= sequential.requests + len(bounds)
+
+
+def test_the_store_answering_one_at_a_time_or_together_is_told_apart() -> None:
+    """A local server bound by its CPU answers the ranges' first pages one after another:
+    the rest is one chain. A store far away answers them together: side by side."""
+    names = [f"key_{i:05d}" for i in range(1_000)]
+    bounds = ("key_00250", "key_00500", "key_00750")
+    lock = threading.Lock()
+    serial_store = FakeStore(names, 50)
+
+    def serial(after: str | None) -> tuple[list[tuple[str, str]], bool]:
+        with lock:
+            time.sleep(0.02)
+            return serial_store.page(after)
+
+    listed, together = list_ranges(serial, bounds)
+    assert listed == {n: "e" for n in names}
+    assert together is False
+    assert serial_store.requests <= 20 + 3  # one listing: 20 pages
+
+    def parallel(after: str | None) -> tuple[list[tuple[str, str]], bool]:
+        time.sleep(0.02)
+        return FakeStore(names, 50).page(after)
+
+    listed, together = list_ranges(parallel, bounds)
+    assert listed == {n: "e" for n in names}
+    assert together is True
+    assert list_ranges(parallel, ())[1] is None  # one range: nothing to tell
+
+
+def test_ranges_that_did_not_pay_are_not_kept_for_the_next_full_scan(tmp_path: Path) -> None:
+    state = tmp_path / "s.yaml"
+    dump_state(state, base_state())
+    assert run_cli("publish", state, "--target", tmp_path / "t").exit_code == 0
+    path = tmp_path / "t" / "_publisher" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["scan_bounds"] = ["key_m"]  # not under the digest: still intact
+    path.write_text(json.dumps(manifest))
+
+    class OneAtATime(LocalTarget):
+        def list_live(self, bounds: Sequence[str] = ()) -> dict[str, Any]:
+            assert tuple(bounds) == ("key_m",)
+            self.ranges_pay = False
+            return super().list_live(bounds)
+
+    sync_target(state, OneAtATime(tmp_path / "t"), PublishOptions(full_scan=True))
+    assert json.loads(path.read_text())["scan_bounds"] == []

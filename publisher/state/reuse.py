@@ -47,8 +47,10 @@ class Reused(NamedTuple):
     scopes: int
     org: str
     """The short hash of its id."""
-    shorts: frozenset[str]
-    """The short hashes of all its keys, revoked ones too."""
+    active: list[str]
+    """The short hashes of its active keys."""
+    revoked: list[str]
+    """The short hashes of its revoked keys."""
 
 
 class ReuseConflict(Exception):
@@ -113,7 +115,7 @@ def check_reused(
     if len({id(r.entry) for r in entries}) != len(entries):
         raise ReuseConflict("one recorded organization matched twice")
     ids = {r.org for r in entries}
-    keys = {k for r in entries for k in r.shorts}
+    keys = {k for r in entries for k in (*r.active, *r.revoked)}
     if any(short_hash(salt, "org", i) in ids for i in decoded_ids):
         raise ReuseConflict("an organization id of a reused organization is used again")
     if any(key_short(k, salt) in keys for k in decoded_keys):

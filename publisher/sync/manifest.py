@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ..gcpause import no_cycles
 from ..redact import key_hash, new_salt, shown_prefix
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,18 @@ def parse_manifest(raw: bytes | None) -> Manifest:
     """Parse the manifest; an unreadable one counts as none (a full listing rules then)."""
     if raw is None:
         return Manifest()
+    with no_cycles():  # 100,000 keys: millions of objects, none in a cycle
+        return _parse(raw)
+
+
+def _parse(raw: bytes) -> Manifest:
     try:
         data = json.loads(raw)
         docs = data["documents"]
         if not isinstance(docs, dict):
             raise TypeError("documents is not a mapping")
-        docs = {str(k): str(v) for k, v in docs.items()}
+        if not all(type(v) is str for v in docs.values()):
+            raise TypeError("a document's sha256 is not a string")
         generation = int(data["generation"])
         scanned = data.get("full_scan_at")
         salt = data.get("salt")
@@ -257,7 +264,7 @@ def record_generation(
         full_scan_at=full_scan_at,
         generation=previous.generation if same else history.generation if history else None,
         bounds=previous.scan_bounds
-        if keys is None or (same and previous.scan_bounds)
+        if keys is None or (same and previous.scan_bounds and keys)
         else scan_bounds(keys),
         history=history or History(bodies=previous.bodies, base=previous.history_base),
         orgs=orgs,

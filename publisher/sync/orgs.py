@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..documents.render import Rendered
+from ..gcpause import no_cycles
 from ..settings import PublishOptions
 from ..state import State
 from ..state.reuse import SHORT, OrgReuse, Reused, key_short, salted, short_hash
@@ -35,7 +36,8 @@ def org_reuse(manifest: Manifest | None, options: PublishOptions) -> OrgReuse:
     context = fingerprint(options)
     if manifest is None or not manifest.intact:
         return OrgReuse(context)
-    return OrgReuse(context, _index(manifest, context), manifest.salt)
+    with no_cycles():
+        return OrgReuse(context, _index(manifest, context), manifest.salt)
 
 
 def _index(manifest: Manifest, context: str) -> dict[str, list[tuple[int, str, Reused]]]:
@@ -60,19 +62,22 @@ def _index(manifest: Manifest, context: str) -> dict[str, list[tuple[int, str, R
 
 
 def _reusable(entry: Any, live: dict[str, str | None]) -> Reused | None:
-    if not isinstance(entry, list) or len(entry) != 8:
+    if type(entry) is not list or len(entry) != 8:
         return None
     prefix, length, digest, scopes, hooks, active, revoked, org = entry
-    if not (isinstance(prefix, str) and isinstance(digest, str) and isinstance(org, str)):
+    if not (type(prefix) is str and type(digest) is str and type(org) is str):
         return None
-    if not (isinstance(length, int) and length > 0 and isinstance(scopes, int) and not hooks):
+    if not (type(length) is int and length > 0 and type(scopes) is int and not hooks):
         return None
-    if not (isinstance(active, list) and isinstance(revoked, list)):
+    if not (type(active) is list and type(revoked) is list):
         return None
-    keys = tuple(live.get(k) if isinstance(k, str) else None for k in active)
-    if None in keys or any(k in live for k in revoked):
-        return None  # a document missing, or a revoked key's left live (a prune deletes it)
-    return Reused(entry, keys, scopes, org, frozenset(map(str, [*active, *revoked])))  # type: ignore[arg-type]
+    try:
+        keys = tuple(map(live.get, active))
+        if None in keys or not live.keys().isdisjoint(revoked):
+            return None  # a document missing, or a revoked key's left live (a prune deletes it)
+    except TypeError:  # not a string: unhashable
+        return None
+    return Reused(entry, keys, scopes, org, active, revoked)  # type: ignore[arg-type]
 
 
 def org_section(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..delivery.cdn import Purger
@@ -127,6 +128,8 @@ def _up_to_date(
     manifest = snapshot.manifest
     if not manifest.intact or _scan_to_record(snapshot, options):
         return False  # the manifest is rewritten: in this format, or with the scan's time
+    if snapshot.ranges_pay is False and manifest.scan_bounds:
+        return False  # the next full scan lists in one chain: the manifest says so
     published = {key: doc.sha256 for key, doc in rendered.documents.items()}
     documents = manifest_documents(manifest, published, [], snapshot.live)
     return documents == manifest.documents and state.sha256 == manifest.state_sha256
@@ -239,7 +242,7 @@ def _publish_locked(
         counts=_counts(result),
         extra={"stopped_policy": str(options.stopped_policy)},
         full_scan_at=manifest.full_scan_at if snapshot.scanned_at is None else snapshot.scanned_at,
-        keys=None if rendered.reused else rendered.documents.keys(),
+        keys=_bounds_from(rendered, snapshot),
         orgs=org_section(state, rendered, manifest.salt, options),
     )
     writes.flush()  # what no manifest named (none was written): sent all the same
@@ -255,6 +258,14 @@ def _publish_locked(
             result.purge_error = exc
         progress.finish("purge")
     return result
+
+
+def _bounds_from(rendered: Rendered, snapshot: Snapshot) -> Iterable[str] | None:
+    """The keys the next full scan's ranges split (None: keep the manifest's; none: the
+    store answered the ranges one at a time, so the next lists in one chain)."""
+    if rendered.reused:
+        return None
+    return () if snapshot.ranges_pay is False else rendered.documents.keys()
 
 
 def _purge_keys(

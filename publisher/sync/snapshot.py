@@ -49,6 +49,8 @@ class Snapshot:
     """When this snapshot listed what is live (None: it did not)."""
     scan_due: bool = False
     """A full scan was due, but not run (`list_when_due=False`)."""
+    ranges_pay: bool | None = None
+    """The listing's key ranges paid off side by side (False: the next lists in one)."""
 
     @classmethod
     def read(
@@ -78,7 +80,8 @@ class Snapshot:
             if not list_when_due:
                 return cls(None, manifest, pending, record, tag, scan_due=True)
             log.info("listing every document at %s (a full scan)", target.description)
-            return cls(target.list_live(manifest.scan_bounds), manifest, pending, record, tag, now)
+            live = target.list_live(manifest.scan_bounds)
+            return cls(live, manifest, pending, record, tag, now, ranges_pay=target.ranges_pay)
 
     def plan(
         self, rendered: Rendered, target: Target | None = None, adopt_unmanaged: bool = False
@@ -116,7 +119,9 @@ class Snapshot:
         log.info("listing every document at %s (a full scan)", target.description)
         now = time.time()
         live = target.list_live(self.manifest.scan_bounds)
-        return replace(self, live=live, scanned_at=now, scan_due=False)
+        return replace(
+            self, live=live, scanned_at=now, scan_due=False, ranges_pay=target.ranges_pay
+        )
 
     def still_current(self, target: Target) -> bool:
         """True when the manifest has not changed since this snapshot read it."""

@@ -17,6 +17,8 @@ class Target(Protocol):
     """A place documents are published to, with its bookkeeping and lock."""
 
     description: str
+    ranges_pay: bool | None
+    """Whether the last listing's ranges paid off side by side (None: not known)."""
 
     @property
     def concurrency(self) -> int:
@@ -31,7 +33,8 @@ class Target(Protocol):
         """Return every document under config/ that the publisher owns, by API key.
 
         `bounds` (sorted name prefixes) split the names into ranges a store may list side
-        by side; a store that lists in one go ignores them."""
+        by side; a store that lists in one go ignores them. Afterwards `ranges_pay` says
+        whether listing them side by side paid off (None: not known)."""
         ...
 
     def read_document(self, key: str) -> bytes | None:

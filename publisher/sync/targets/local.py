@@ -28,6 +28,7 @@ class LocalTarget:
         self.root = root
         self.description = str(root)
         self.concurrency = concurrency
+        self.ranges_pay: bool | None = None  # a directory is listed in one go
         self.config = root / CONFIG
         self.meta = root / META
         self._tmp = self.meta / "tmp"

@@ -8,8 +8,6 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
-from itertools import pairwise
 from typing import Protocol
 
 from ...aws import S3Bucket, is_not_implemented, is_precondition_failed
@@ -17,10 +15,10 @@ from ...documents.render import CONTENT_TYPE, Document
 from ...errors import LockHeldError, Problem, StorageError, UsageError
 from ...redact import KEY_NAME, key_label, plural
 from ...settings import DEFAULT_CACHE_CONTROL
-from ...threads import side_by_side
 from ..lock import LockInfo, decode_lock, is_stale
 from ..plan import LiveObject
 from .base import CONFIG, META
+from .ranges import list_ranges
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +89,7 @@ class S3Target:
         self.bucket = bucket
         self.description = str(location)
         self._concurrency = concurrency
+        self.ranges_pay: bool | None = None
         self._make_uploads = uploads
         self._uploads: Uploads | None = None
         self._making = threading.Lock()
@@ -115,24 +114,17 @@ class S3Target:
     # documents
 
     def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:
-        # Each range (b[i], b[i+1]] is listed by its own request chain, side by side:
-        # together they cover every name, whatever the bounds.
-        edges: list[str | None] = [None, *bounds[: (self._concurrency or 32) - 1], None]
-        ranges = list(pairwise(edges))
-        if len(ranges) == 1:
-            return self._list_range(None, None)
-        live: dict[str, LiveObject] = {}
-        for part in side_by_side([partial(self._list_range, *r) for r in ranges]):
-            live.update(part)
-        return live
+        # Ranges (b[i], b[i+1]] side by side where the store answers them together.
+        listed, self.ranges_pay = list_ranges(self._page, bounds[: (self._concurrency or 32) - 1])
+        return {
+            name: LiveObject(etag if _MD5.fullmatch(etag) else None)
+            for name, etag in listed.items()
+            if KEY_NAME.fullmatch(name)  # only what the publisher owns
+        }
 
-    def _list_range(self, after: str | None, upto: str | None) -> dict[str, LiveObject]:
-        live: dict[str, LiveObject] = {}
-        for obj in self.bucket.list_objects(self._config, after, upto):
-            name = obj.key[len(self._config) :]
-            if KEY_NAME.fullmatch(name):  # only what the publisher owns
-                live[name] = LiveObject(obj.etag if _MD5.fullmatch(obj.etag) else None)
-        return live
+    def _page(self, after: str | None) -> tuple[list[tuple[str, str]], bool]:
+        objects, more = self.bucket.list_page(self._config, after)
+        return [(o.key[len(self._config) :], o.etag) for o in objects], more
 
     def read_document(self, key: str) -> bytes | None:
         found = self.bucket.get(self._config + key)
