@@ -44,9 +44,7 @@ def quick_contents(
         if key is None or etag is None:
             return  # not the shape S3 sends: botocore reads the page
         try:
-            found.append(
-                {"Key": html.unescape(key[1].decode()), "ETag": html.unescape(etag[1].decode())}
-            )
+            found.append({"Key": _text(key[1]), "ETag": _text(etag[1])})
         except UnicodeDecodeError:
             return
     if not found:
@@ -55,6 +53,11 @@ def quick_contents(
     first, last = blocks[0].start(), blocks[-1].end()
     response_dict["body"] = body[:first] + body[last:] if together else _BLOCK.sub(b"", body)
     customized_response_dict["Contents"] = found
+
+
+def _text(raw: bytes) -> str:
+    text = raw.decode()
+    return html.unescape(text) if "&" in text else text  # most names have no entity
 
 
 def install(events: Any) -> None:

@@ -58,15 +58,19 @@ class S3Bucket:
         except Exception as exc:
             raise self._fail(exc) from None
 
-    def list_page(self, prefix: str, after: str | None = None) -> tuple[list[Object], bool]:
+    def list_page(
+        self, prefix: str, after: str | None = None
+    ) -> tuple[list[tuple[str, str]], bool]:
         """One ListObjectsV2 page under `prefix` of names after `after` (a name under the
-        prefix); and whether more follow."""
+        prefix): (name, ETag) of each object, names without the prefix; and whether more
+        follow."""
         start = {"StartAfter": prefix + after} if after is not None else {}
         try:
             page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, **start)
         except Exception as exc:
             raise self._fail(exc) from None
-        found = [Object(o["Key"], o["ETag"].strip('"')) for o in page.get("Contents", [])]
+        cut = len(prefix)
+        found = [(o["Key"][cut:], o["ETag"].strip('"')) for o in page.get("Contents", [])]
         return found, bool(page.get("IsTruncated"))
 
     def get(self, key: str) -> Object | None:

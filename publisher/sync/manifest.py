@@ -55,8 +55,8 @@ class Manifest:
     """The organizations a next publish may reuse, as written (see sync/orgs.py)."""
 
 
-KEYS_PER_RANGE = 20_000
-"""A full listing splits into ranges of about this many keys (20 pages each): the ranges
+KEYS_PER_RANGE = 10_000
+"""A full listing splits into ranges of about this many keys (10 pages each): the ranges
 are listed side by side, and each costs at most one page more than a single listing."""
 MAX_RANGES = 16
 

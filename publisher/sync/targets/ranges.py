@@ -12,81 +12,116 @@ the rest is listed in one chain that skips what those first pages already listed
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
+from typing import Any, Generic, TypeVar
 
-from ...threads import side_by_side
+from ...threads import Background
 
-Page = tuple[list[tuple[str, str]], bool]
-"""One page of a listing: (name, ETag) in name order, and whether more follow."""
-Lister = Callable[[str | None], Page]
+V = TypeVar("V")
+Page = tuple[list[tuple[str, V]], bool]
+"""One page of a listing: (name, what the caller keeps of it) in name order, and whether
+more follow."""
+Lister = Callable[[str | None], Page[V]]
 """The page of names after the given one (None: from the first)."""
 
 TOGETHER = 2.0
-"""The slowest first page under this many times the fastest: the store answers
-requests together."""
+"""The slowest first page under this many times the fastest (or half as many times as
+there are ranges, when more): the store answers requests together."""
 
 
 def list_ranges(
-    page: Lister, bounds: Sequence[str], together: bool | None = None
-) -> tuple[dict[str, str], bool | None]:
+    page: Lister[V], bounds: Sequence[str], together: bool | None = None
+) -> tuple[dict[str, V], bool | None]:
     """Return name → ETag of every object, listing the ranges split at `bounds` (sorted
     names), and whether the store answered the ranges together (None: one range); any
-    bounds list each object once. `together` decides instead of the times."""
+    bounds list each object once. `together` decides instead of the times.
+
+    Every range pages on from its first page at once; when the first pages show a store
+    that answers one request at a time, the ranges stop after the page in flight and
+    one chain lists the rest, jumping over what the ranges listed."""
     starts: list[str | None] = [None, *bounds]
-    firsts = side_by_side([partial(_timed, page, start) for start in starts])
-    found: dict[str, str] = {}
-    for (objects, _), _took in firsts:
-        found.update(objects)
-    took = [t for _, t in firsts]
-    if together is None:
-        together = max(took) < TOGETHER * max(min(took), 1e-4)
-    if len(starts) == 1 or together:
-        ends: list[str | None] = [*bounds, None]
-        chains = [
-            partial(_chain, page, first, end) for (first, _), end in zip(firsts, ends, strict=True)
-        ]
-        for part in side_by_side(chains):
-            found.update(part)
-    else:
-        found.update(_stitched(page, starts, [first for first, _ in firsts]))
-    return found, together if len(starts) > 1 else None
+    ends: list[str | None] = [*bounds, None]
+    stop = threading.Event()
+    if together is False and bounds:
+        stop.set()
+    ranges = [_Range(page, start, end, stop) for start, end in zip(starts, ends, strict=True)]
+    for each in ranges:
+        each.first.wait()
+    if together is None and len(ranges) > 1:
+        took = [each.took for each in ranges]
+        # One at a time, the last of n first pages waits for all: about n times the first.
+        together = max(took) < max(TOGETHER, (len(took) + 1) / 2) * max(min(took), 1e-4)
+    if not together and bounds:
+        stop.set()
+    found: dict[str, V] = {}
+    for each in ranges:
+        found.update(each.result())
+    if not together and len(ranges) > 1:
+        found.update(_stitched(page, ranges))
+    return found, together if len(ranges) > 1 else None
 
 
-def _timed(page: Lister, start: str | None) -> tuple[Page, float]:
-    began = time.perf_counter()
-    result = page(start)
-    return result, time.perf_counter() - began
+class _Range(Generic[V]):
+    """One range listed on a daemon thread: its first page timed, then page after page
+    until past its end, or until `stop` is set (a request in flight completes)."""
+
+    def __init__(self, page: Lister[V], start: str | None, end: str | None, stop: Any) -> None:
+        self.start, self.end, self.stop = start, end, stop
+        self.first = threading.Event()
+        self.took = 0.0
+        self.last = start
+        """Every name in (start, last] is listed."""
+        self.more = True
+        """Names after `last` may exist (False: everything after `start` is listed)."""
+        self._page = page
+        self._found: dict[str, V] = {}
+        self._run = Background(self._list)
+
+    def result(self) -> dict[str, V]:
+        self._run.result()
+        return self._found
+
+    def _list(self) -> bool:
+        try:
+            began = time.perf_counter()
+            self._take(*self._page(self.start))
+            self.took = time.perf_counter() - began
+        finally:
+            self.first.set()
+        while self.more and not self.stop.is_set() and not self._past_end():
+            assert self.last is not None
+            self._take(*self._page(self.last))
+        return True
+
+    def _take(self, objects: list[tuple[str, V]], more: bool) -> None:
+        self._found.update(objects)
+        if objects:
+            self.last = objects[-1][0]
+        self.more = more and bool(objects)
+
+    def _past_end(self) -> bool:
+        return self.end is not None and self.last is not None and self.last > self.end
 
 
-def _chain(page: Lister, first: Page, end: str | None) -> dict[str, str]:
-    """Page on from a range's first page until past its end (the next range's start)."""
-    found: dict[str, str] = {}
-    objects, more = first
-    while more and objects and (end is None or objects[-1][0] <= end):
-        objects, more = page(objects[-1][0])
-        found.update(objects)
-    return found
-
-
-def _stitched(page: Lister, starts: list[str | None], firsts: list[Page]) -> dict[str, str]:
-    """One chain from the first range's first page, jumping over what each other range's
-    first page listed once the chain reaches where that range starts."""
-    found: dict[str, str] = {}
-    objects, more = firsts[0]
-    if not more:
+def _stitched(page: Lister[V], ranges: list[_Range[V]]) -> dict[str, V]:
+    """One chain on from the first range, jumping over what each other range listed once
+    the chain reaches where that range starts."""
+    found: dict[str, V] = {}
+    first = ranges[0]
+    if not first.more:
         return found
-    reached = objects[-1][0] if objects else None
+    reached = first.last
     while True:
         assert reached is not None
-        for start, (listed, after) in zip(starts[1:], firsts[1:], strict=True):
-            assert start is not None
-            if start <= reached:  # everything up to `start` is listed: its page follows on
-                if not after:
-                    return found  # that page listed everything after `start`
-                if listed and listed[-1][0] > reached:
-                    reached = listed[-1][0]
+        for other in ranges[1:]:
+            assert other.start is not None
+            if other.start <= reached:  # everything up to its start is listed: it follows on
+                if not other.more:
+                    return found  # it listed everything after its start
+                if other.last is not None and other.last > reached:
+                    reached = other.last
         objects, more = page(reached)
         found.update(objects)
         if not more or not objects:

@@ -72,6 +72,13 @@ def auto_concurrency(round_trips: Sequence[float]) -> int:
     return max(FEWEST, min(MOST, math.ceil(typical * ROUND_TRIP_RATE)))
 
 
+def _live(name: str, etag: str) -> LiveObject | None:
+    """A listed object as the plan sees it; None for what the publisher does not own."""
+    if not KEY_NAME.fullmatch(name):
+        return None
+    return LiveObject(etag if _MD5.fullmatch(etag) else None)
+
+
 class S3Target:
     """Documents as objects; bookkeeping under `<prefix>/_publisher/`; a conditional-write lock."""
 
@@ -114,17 +121,14 @@ class S3Target:
     # documents
 
     def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:
-        # Ranges (b[i], b[i+1]] side by side where the store answers them together.
+        # Ranges (b[i], b[i+1]] side by side where the store answers them together; each
+        # page is sorted out on its own thread, while other requests are out.
         listed, self.ranges_pay = list_ranges(self._page, bounds[: (self._concurrency or 32) - 1])
-        return {
-            name: LiveObject(etag if _MD5.fullmatch(etag) else None)
-            for name, etag in listed.items()
-            if KEY_NAME.fullmatch(name)  # only what the publisher owns
-        }
+        return {name: found for name, found in listed.items() if found is not None}
 
-    def _page(self, after: str | None) -> tuple[list[tuple[str, str]], bool]:
+    def _page(self, after: str | None) -> tuple[list[tuple[str, LiveObject | None]], bool]:
         objects, more = self.bucket.list_page(self._config, after)
-        return [(o.key[len(self._config) :], o.etag) for o in objects], more
+        return [(name, _live(name, etag)) for name, etag in objects], more
 
     def read_document(self, key: str) -> bytes | None:
         found = self.bucket.get(self._config + key)
