@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +253,28 @@ def test_reusing_organizations_never_changes_the_outcome(
         return
     assert full.exit_code == 0, full.stderr
     assert _docs(workdir / "t") == _docs(workdir / "fresh")
+
+
+def test_a_failed_webhook_leaves_the_target_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every document and the manifest are written; only the delivery failed. The next
+    publish retries it, but neither lists what is live nor reads every organization."""
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    state = _org_state(orgs=4)
+    state["organizations"][0]["webhooks"] = [
+        {"url": f"http://127.0.0.1:{port}/hook", "secret_env": "HOOK_SECRET"}
+    ]
+    path = _write(tmp_path / "s.json", state)
+    assert _publish(path, tmp_path / "t").exit_code == 4
+    quick = tmp_path / "t" / "_publisher" / "quick.json"
+    assert json.loads(quick.read_text()) == {"settled": True}
+    state["organizations"][2]["name"] = "renamed"
+    _write(path, state)
+    again = _publish(path, tmp_path / "t")
+    assert again.exit_code == 4  # the webhook is retried, and fails again
+    assert "a full scan" not in again.stderr
+    assert f"2 {REUSED}" in again.stderr  # org-0 has a webhook, org-2 changed

@@ -41,7 +41,10 @@ def prepare(
     with timed("loaded the state"):
         loaded = state if isinstance(state, State) else load_state(state, reuse)
         if loaded.reused:
-            log.info("%d organizations unchanged since they were published", len(loaded.reused))
+            log.info(
+                "%d organizations unchanged since they were published: not read again",
+                len(loaded.reused),
+            )
     environ = os.environ if options.environ is None else options.environ
     hooks = resolve_hooks(loaded, environ) if secrets else []
     with timed("rendered the documents"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 from ..delivery.cdn import Purger
@@ -28,7 +29,7 @@ from .orgs import org_section
 from .plan import Plan, StaleReuse, check_deletes
 from .quick import marker, quick_noop
 from .result import PublishIncomplete, PublishRefused, PublishResult
-from .snapshot import QUICK, UNSETTLED, Snapshot, timed
+from .snapshot import QUICK, SETTLED, UNSETTLED, Snapshot, timed
 from .survey import plan_for, read_live, survey
 from .targets import Target
 from .writes import WriteBehind
@@ -105,7 +106,14 @@ def _sync(
             loaded, rendered, target, options, info, progress, purger, snapshot, delivery
         )
         try:
-            push(result, target, hooks, sender or Sender(), progress, bool(snapshot.record.hooks))
+            try:
+                push(
+                    result, target, hooks, sender or Sender(), progress, bool(snapshot.record.hooks)
+                )
+            except PublisherError:  # a purge or webhook failed: the documents are settled
+                with suppress(PublisherError):
+                    target.write_meta(QUICK, SETTLED)
+                raise
             # Complete: the next publish of these very bytes may stop at the marker.
             done = marker(result.generation or 0, loaded.sha256, options, rendered)
             target.write_meta(QUICK, done)

@@ -31,6 +31,10 @@ QUICK = "quick.json"
 """The marker of the last complete publish (quick.py), or UNSETTLED."""
 UNSETTLED = b'{"unsettled":true}\n'
 """Written there before any document is: until a publish completes, the next one lists."""
+SETTLED = b'{"settled":true}\n'
+"""Written there when every document and the manifest are written but a CDN purge or a
+webhook failed: the next publish retries those, without a listing and without the quick
+no-op."""
 
 
 @dataclass(frozen=True)

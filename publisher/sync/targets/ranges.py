@@ -4,10 +4,10 @@ one chain where it answers them one after another.
 A store far away (S3, R2: ~30 ms a request) lists ranges side by side several times as
 fast as one chain of pages. A local server bound by its own CPU (moto filters its whole
 bucket for every page) answers them one after another, and every range's extra page
-then costs a whole page. So the first page of every range is asked for at once, and
-each request's own time tells which store this is: all about as long as one another,
-the ranges go on side by side; some several times longer (they waited for the others),
-the rest is listed in one chain that skips what those first pages already listed.
+then costs a whole page. So the first range's first page is asked for alone, then the
+other ranges' first pages at once: about as long as that one, the store answers them
+together and the ranges go on side by side; several times as long (they waited for
+one another), the rest is listed in one chain that skips what the ranges listed.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ Lister = Callable[[str | None], Page[V]]
 """The page of names after the given one (None: from the first)."""
 
 TOGETHER = 2.0
-"""The slowest first page under this many times the fastest (or half as many times as
-there are ranges, when more): the store answers requests together."""
+"""The first pages of the ranges asked together, the slowest under this many times the
+first range's own first page asked alone (or half as many times as there are ranges,
+when more): the store answers requests together."""
 
 
 def list_ranges(
@@ -46,21 +47,26 @@ def list_ranges(
     stop = threading.Event()
     if together is False and bounds:
         stop.set()
-    ranges = [_Range(page, start, end, stop) for start, end in zip(starts, ends, strict=True)]
+    ranges = [_Range(page, starts[0], ends[0], stop)]
+    ranges[0].first.wait()  # alone: what one request costs
+    ranges += [
+        _Range(page, start, end, stop) for start, end in zip(starts[1:], ends[1:], strict=True)
+    ]
     for each in ranges:
         each.first.wait()
-    if together is None and len(ranges) > 1:
-        took = [each.took for each in ranges]
-        # One at a time, the last of n first pages waits for all: about n times the first.
-        together = max(took) < max(TOGETHER, (len(took) + 1) / 2) * max(min(took), 1e-4)
+    if together is None and bounds:
+        # Answered one at a time (or on one busy CPU), n first pages asked together take
+        # about n times as long as one alone; answered together, about as long.
+        alone, most = ranges[0].took, max(each.took for each in ranges[1:])
+        together = most < max(TOGETHER, len(ranges) / 2) * max(alone, 1e-4)
     if not together and bounds:
         stop.set()
     found: dict[str, V] = {}
     for each in ranges:
         found.update(each.result())
-    if not together and len(ranges) > 1:
+    if not together and bounds:
         found.update(_stitched(page, ranges))
-    return found, together if len(ranges) > 1 else None
+    return found, together if bounds else None
 
 
 class _Range(Generic[V]):
