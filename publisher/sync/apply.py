@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -143,10 +144,19 @@ def _start(
             else:
                 done.put((index, None))
 
-    for _ in range(max(1, min(target.concurrency, len(todo))) if todo else 0):
-        worker = threading.Thread(target=work, name="puts", daemon=True)
-        workers.append(worker)
-        worker.start()
+    # Signals wait while the threads start: a Ctrl-C inside Thread.start() could leave a
+    # thread running that is not yet "alive", and the wait for the uploads would miss it.
+    held = {signal.SIGINT, signal.SIGTERM}
+    masked = hasattr(signal, "pthread_sigmask")
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if masked else set()
+    try:
+        for _ in range(max(1, min(target.concurrency, len(todo))) if todo else 0):
+            worker = threading.Thread(target=work, name="puts", daemon=True)
+            worker.start()
+            workers.append(worker)
+    finally:
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _wait_out(workers: list[threading.Thread]) -> None:
