@@ -8,19 +8,10 @@ publish can say how far it got.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:  # rich is imported only when there is a terminal to draw on
+    from rich.progress import Progress, TaskID
 
 LABELS = {
     "load": "Loading and checking the state",
@@ -41,6 +32,17 @@ class Display:
         self._tasks: dict[str, TaskID] = {}
         self._rich: Progress | None = None
         if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self._rich = Progress(
                 SpinnerColumn(finished_text="✓"),
                 TextColumn("{task.description}"),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-import markupsafe
-
 from ..redact import printable, scrub
+
+# jinja2 is imported when a page is rendered: a publish without --report needs none.
 
 
 def _shown(value: Any) -> Any:
+    import markupsafe
+
     if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
         return printable(value)
     return value
@@ -21,6 +22,8 @@ def render_page(template: str, **values: Any) -> str:
     """Render one of the package's templates with every value escaped (control and bidi
     characters as `\\uXXXX`); any key the process has seen that still reached the text is
     shown as its label."""
+    import jinja2
+
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("publisher", "data/templates"),
         autoescape=True,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import jinja2
+if TYPE_CHECKING:  # imported when a configuration is rendered: a publish needs none
+    import jinja2
 
 from ..errors import UsageError
 from ..redact import url_for_display
@@ -46,6 +48,8 @@ def render_edge_config(kind: str, options: EdgeOptions) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("publisher", "data/templates"),
         autoescape=False,  # configuration, not HTML: every value is checked before
