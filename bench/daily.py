@@ -34,7 +34,7 @@ def full_scan(
     keys_file = work / "keys.txt"
     keys_file.write_text("\n".join(keys) + "\n")
     bounds = ",".join(scan_bounds(keys))
-    out: dict[str, Any] = {"ranges": bounds.count(",") + 1 if bounds else 1, "stores": {}}
+    out: dict[str, Any] = {"ranges": bounds.count(",") + 2 if bounds else 1, "stores": {}}
 
     def three(endpoint: str, name: str, rounds: int) -> None:
         walls: dict[str, list[float]] = {"bare": [], "sequential": [], "ranges": []}
