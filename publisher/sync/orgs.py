@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..documents.render import Rendered
 from ..gcpause import no_cycles
@@ -77,7 +77,7 @@ def _reusable(entry: Any, live: dict[str, str | None]) -> Reused | None:
             return None  # a document missing, or a revoked key's left live (a prune deletes it)
     except TypeError:  # not a string: unhashable
         return None
-    return Reused(entry, keys, scopes, org, active, revoked)  # type: ignore[arg-type]
+    return Reused(entry, cast(tuple[str, ...], keys), scopes, org, active, revoked)
 
 
 def org_section(

@@ -48,9 +48,10 @@ def sync_target(
     """Render, validate and sync every document to `target`, purge the CDN and push the
     changed documents to webhooks (SPEC §5, §9).
 
-    What is live is read while the state is loaded and rendered. A publish that finds
-    nothing to do takes no lock and writes nothing; otherwise it takes the lock and
-    reads what is live again before it writes.
+    A JSON state reads the manifest first, so organizations unchanged since a complete
+    publish are not read again (sync/survey.py); otherwise what is live is read while the
+    state is loaded and rendered. A publish that finds nothing to do takes no lock and
+    writes nothing; otherwise it takes the lock and checks the manifest again.
     """
     progress = progress or Silent()
     if isinstance(state, str | Path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from ...threads import Background
 
@@ -73,7 +73,9 @@ class _Range(Generic[V]):
     """One range listed on a daemon thread: its first page timed, then page after page
     until past its end, or until `stop` is set (a request in flight completes)."""
 
-    def __init__(self, page: Lister[V], start: str | None, end: str | None, stop: Any) -> None:
+    def __init__(
+        self, page: Lister[V], start: str | None, end: str | None, stop: threading.Event
+    ) -> None:
         self.start, self.end, self.stop = start, end, stop
         self.first = threading.Event()
         self.took = 0.0
