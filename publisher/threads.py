@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -25,13 +25,17 @@ class Background(Generic[T]):
         except BaseException as exc:
             self._error = exc
 
+    def error(self) -> BaseException | None:
+        """Wait for the call; return its error, if any."""
+        self._thread.join()
+        return self._error
+
     def result(self) -> T:
         """Wait for the call; return its value or raise its error."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        assert self._value is not None
-        return self._value
+        return cast(T, self._value)  # the call's own value, None included
 
 
 def side_by_side(calls: Sequence[Callable[[], T]]) -> list[T]:
@@ -40,3 +44,17 @@ def side_by_side(calls: Sequence[Callable[[], T]]) -> list[T]:
     waits for a listing still running."""
     running = [Background(call) for call in calls]
     return [each.result() for each in running]
+
+
+def bounded(calls: Sequence[Callable[[], T]], most: int = 16) -> list[T]:
+    """Run the calls `most` at a time on daemon threads and return their values in order;
+    raise the first error once every call started has ended."""
+    values: list[T] = []
+    for start in range(0, len(calls), most):
+        running = [Background(call) for call in calls[start : start + most]]
+        errors = [each.error() for each in running]
+        failed = next((e for e in errors if e is not None), None)
+        if failed is not None:
+            raise failed
+        values.extend(each.result() for each in running)
+    return values

@@ -225,7 +225,7 @@ def test_uploads_in_flight_follow_the_round_trip(endpoint: str, tmp_path: Path) 
 def test_the_choice_of_uploads_in_flight() -> None:
     assert auto_concurrency([]) == 32
     assert auto_concurrency([0.001, 0.002, 0.0015]) == 32  # on this machine: moto, MinIO
-    assert auto_concurrency([0.03, 0.031, 0.029]) == 240  # 30 ms away
+    assert auto_concurrency([0.03, 0.031, 0.029]) == 480  # 30 ms away
     assert auto_concurrency([0.2] * 3) == 512
 
 

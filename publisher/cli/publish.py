@@ -138,7 +138,7 @@ def publish_cmd(
             "--concurrency",
             min=1,
             max=512,
-            help="Uploads in flight [default: from the store's round trip: 32 near, 240 at 30 ms].",
+            help="Uploads in flight [default: from the store's round trip: 32 near, 480 at 30 ms].",
             rich_help_panel=S3,
         ),
     ] = None,

@@ -28,12 +28,14 @@ import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from ..documents.render import Document
 from ..errors import StorageError, UsageError
 from ..redact import key_hash, stored_label
 from ..settings import DEFAULT_KEEP_GENERATIONS
+from ..threads import bounded
 from .manifest import History, Manifest, generation_name
 
 log = logging.getLogger(__name__)
@@ -145,10 +147,25 @@ def record(
     return History(summary, bodies, base), garbage
 
 
+def reads_ahead(previous: Manifest, keep: int = DEFAULT_KEEP_GENERATIONS) -> list[str]:
+    """What `record` will read for the generation after `previous`: the next record (a
+    fresh history never writes over one), or the base and records a move of the base
+    replays. Read while the documents upload (WriteBehind), they cost no round trip."""
+    generation = previous.generation + 1
+    base = previous.history_base
+    if base is None or not previous.intact:
+        return [generation_name(generation)]
+    if generation - base + 1 >= keep + COLLECT_EVERY:
+        return [base_name(base), *map(generation_name, range(base + 1, generation))]
+    return []
+
+
 def _records(target: Meta, first: int, last: int) -> list[dict[str, Entry | None]]:
+    """The changes of generations `first` to `last`, read side by side."""
     found = []
-    for n in range(first, last + 1):
-        one = read_record(target, n)
+    numbers = range(first, last + 1)
+    reads = bounded([partial(read_record, target, n) for n in numbers])
+    for n, one in zip(numbers, reads, strict=True):
         if one is None or not isinstance(one.get("changes"), dict):
             raise StorageError(f"the record of generation {n} is missing or unreadable")
         found.append(one["changes"])

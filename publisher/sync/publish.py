@@ -21,16 +21,16 @@ from ..state import State
 from .apply import UploadError, apply_puts, refresher
 from .changes import describe_changes
 from .deliver import outcomes, push
-from .history import note_delivery
+from .history import note_delivery, reads_ahead
 from .history import record as record_history
 from .lock import LockInfo, new_lock
 from .manifest import manifest_documents, record_generation
 from .orgs import org_section
 from .plan import Plan, StaleReuse, check_deletes
-from .quick import marker, quick_noop
+from .quick import marker
 from .result import PublishIncomplete, PublishRefused, PublishResult
 from .snapshot import QUICK, SETTLED, UNSETTLED, Snapshot, timed
-from .survey import plan_for, read_live, survey
+from .survey import first_look, plan_for, read_live, survey
 from .targets import Target
 from .writes import WriteBehind
 
@@ -48,19 +48,21 @@ def sync_target(
     """Render, validate and sync every document to `target`, purge the CDN and push the
     changed documents to webhooks (SPEC §5, §9).
 
-    A JSON state reads the manifest first, so organizations unchanged since a complete
-    publish are not read again (sync/survey.py); otherwise what is live is read while the
-    state is loaded and rendered. A publish that finds nothing to do takes no lock and
-    writes nothing; otherwise it takes the lock and checks the manifest again.
+    A state file reads the target's manifest, pending work and marker first (one round
+    trip): an unchanged state stops there (sync/quick.py), and a JSON state's
+    organizations unchanged since a complete publish are not read again (sync/survey.py).
+    A publish that finds nothing to do takes no lock and writes nothing; otherwise it
+    takes the lock and checks the manifest again.
     """
     progress = progress or Silent()
+    head = None
     if isinstance(state, str | Path):
-        quick = quick_noop(target, Path(state), options)
+        head, quick = first_look(state, target, options)
         if quick is not None:
             return quick
     try:
-        return _sync(state, target, options, progress, purger, sender, reuse=True)
-    except StaleReuse as exc:  # raised before anything is written
+        return _sync(state, target, options, progress, purger, sender, reuse=True, head=head)
+    except StaleReuse as exc:  # raised before anything is written; `head` is stale
         log.info("reading the whole state again: %s", exc)
         return _sync(state, target, options, progress, purger, sender, reuse=False)
 
@@ -74,11 +76,12 @@ def _sync(
     sender: Sender | None,
     *,
     reuse: bool,
+    head: Snapshot | None = None,
 ) -> PublishResult:
     progress.start("list")
     progress.start("load")
     try:
-        loaded, rendered, hooks, snapshot = survey(state, target, options, reuse)
+        loaded, rendered, hooks, snapshot = survey(state, target, options, reuse, head)
     except (StateError, DocumentError) as exc:
         exc.message += "; nothing was published"
         raise
@@ -206,6 +209,8 @@ def _publish_locked(
         target.write_meta(QUICK, UNSETTLED)
     if options.describe:  # before the puts: history may collect the old bodies after them
         result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
+    manifest = snapshot.manifest  # history's reads are made while the documents upload
+    writes = WriteBehind(target, reads_ahead(manifest, options.keep_generations))
     progress.start("upload", len(plan.puts))
     with timed(f"wrote {len(plan.puts)} {plural(len(plan.puts), 'document')}"):
         try:
@@ -224,37 +229,35 @@ def _publish_locked(
         target.delete_documents(plan.deletes)
         result.deleted = list(plan.deletes)
         progress.finish("delete")
-    manifest = snapshot.manifest
     documents = manifest_documents(
         manifest,
         {key: doc.sha256 for key, doc in rendered.documents.items()},
         result.deleted,
         snapshot.live,
     )
-    writes = WriteBehind(target)  # pack, base and record side by side, then the manifest
-    history, garbage = record_history(
-        writes,
-        manifest,
-        documents,
-        rendered.documents,
-        kind="publish",
-        keep=options.keep_generations,
-        changed_keys=[p.key for p in plan.puts],
-        delivery=delivery,
-    )
-    result.generation = record_generation(
-        writes,
-        manifest,
-        documents,
-        history=history,
-        state_sha256=state.sha256,
-        counts=_counts(result),
-        extra={"stopped_policy": str(options.stopped_policy)},
-        full_scan_at=manifest.full_scan_at if snapshot.scanned_at is None else snapshot.scanned_at,
-        keys=_bounds_from(rendered, snapshot),
-        orgs=org_section(state, rendered, manifest.salt, options),
-    )
-    writes.flush()  # what no manifest named (none was written): sent all the same
+    with writes:  # pack, base and record side by side, then the manifest
+        history, garbage = record_history(
+            writes,
+            manifest,
+            documents,
+            rendered.documents,
+            kind="publish",
+            keep=options.keep_generations,
+            changed_keys=[p.key for p in plan.puts],
+            delivery=delivery,
+        )
+        result.generation = record_generation(
+            writes,
+            manifest,
+            documents,
+            history=history,
+            state_sha256=state.sha256,
+            counts=result.counts(),
+            extra={"stopped_policy": str(options.stopped_policy)},
+            full_scan_at=snapshot.scanned_at or manifest.full_scan_at,
+            keys=_bounds_from(rendered, snapshot),
+            orgs=org_section(state, rendered, manifest.salt, options),
+        )
     target.delete_meta(garbage)
     if purger is not None:
         changed = [p.key for p in plan.puts] + result.deleted
@@ -283,16 +286,3 @@ def _purge_keys(
     """The keys a purge covers: the changed ones and those a failed purge left pending."""
     known = {key_hash(k, salt): k for k in [*rendered.keys, *plan.deletes]}
     return sorted(set(changed) | {known[h] for h in pending if h in known})
-
-
-def _counts(result: PublishResult) -> dict[str, int]:
-    plan, rendered = result.plan, result.rendered
-    return {
-        "documents": rendered.count(),
-        "distinct": rendered.distinct_count(),
-        "added": plan.count("added"),
-        "changed": plan.count("changed"),
-        "unchanged": plan.unchanged,
-        "deleted": len(result.deleted),
-        "left_in_place": len(result.left_in_place),
-    }

@@ -18,18 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from ..documents.render import Rendered
-from ..errors import PublisherError
 from ..settings import VERSION, PublishOptions
-from ..state.load import read_state_bytes
 from .manifest import FORMAT
 from .plan import Plan
 from .result import PublishResult
-from .snapshot import QUICK, Snapshot
-from .targets import Target
+from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +50,21 @@ def marker(
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
-def quick_noop(target: Target, state: Path, options: PublishOptions) -> PublishResult | None:
-    """The result of a publish with nothing to do, or None when that is not certain."""
+def quick_noop(
+    head: Snapshot, description: str, state_sha256: str, options: PublishOptions
+) -> PublishResult | None:
+    """The result of a publish to `description` with nothing to do, or None when that is
+    not certain. `head` is what the target said before the state was read (its manifest,
+    what is pending, the marker), `state_sha256` the state file's digest."""
     if options.dry_run or options.full_scan or options.prune_unmanaged:
         return None
-    state_sha256 = hashlib.sha256(read_state_bytes(state)).hexdigest()  # a usage error first
-    try:
-        return _quick(target, state_sha256, options)
-    except PublisherError:
-        return None  # the full path says what is wrong, the state's problems first
-
-
-def _quick(target: Target, state_sha256: str, options: PublishOptions) -> PublishResult | None:
-    found = _parse(target.read_meta(QUICK))
+    found = _parse(head.quick)
     if found.get("state_sha256") != state_sha256 or found.get("fingerprint") != fingerprint(
         options
     ):
         return None
-    snapshot = Snapshot.read(target, full_scan_every=options.full_scan_every, list_when_due=False)
-    manifest = snapshot.manifest
-    if snapshot.scan_due or not manifest.intact or snapshot.pending_purge:
+    manifest = head.manifest
+    if head.scan_due or not manifest.intact or head.pending_purge:
         return None
     if manifest.generation != found.get("generation") or manifest.state_sha256 != state_sha256:
         return None
@@ -81,7 +72,7 @@ def _quick(target: Target, state_sha256: str, options: PublishOptions) -> Publis
     if options.prune and len(manifest.documents) != documents:
         return None  # documents of keys gone from the state are left live: a prune deletes
     plan = Plan(unchanged=documents if isinstance(documents, int) else 0)
-    result = PublishResult(target.description, False, plan, Rendered({}, {}, {}))
+    result = PublishResult(description, False, plan, Rendered({}, {}, {}))
     log.info(
         "the state is byte for byte what generation %d published: nothing to do",
         found["generation"],

@@ -45,6 +45,19 @@ class PublishResult:
         """Keys no longer in the state whose documents stay live (no --prune)."""
         return [] if self.deleted else self.plan.deletes
 
+    def counts(self) -> dict[str, int]:
+        """What the manifest's record of this generation counts."""
+        plan, rendered = self.plan, self.rendered
+        return {
+            "documents": rendered.count(),
+            "distinct": rendered.distinct_count(),
+            "added": plan.count("added"),
+            "changed": plan.count("changed"),
+            "unchanged": plan.unchanged,
+            "deleted": len(self.deleted),
+            "left_in_place": len(self.left_in_place),
+        }
+
 
 class PublishIncomplete(StorageError):
     """The publish ran but not all of it succeeded: `result` says what was and was not done."""

@@ -57,6 +57,8 @@ class Snapshot:
     """A full scan was due, but not run (`list_when_due=False`)."""
     ranges_pay: bool | None = None
     """The listing's key ranges paid off side by side (False: the next lists in one)."""
+    quick: bytes | None = None
+    """The marker the last publish left (quick.py), as read."""
 
     @classmethod
     def read(
@@ -78,22 +80,24 @@ class Snapshot:
                     lambda: target.read_meta_tagged(MANIFEST),
                     lambda: Record.parse(target.read_meta(RECORD)),
                     lambda: read_pending(target),
-                    lambda: target.read_meta(QUICK) == UNSETTLED,
+                    lambda: target.read_meta(QUICK),
                 ]
             )
-            (raw, tag), record, pending, unsettled = reads
+            (raw, tag), record, pending, quick = reads
             manifest = parse_manifest(raw)
             last = manifest.full_scan_at
             # `unsettled`: a publish that began writing documents and stopped short left
             # the manifest behind what is live: only a listing tells what it wrote.
-            due = last is None or now - last >= full_scan_every or unsettled
+            due = last is None or now - last >= full_scan_every or quick == UNSETTLED
             if not (full_scan or not manifest.intact or due):
-                return cls(None, manifest, pending, record, tag)
+                return cls(None, manifest, pending, record, tag, quick=quick)
             if not list_when_due:
-                return cls(None, manifest, pending, record, tag, scan_due=True)
+                return cls(None, manifest, pending, record, tag, scan_due=True, quick=quick)
             log.info("listing every document at %s (a full scan)", target.description)
             live = target.list_live(manifest.scan_bounds)
-            return cls(live, manifest, pending, record, tag, now, ranges_pay=target.ranges_pay)
+            return cls(
+                live, manifest, pending, record, tag, now, ranges_pay=target.ranges_pay, quick=quick
+            )
 
     def plan(
         self, rendered: Rendered, target: Target | None = None, adopt_unmanaged: bool = False

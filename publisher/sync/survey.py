@@ -3,6 +3,7 @@ organizations a complete publish already checked), and the plan."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -11,43 +12,61 @@ from ..documents.render import Rendered
 from ..errors import PublisherError
 from ..settings import PublishOptions
 from ..state import State
+from ..state.load import read_state_bytes
 from ..threads import Background
 from .orgs import org_reuse
 from .plan import Plan, StaleReuse
 from .prepare import prepare
+from .quick import quick_noop
+from .result import PublishResult
 from .snapshot import Snapshot
 from .targets import Target
 
 log = logging.getLogger(__name__)
 
 
+def first_look(
+    state: str | Path, target: Target, options: PublishOptions
+) -> tuple[Snapshot, PublishResult | None]:
+    """What the target says before the state is read (its manifest, what is pending, the
+    last publish's marker: one round trip, no listing), and the result of a publish with
+    nothing to do when that is certain (quick.py). When the target cannot be read, the
+    state's own problems are said first."""
+    state_sha256 = hashlib.sha256(read_state_bytes(Path(state))).hexdigest()  # usage first
+    try:
+        head = read_live(target, options, listing=False)
+    except PublisherError:
+        prepare(state, options, secrets=False)
+        raise
+    return head, quick_noop(head, target.description, state_sha256, options)
+
+
 def survey(
-    state: State | str | Path, target: Target, options: PublishOptions, reuse: bool
+    state: State | str | Path,
+    target: Target,
+    options: PublishOptions,
+    reuse: bool,
+    head: Snapshot | None = None,
 ) -> tuple[State, Rendered, list[Hook], Snapshot]:
     """Load, render and validate the state, and read what is live beside it.
 
-    A JSON state reads the manifest first: it says which organizations need not be read
-    again (`reuse`). Otherwise what is live is read while the state loads."""
-    if isinstance(state, str | Path) and Path(state).suffix.lower() == ".json":
-        head = _head(state, target, options)
-        listing = Background(lambda: head.listed(target)) if head.scan_due else None
+    A state file starts from the target's `head` (first_look; read here if not given): a
+    listing, when one is due, runs while the state loads, and a JSON state's unchanged
+    organizations need not be read again (`reuse`). A State in memory is loaded while
+    what is live is read."""
+    if isinstance(state, str | Path):
+        if head is None:
+            head = first_look(state, target, options)[0]
+        found = head
+        listing = Background(lambda: found.listed(target)) if head.scan_due else None
         usable = reuse and listing is None and not head.pending_purge
-        found = org_reuse(head.manifest if usable else None, options)
-        loaded, rendered, hooks = prepare(state, options, reuse=found)
+        is_json = Path(state).suffix.lower() == ".json"
+        reused = org_reuse(head.manifest if usable and is_json else None, options)
+        loaded, rendered, hooks = prepare(state, options, reuse=reused)
         return loaded, rendered, hooks, head if listing is None else listing.result()
     reading = Background(lambda: read_live(target, options))
     loaded, rendered, hooks = prepare(state, options)
     return loaded, rendered, hooks, reading.result()
-
-
-def _head(state: str | Path, target: Target, options: PublishOptions) -> Snapshot:
-    """The target's manifest and what is pending, without a listing; when it cannot be
-    read, the state's own problems are said first."""
-    try:
-        return read_live(target, options, listing=False)
-    except PublisherError:
-        prepare(state, options, secrets=False)
-        raise
 
 
 def read_live(

@@ -54,17 +54,20 @@ class Uploads(Protocol):
     def put(self, key: str, body: bytes, attributes: dict[str, str]) -> str: ...
 
 
-ROUND_TRIP_RATE = 8_000
+ROUND_TRIP_RATE = 16_000
 """PUTs a second the native uploads can send: in flight, this rate times the store's round
-trip keeps a distant store busy (30 ms: 240 in flight; measured on a null S3, 256 threads
-sent 7,400 a second and 400 threads 8,200, but each request in flight holds about 115 KiB
-of connection and thread: 360 of them put a 100,000-key publish at 399 MiB)."""
+trip keeps a distant store busy (30 ms: 480 in flight). Measured on a null S3 30 ms away
+(10,000 PUTs, obstore's blocking put on that many threads): 240 threads sent 7,500 a
+second, 480 sent 12,100, 720 11,000 and 960 10,800 (the interpreter lock, handed between
+more threads, costs more than they add). Each request in flight holds about 75 KiB of
+thread and connection: a cold 100,000-key publish peaked at 373 MiB with 240 in flight,
+391 MiB with 480."""
 FEWEST, MOST, THREADS_MOST = 32, 512, 64
 
 
 def auto_concurrency(round_trips: Sequence[float]) -> int:
     """Uploads in flight for a store whose requests took `round_trips` seconds: 32 for a
-    store on this machine or next to it (more only queue at moto or a small MinIO), 240
+    store on this machine or next to it (more only queue at moto or a small MinIO), 480
     for one 30 ms away, at most 512."""
     if not round_trips:
         return FEWEST
