@@ -196,12 +196,19 @@ def prepare(docs: int, work: Path) -> tuple[Path, Path]:
     return state, site / "config"
 
 
+ROUNDED = ("publisher", "s5cmd", "rclone")
+"""Run `rounds` times, in turn (the order moves each round), and the median run is
+reported: their wall times vary by a fifth from run to run on this machine. The Python
+tools, ten times slower, run once."""
+
+
 def measure(
     docs_sizes: list[int],
     latencies: list[float],
     install: bool = True,
     work: Path = WORK,
     only: list[str] | None = None,
+    rounds: int = 3,
 ) -> list[dict[str, Any]]:
     if install:
         ensure_debian({"nginx": "/usr/sbin/nginx", "libnginx-mod-http-echo": str(ECHO),
@@ -219,42 +226,76 @@ def measure(
         for latency in latencies:
             store = NullS3(latency, work)
             try:
-                for name, cmd in tools(state, tree, store.url).items():
-                    if only and name not in only:
-                        continue
-                    row: dict[str, Any] = {
-                        "docs": count,
-                        "latency_ms": latency * 1000,
-                        "tool": name,
-                    }
-                    if isinstance(cmd, str):
-                        row["skipped"] = cmd
-                    else:
-                        try:
-                            took = run(cmd, env)
-                        except RuntimeError as exc:
-                            row["skipped"] = f"failed: {exc}"
-                        else:
-                            row["docs_per_s"] = count / took["wall_s"]
-                            row["cpu_ms_per_doc"] = 1000 * took["cpu_s"] / count
-                            row.update(took)
-                    rows.append(row)
-                    print(line(row), flush=True)
+                commands = {name: cmd for name, cmd in tools(state, tree, store.url).items()
+                            if not only or name in only}  # fmt: skip
+                runs = _rounds(commands, env, rounds)
             finally:
                 store.close()
+            for name, cmd in commands.items():
+                row: dict[str, Any] = {"docs": count, "latency_ms": latency * 1000}
+                row.update(_row(name, cmd, runs.get(name), count))
+                rows.append(row)
+                print(line(row), flush=True)
     return rows
+
+
+def _rounds(
+    commands: dict[str, list[str] | str], env: dict[str, str], rounds: int
+) -> dict[str, list[dict[str, float]] | str]:
+    """Each tool's runs (or why it failed): those of ROUNDED in turn, `rounds` times."""
+    runnable = [name for name, cmd in commands.items() if not isinstance(cmd, str)]
+    rounded = [name for name in runnable if name in ROUNDED]
+    found: dict[str, list[dict[str, float]] | str] = {name: [] for name in runnable}
+    for turn in range(max(1, rounds)):
+        shift = turn % len(rounded) if rounded else 0
+        order = rounded[shift:] + rounded[:shift]
+        order += [name for name in runnable if name not in ROUNDED and turn == 0]
+        for name in order:
+            runs = found[name]
+            if isinstance(runs, str):
+                continue  # failed once: not again
+            cmd = commands[name]
+            assert not isinstance(cmd, str)  # runnable
+            try:
+                runs.append(run(cmd, env))
+            except RuntimeError as exc:
+                found[name] = f"failed: {exc}"
+    return found
+
+
+def _row(
+    name: str, cmd: list[str] | str, runs: list[dict[str, float]] | str | None, count: int
+) -> dict[str, Any]:
+    if isinstance(cmd, str) or isinstance(runs, str) or not runs:
+        return {"tool": name, "skipped": cmd if isinstance(cmd, str) else runs or "no run"}
+    took = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]  # the median run
+    return {
+        "tool": name,
+        "docs_per_s": count / took["wall_s"],
+        "cpu_ms_per_doc": 1000 * took["cpu_s"] / count,
+        "runs_docs_per_s": [count / r["wall_s"] for r in runs],
+        **took,
+    }
 
 
 def line(row: dict[str, Any]) -> str:
     head = f"{row['docs']:>7,} docs {row['latency_ms']:>3.0f} ms  {row['tool']:<15}"
     if "skipped" in row:
         return f"{head} skipped: {row['skipped'][:200]}"
-    return f"{head} {row['docs_per_s']:>7,.0f} docs/s  {row['cpu_ms_per_doc']:.2f} CPU ms/doc"
+    return (f"{head} {row['docs_per_s']:>7,.0f} docs/s  {row['cpu_ms_per_doc']:.2f} CPU ms/doc"
+            f"  {_spread(row)}")  # fmt: skip
+
+
+def _spread(row: dict[str, Any]) -> str:
+    runs = row.get("runs_docs_per_s") or []
+    if len(runs) < 2:
+        return "1 run"
+    return f"{len(runs)} runs {min(runs):,.0f}-{max(runs):,.0f}"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows with the publisher's ratio to s5cmd and to rclone, per size and latency."""
-    out = ["docs     latency  tool             docs/s   CPU ms/doc  publisher ÷ it"]
+    out = ["docs     latency  tool             docs/s   CPU ms/doc  publisher ÷ it  runs (docs/s)"]
     groups: dict[tuple[int, float], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["docs"], row["latency_ms"]), []).append(row)
@@ -267,7 +308,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             ratio = f"{ours['docs_per_s'] / row['docs_per_s']:.2f}x" if ours else "-"
             out.append(
                 f"{docs:<8,} {latency:>4.0f} ms  {row['tool']:<15}  {row['docs_per_s']:>7,.0f}"
-                f"  {row['cpu_ms_per_doc']:>10.2f}  {ratio if row is not ours else ''}"
+                f"  {row['cpu_ms_per_doc']:>10.2f}  {ratio if row is not ours else '':<14}"
+                f"  {_spread(row)}"
             )
     return "\n".join(out)
 
@@ -280,8 +322,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.03])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--tools", nargs="+", default=None, help="only these (default: all)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of the publisher, s5cmd and rclone (median)"
+    )
     args = parser.parse_args()
-    rows = measure(args.docs, args.latency, only=args.tools)
+    rows = measure(args.docs, args.latency, only=args.tools, rounds=args.rounds)
     print(table(rows))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))

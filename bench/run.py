@@ -389,7 +389,11 @@ def main() -> None:
     docs = [10_000, 100_000] if args.size == "large" else [min(keys, 10_000)]
     if not args.skip_null_s3:
         results["null_s3"] = nulls3.measure(
-            docs, [0.0, 0.03], install=args.size != "tiny", work=work / "nulls3"
+            docs,
+            [0.0, 0.03],
+            install=args.size != "tiny",
+            work=work / "nulls3",
+            rounds=1 if args.size == "tiny" else 3,
         )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

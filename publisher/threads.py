@@ -40,10 +40,9 @@ class Background(Generic[T]):
 
 def side_by_side(calls: Sequence[Callable[[], T]]) -> list[T]:
     """Run each call on a daemon thread of its own and return their values in order;
-    raise the first error. Daemon threads: an exit (an invalid state, Ctrl-C) never
-    waits for a listing still running."""
-    running = [Background(call) for call in calls]
-    return [each.result() for each in running]
+    raise the first error once every call has ended. Daemon threads: an exit (an invalid
+    state, Ctrl-C) never waits for a listing still running."""
+    return settle([Background(call) for call in calls])
 
 
 def bounded(calls: Sequence[Callable[[], T]], most: int = 16) -> list[T]:
@@ -51,10 +50,14 @@ def bounded(calls: Sequence[Callable[[], T]], most: int = 16) -> list[T]:
     raise the first error once every call started has ended."""
     values: list[T] = []
     for start in range(0, len(calls), most):
-        running = [Background(call) for call in calls[start : start + most]]
-        errors = [each.error() for each in running]
-        failed = next((e for e in errors if e is not None), None)
-        if failed is not None:
-            raise failed
-        values.extend(each.result() for each in running)
+        values += settle([Background(call) for call in calls[start : start + most]])
     return values
+
+
+def settle(running: Sequence[Background[T]]) -> list[T]:
+    """Wait for every call; return their values in order, or raise the first error."""
+    errors = [each.error() for each in running]
+    failed = next((e for e in errors if e is not None), None)
+    if failed is not None:
+        raise failed
+    return [each.result() for each in running]

@@ -201,19 +201,25 @@ def test_a_prune_of_keys_gone_from_the_state_lists_to_name_them(
     assert site.read(f"config/{KEY_G}") is None
 
 
-def test_held_bookkeeping_lands_before_the_manifest_or_no_manifest_is_written() -> None:
+def test_bookkeeping_lands_before_the_manifest_or_no_manifest_is_written() -> None:
+    import time
+
     from publisher.sync.manifest import MANIFEST
     from publisher.sync.writes import WriteBehind
 
     class Store:
-        def __init__(self, failing: str | None) -> None:
+        def __init__(self, failing: str | None = None, delay: float = 0.0) -> None:
             self.written: list[str] = []
-            self.failing = failing
+            self.reads: list[str] = []
+            self.failing, self.delay = failing, delay
 
         def read_meta(self, name: str) -> bytes | None:
-            return None
+            self.reads.append(name)
+            return name.encode()
 
         def write_meta(self, name: str, body: bytes) -> None:
+            if name != MANIFEST:
+                time.sleep(self.delay)  # a round trip: the writes are out side by side
             if name == self.failing:
                 raise OSError("denied")
             self.written.append(name)
@@ -221,17 +227,32 @@ def test_held_bookkeeping_lands_before_the_manifest_or_no_manifest_is_written() 
         def delete_meta(self, names: object) -> None:
             pass
 
-    good = Store(None)
-    writes = WriteBehind(good)
-    for name in ("bodies/1.json", "history/base-1.json", "generations/1.json"):
-        writes.write_meta(name, b"{}")
-    assert good.written == []  # held until the manifest
-    writes.write_meta(MANIFEST, b"{}")
-    assert good.written[-1] == MANIFEST and len(good.written) == 4
-    bad = Store("history/base-1.json")
-    writes = WriteBehind(bad)
-    writes.write_meta("bodies/1.json", b"{}")
-    writes.write_meta("history/base-1.json", b"{}")
-    with pytest.raises(OSError):
+    names = ["bodies/1.json", "history/base-1.json", "generations/1.json"]
+    good = Store(delay=0.2)
+    began = time.monotonic()
+    with WriteBehind(good) as writes:
+        for name in names:
+            writes.write_meta(name, b"{}")
         writes.write_meta(MANIFEST, b"{}")
-    assert MANIFEST not in bad.written
+    assert good.written[-1] == MANIFEST and sorted(good.written[:3]) == sorted(names)
+    assert time.monotonic() - began < 0.55  # side by side: not three round trips in a row
+    bad = Store("history/base-1.json", delay=0.05)
+    with pytest.raises(OSError), WriteBehind(bad) as writes:
+        writes.write_meta("bodies/1.json", b"{}")
+        writes.write_meta("history/base-1.json", b"{}")
+        writes.write_meta(MANIFEST, b"{}")
+    assert bad.written == ["bodies/1.json"] and MANIFEST not in bad.written
+    # An error before the manifest: the writes in flight have landed when the block ends
+    # (the lock is released after it), and nothing else is sent.
+    slow = Store(delay=0.3)
+    with pytest.raises(RuntimeError), WriteBehind(slow) as writes:
+        writes.write_meta("bodies/1.json", b"{}")
+        raise RuntimeError("the history could not be recorded")
+    assert slow.written == ["bodies/1.json"]
+    # Reads made ahead answer once; a later read asks the store again.
+    reader = Store()
+    writes = WriteBehind(reader, ahead=["generations/00000002.json"])
+    assert writes.read_meta("generations/00000002.json") == b"generations/00000002.json"
+    assert reader.reads == ["generations/00000002.json"]
+    writes.read_meta("generations/00000002.json")
+    assert reader.reads == ["generations/00000002.json"] * 2

@@ -178,9 +178,12 @@ def build_manifest(
     bounds: tuple[str, ...] = (),
     history: History | None = None,
     orgs: Callable[[str], Any] | None = None,
+    on_record: Callable[[int, bytes], None] | None = None,
 ) -> tuple[int, bytes, bytes]:
     """Return (generation, manifest bytes, generation summary bytes); `orgs`, given the
-    manifest's digest, returns what the next publish may reuse (sync/orgs.py)."""
+    manifest's digest, returns what the next publish may reuse (sync/orgs.py).
+    `on_record` is given the summary as soon as it is made, before the manifest is: its
+    write is then on its way while the manifest is built."""
     generation = previous.generation + 1 if generation is None else generation
     stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     summary: dict[str, Any] = {
@@ -193,6 +196,9 @@ def build_manifest(
         **(extra or {}),
     }
     history = history or History()
+    record = _dump({**summary, **history.summary})
+    if on_record is not None:
+        on_record(generation, record)
     signed = digest(generation, documents, previous.salt)
     manifest = {
         **summary,
@@ -205,8 +211,7 @@ def build_manifest(
         **({"orgs": orgs(signed)} if orgs is not None else {}),
         "documents": documents,
     }
-    summary.update(history.summary)
-    return generation, _dump(manifest), _dump(summary)
+    return generation, _dump(manifest), record
 
 
 def _dump(value: Any) -> bytes:
@@ -255,7 +260,12 @@ def record_generation(
     same = documents == previous.documents and state_sha256 == previous.state_sha256
     if same and previous.intact and full_scan_at == previous.full_scan_at:
         return previous.generation  # nothing changed: no new generation
-    generation, body, summary = build_manifest(
+
+    def write_record(generation: int, summary: bytes) -> None:
+        # first: a manifest never names a generation whose record is missing
+        target.write_meta(generation_name(generation), summary)
+
+    generation, body, _ = build_manifest(
         previous,
         documents,
         state_sha256=state_sha256,
@@ -268,8 +278,7 @@ def record_generation(
         else scan_bounds(keys),
         history=history or History(bodies=previous.bodies, base=previous.history_base),
         orgs=orgs,
+        on_record=None if same else write_record,
     )
-    if not same:  # first: a manifest never names a generation whose record is missing
-        target.write_meta(generation_name(generation), summary)
     target.write_meta(MANIFEST, body)
     return generation

@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import Iterable
 from contextlib import suppress
+from functools import partial
 from pathlib import Path
 
 from ..delivery.cdn import Purger
@@ -18,7 +19,8 @@ from ..progress import Progress, Silent
 from ..redact import key_hash, plural
 from ..settings import PublishOptions
 from ..state import State
-from .apply import UploadError, apply_puts, refresher
+from ..threads import Background
+from .apply import UploadError, Workers, apply_puts, refresher, workers_for
 from .changes import describe_changes
 from .deliver import outcomes, push
 from .history import note_delivery, reads_ahead
@@ -27,6 +29,7 @@ from .lock import LockInfo, new_lock
 from .manifest import manifest_documents, record_generation
 from .orgs import org_section
 from .plan import Plan, StaleReuse, check_deletes
+from .preview import dry_run
 from .quick import marker
 from .result import PublishIncomplete, PublishRefused, PublishResult
 from .snapshot import QUICK, SETTLED, UNSETTLED, Snapshot, timed
@@ -92,23 +95,37 @@ def _sync(
     progress.finish("list")
     due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
     if options.dry_run:
-        result = _dry_run(rendered, target, options, plan, purger, snapshot)
+        result = dry_run(rendered, target, options, plan, purger, snapshot)
         result.webhooks_due = due
         return result
     if not due and _up_to_date(loaded, rendered, plan, snapshot, options):
         generation = snapshot.manifest.generation
         return PublishResult(target.description, False, plan, rendered, generation=generation)
+    # The upload threads start while the lock is taken (they wait for their puts), and
+    # the marker goes beside the manifest's check when documents are sure to be put.
+    workers = workers_for(target, len(plan.puts))
+    unsettle = bool(plan.puts) and not options.prune  # a prune may yet be refused
     del plan
     info = new_lock(options.lock_ttl)
-    target.acquire_lock(info)
+    try:
+        target.acquire_lock(info)
+    except BaseException:
+        if workers is not None:
+            workers.close()
+        raise
     # The state and documents live to the end: keep the collector from rescanning
     # them on every few thousand allocations of the uploads.
     gc.freeze()
     try:
         delivery = ("pending" if purger else "none", "pending" if hooks else "none")
-        result = _publish_locked(
-            loaded, rendered, target, options, info, progress, purger, snapshot, delivery
-        )
+        try:
+            result = _publish_locked(
+                loaded, rendered, target, options, info, progress, purger, snapshot, delivery,
+                workers=workers, unsettle=unsettle,
+            )  # fmt: skip
+        finally:
+            if workers is not None:
+                workers.close()
         try:
             try:
                 push(
@@ -155,29 +172,6 @@ def _scan_to_record(snapshot: Snapshot, options: PublishOptions) -> bool:
     return last is None or now - last >= options.full_scan_every
 
 
-def _dry_run(
-    rendered: Rendered,
-    target: Target,
-    options: PublishOptions,
-    plan: Plan,
-    purger: Purger | None,
-    snapshot: Snapshot,
-) -> PublishResult:
-    result = PublishResult(target.description, True, plan, rendered)
-    if purger is not None:
-        deleted = plan.deletes if options.prune else []
-        pending, salt = snapshot.pending_purge, snapshot.manifest.salt
-        keys = _purge_keys([p.key for p in plan.puts] + deleted, rendered, plan, pending, salt)
-        result.purge_preview = purger.describe([target.document_path(k) for k in keys])
-    result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
-    if options.prune:
-        try:
-            check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
-        except PublisherError as exc:
-            result.refused = exc.message
-    return result
-
-
 def _publish_locked(
     state: State,
     rendered: Rendered,
@@ -188,10 +182,21 @@ def _publish_locked(
     purger: Purger | None,
     snapshot: Snapshot,
     delivery: tuple[str, str],
+    *,
+    workers: Workers | None,
+    unsettle: bool,
 ) -> PublishResult:
     # Now no other publisher can write: unless the manifest changed since it was read (a
-    # conditional request, not a second listing), what was read still holds.
-    if not snapshot.still_current(target):
+    # conditional request, not a second listing), what was read still holds. The marker
+    # that makes the next run list until this one completes goes beside that request.
+    marking = Background(partial(target.write_meta, QUICK, UNSETTLED)) if unsettle else None
+    try:
+        current = snapshot.still_current(target)
+    finally:
+        failed = marking.error() if marking is not None else None  # lands before any put
+    if failed is not None:
+        raise failed
+    if not current:
         if rendered.reused:  # what was reused was checked against the manifest read then
             raise StaleReuse("the manifest changed since it was read")
         progress.start("list")
@@ -205,7 +210,7 @@ def _publish_locked(
         except PlanRefusedError as exc:  # reported with the plan it refused
             result.refused = exc.message
             raise PublishRefused(exc.message, exc.problems, result) from None
-    if plan.puts or (options.prune and plan.deletes):  # the next run lists until this one ends
+    if (plan.puts or (options.prune and plan.deletes)) and marking is None:
         target.write_meta(QUICK, UNSETTLED)
     if options.describe:  # before the puts: history may collect the old bodies after them
         result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
@@ -214,9 +219,8 @@ def _publish_locked(
     progress.start("upload", len(plan.puts))
     with timed(f"wrote {len(plan.puts)} {plural(len(plan.puts), 'document')}"):
         try:
-            result.written = apply_puts(
-                target, plan.puts, progress, refresher(target, info, options.lock_ttl)
-            )
+            tick = refresher(target, info, options.lock_ttl)
+            result.written = apply_puts(target, plan.puts, progress, tick, workers)
         except UploadError as exc:
             result.written = exc.written
             result.failed_uploads = exc.problems
@@ -278,11 +282,3 @@ def _bounds_from(rendered: Rendered, snapshot: Snapshot) -> Iterable[str] | None
     if rendered.reused:
         return None
     return () if snapshot.ranges_pay is False else rendered.documents.keys()
-
-
-def _purge_keys(
-    changed: list[str], rendered: Rendered, plan: Plan, pending: list[str], salt: str
-) -> list[str]:
-    """The keys a purge covers: the changed ones and those a failed purge left pending."""
-    known = {key_hash(k, salt): k for k in [*rendered.keys, *plan.deletes]}
-    return sorted(set(changed) | {known[h] for h in pending if h in known})

@@ -1,5 +1,5 @@
-"""Bookkeeping writes sent side by side, before the manifest that names them, and the
-reads they need made ahead."""
+"""Bookkeeping writes sent side by side, all landed before the manifest that names them,
+and the reads they need made ahead."""
 
 from __future__ import annotations
 
@@ -8,28 +8,22 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
-from ..threads import Background, bounded
+from ..threads import Background, bounded, settle
 from .manifest import MANIFEST
-
-HOLD_MOST = 1 << 20
-"""Bytes of one write WriteBehind holds back; a larger one (a cold publish's pack or base
-at scale) is sent at once, beside what follows, and freed when it has landed."""
 
 
 class WriteBehind:
     """Bookkeeping writes that may land in any order (a history pack, a base, a record)
-    go side by side, and all have landed before the manifest that names them is written:
-    one round trip instead of one each. Small ones are held until then; large ones are
-    sent at once. `ahead` names the reads to make now (while the documents upload): a
-    later read of one of them is answered from what was read.
+    are each sent at once, beside what follows (the next one's making), and all have
+    landed before the manifest that names them is written. `ahead` names the reads to
+    make now (while the documents upload): a later read of one of them is answered from
+    what was read.
 
-    Used as a context manager: on leaving, what is held is sent and every write has
-    landed; after an error, the writes already sent are waited for (none lands after the
-    lock is released) and what is held is dropped."""
+    Used as a context manager: on leaving, every write has landed; after an error, the
+    writes already sent are waited for (none lands after the lock is released)."""
 
     def __init__(self, target: Any, ahead: Sequence[str] = ()) -> None:
         self._target = target
-        self._held: list[tuple[str, bytes]] = []
         self._sending: list[Background[str]] = []
         self._ahead = set(ahead)
         self._read = Background(partial(self._read_ahead, list(ahead))) if ahead else None
@@ -48,9 +42,7 @@ class WriteBehind:
         if name == MANIFEST:
             self.flush()
             self._target.write_meta(name, body)
-        elif len(body) <= HOLD_MOST:
-            self._held.append((name, body))
-        else:  # a large pack or base goes now: memory, not a round trip
+        else:
             self._sending.append(Background(partial(self._send, name, body)))
 
     def delete_meta(self, names: Sequence[str]) -> None:
@@ -58,18 +50,10 @@ class WriteBehind:
         self._target.delete_meta(names)
 
     def flush(self) -> None:
-        """Send what is held; return once every write has landed (or raise the first
-        error, once none is still in flight)."""
-        held, self._held = self._held, []
-        self._sending += [Background(partial(self._send, name, body)) for name, body in held]
-        self._settle()
-
-    def _settle(self) -> None:
+        """Return once every write has landed (or raise the first error, once none is
+        still in flight)."""
         sending, self._sending = self._sending, []
-        errors = [each.error() for each in sending]
-        failed = next((e for e in errors if e is not None), None)
-        if failed is not None:
-            raise failed
+        settle(sending)
 
     def _send(self, name: str, body: bytes) -> str:
         self._target.write_meta(name, body)
@@ -87,7 +71,6 @@ class WriteBehind:
         if kind is None:
             self.flush()
             return
-        self._held = []
         for each in self._sending:  # an error is already on its way: wait, say nothing
             each.error()
         self._sending = []
