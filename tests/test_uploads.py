@@ -202,6 +202,43 @@ def test_a_signal_mid_upload_counts_what_landed_and_releases_the_lock(
     assert again.exit_code == 0 and len(objects(client, bucket, "config/")) == 401
 
 
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_the_lock_is_taken_stops_the_waiting_upload_threads(
+    endpoint: str, tmp_path: Path, sig: int, code: int
+) -> None:
+    """The upload threads start while the lock is taken and the manifest checked; a
+    signal then (the check held at the proxy) stops them before any document is sent,
+    and the lock is released."""
+    bucket = f"early-{code}"
+    client = new_bucket(endpoint, bucket)
+    path = dump_state(tmp_path / "s.yaml", many_keys(200))
+    proxy = Proxy(endpoint, Faults(delay=1.5, only="_publisher/manifest.json"))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "publish", str(path), "--target",
+             f"s3://{bucket}", "--endpoint-url", proxy.url, "--concurrency", "64"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **CREDENTIALS},
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "_publisher/lock" not in objects(client, bucket, "_publisher/"):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(sig)  # the manifest's check is held for 1.5 s
+        _, err = proc.communicate(timeout=60)
+        time.sleep(0.5)  # anything still on its way arrives
+        requests = proxy.reset()
+    finally:
+        proxy.close()
+    assert proc.returncode == code, err
+    assert "interrupted: 0 of" in err, err
+    assert count(requests, "PUT", "/config/") == 0 and count(requests, "DELETE", "/") == 1
+    assert objects(client, bucket, "config/") == {}
+    assert "_publisher/lock" not in objects(client, bucket, "_publisher/")
+    again = run_cli("publish", path, "-t", f"s3://{bucket}", "--endpoint-url", endpoint)
+    assert again.exit_code == 0 and len(objects(client, bucket, "config/")) == 202
+
+
 def test_uploads_in_flight_follow_the_round_trip(endpoint: str, tmp_path: Path) -> None:
     path = dump_state(tmp_path / "s.yaml", many_keys(300))
     seen = {}
