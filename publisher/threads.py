@@ -16,6 +16,7 @@ class Background(Generic[T]):
         self._call = call
         self._value: T | None = None
         self._error: BaseException | None = None
+        self._ended = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -24,15 +25,22 @@ class Background(Generic[T]):
             self._value = self._call()
         except BaseException as exc:
             self._error = exc
+        finally:
+            self._ended.set()
+
+    def wait_out(self) -> None:
+        """Wait for the call to end, whatever interrupts the wait (then raised): used where
+        nothing may land after the lock is released."""
+        wait_out([self._ended])
 
     def error(self) -> BaseException | None:
         """Wait for the call; return its error, if any."""
-        self._thread.join()
+        self._ended.wait()
         return self._error
 
     def result(self) -> T:
         """Wait for the call; return its value or raise its error."""
-        self._thread.join()
+        self._ended.wait()
         if self._error is not None:
             raise self._error
         return cast(T, self._value)  # the call's own value, None included
@@ -61,3 +69,30 @@ def settle(running: Sequence[Background[T]]) -> list[T]:
     if failed is not None:
         raise failed
     return [each.result() for each in running]
+
+
+def wait_out(ended: Sequence[threading.Event]) -> None:
+    """Wait until every event is set (each one a thread's end), whatever interrupts the
+    wait; then raise the first interrupt (Ctrl-C, SIGTERM) that came meanwhile, if any.
+
+    Events, not Thread.join: on Python 3.11 a join that a Ctrl-C interrupts marks the
+    thread as ended while it still runs (threading's bpo-45274 handling), so a loop of
+    joins would stop waiting for a request still in flight."""
+    interrupted: BaseException | None = None
+    for event in ended:
+        while not event.is_set():
+            try:
+                event.wait(timeout=1)
+            except BaseException as exc:  # keep waiting; said after
+                interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
+
+
+def to_the_end(call: Callable[[], T]) -> T:
+    """Run `call` on a thread and return its value. A Ctrl-C or SIGTERM meanwhile waits
+    for it to end and is raised then: a request is never abandoned in flight, to land
+    after the lock is released."""
+    running = Background(call)
+    running.wait_out()
+    return running.result()

@@ -75,19 +75,26 @@ class Faults:
     """Disturb only requests whose path contains this (None: all requests)."""
     deny_put: str | None = None
     """Answer 403 AccessDenied to every PUT whose path contains this (where moto allows)."""
+    method: str | None = None
+    """Disturb only requests of this method (None: any)."""
     seed: int = 7
     injected: dict[str, int] = field(default_factory=dict)
+    injected_delays: int = 0
+    """Requests held by `delay` or `latency` so far."""
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
         self._lock = threading.Lock()
 
-    def pick(self, path: str) -> str | None:
+    def pick(self, path: str, method: str | None = None) -> str | None:
         if self.only is not None and self.only not in path:
+            return None
+        if self.method is not None and method != self.method:
             return None
         with self._lock:
             roll = self._random.random()
             delay = self.delay + self._random.random() * self.latency
+            self.injected_delays += delay > 0
         time.sleep(delay)
         for name in ("slowdown", "error500", "drop_before", "drop_after"):
             share = getattr(self, name)
@@ -153,7 +160,7 @@ class Proxy:
                     self.end_headers()
                     self.wfile.write(DENIED)
                     return
-                fault = proxy.faults.pick(self.path)
+                fault = proxy.faults.pick(self.path, self.command)
                 if fault == "drop_before":
                     proxy._log(self.command, self.path, -1)
                     self.close_connection = True

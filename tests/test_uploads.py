@@ -239,6 +239,59 @@ def test_a_signal_while_the_lock_is_taken_stops_the_waiting_upload_threads(
     assert again.exit_code == 0 and len(objects(client, bucket, "config/")) == 202
 
 
+@pytest.mark.parametrize(
+    ("held", "when"),
+    [
+        ("_publisher/lock", "the lock"),
+        ("_publisher/bodies/", "the history's pack (beside the base and record)"),
+        ("_publisher/manifest.json", "the manifest"),
+    ],
+)
+def test_a_signal_while_a_bookkeeping_write_is_out_waits_for_it_then_releases_the_lock(
+    endpoint: str, tmp_path: Path, held: str, when: str
+) -> None:
+    """A Ctrl-C while the lock's PUT, the history's pack or the manifest's PUT is held at
+    the proxy: the request is not abandoned to land after the lock is released (another
+    publisher's pack of the same number would be overwritten); the run waits for it,
+    then exits 130 with the lock released, and a re-run converges."""
+    bucket = "held-" + held.split("/")[1].split(".")[0]
+    client = new_bucket(endpoint, bucket)
+    path = dump_state(tmp_path / "s.yaml", many_keys(30))
+    proxy = Proxy(endpoint)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "publish", str(path), "--target",
+             f"s3://{bucket}", "--endpoint-url", proxy.url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **CREDENTIALS},
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        # The first look reads the manifest; hold the next request to `held` from then on.
+        while not any("manifest.json" in r[1] for r in proxy.requests):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        proxy.faults.only, proxy.faults.method, proxy.faults.delay = f"/{held}", "PUT", 2.0
+        while not proxy.faults.injected_delays:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)  # while that request is held for 2 s
+        _, err = proc.communicate(timeout=60)
+        proxy.faults.delay = 0.0
+        time.sleep(0.3)
+        requests = proxy.reset()
+    finally:
+        proxy.close()
+    assert proc.returncode == 130, err
+    puts = [r for r in requests if r[0] == "PUT" and held in r[1]]
+    release = [i for i, r in enumerate(requests) if r[0] == "DELETE" and "_publisher/lock" in r[1]]
+    assert puts and release, (when, requests)
+    assert requests.index(puts[-1]) < release[-1]  # what was out landed before the release
+    assert "_publisher/lock" not in objects(client, bucket, "_publisher/")
+    again = run_cli("publish", path, "-t", f"s3://{bucket}", "--endpoint-url", endpoint)
+    assert again.exit_code == 0, again.stderr
+    assert len(objects(client, bucket, "config/")) == 32
+
+
 def test_uploads_in_flight_follow_the_round_trip(endpoint: str, tmp_path: Path) -> None:
     path = dump_state(tmp_path / "s.yaml", many_keys(300))
     seen = {}

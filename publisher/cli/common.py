@@ -212,5 +212,6 @@ def errors(as_json: bool = False) -> Iterator[None]:
     except PublisherError as error:
         fail(error, as_json)
     except KeyboardInterrupt:
-        say("interrupted: nothing more was written; re-run to finish", err=True)
+        say("interrupted: what was in flight has landed and nothing more is written; "
+            "re-run to finish", err=True)  # fmt: skip
         raise typer.Exit(130) from None

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import Problem, PublisherError, StorageError
 from ..progress import Progress, Silent
 from ..redact import key_label, plural
+from ..threads import wait_out
 from .lock import LockInfo
 from .plan import Put
 from .targets import Target
@@ -54,57 +55,63 @@ class Workers:
     def __init__(self, target: Target, count: int) -> None:
         self.stop = threading.Event()
         self.done: SimpleQueue[Any] = SimpleQueue()
-        self.threads: list[threading.Thread] = []
         self._target = target
         self._go = threading.Event()
         self._todo: list[Put] = []
         self._next = iter(enumerate(self._todo))
         self._taking = threading.Lock()
+        self._ended: list[threading.Event] = []  # one per worker started, set at its end
+        self._started = threading.Event()  # set once the starter has ended
         # Started by a helper: Python raises KeyboardInterrupt only in the main thread, so
         # a Ctrl-C never lands inside a Thread.start() and leaves a thread nobody waits for.
-        self._starter = threading.Thread(target=self._start, args=(count,), daemon=True)
-        self._starter.start()
+        threading.Thread(target=self._start, args=(count,), daemon=True).start()
 
     def _start(self, count: int) -> None:
-        for _ in range(count):
-            if self.stop.is_set():
-                return
-            worker = threading.Thread(target=self._work, name="puts", daemon=True)
-            worker.start()
-            self.threads.append(worker)
+        try:
+            for _ in range(count):
+                if self.stop.is_set():
+                    return
+                ended = threading.Event()
+                threading.Thread(target=self._work, args=(ended,), name="puts", daemon=True).start()
+                self._ended.append(ended)
+        finally:
+            self._started.set()
 
-    def _work(self) -> None:
-        self._go.wait()
-        while not self.stop.is_set():
-            with self._taking:
-                item = next(self._next, None)
-            if item is None:
-                return
-            index, put = item
-            try:
-                self._target.put_document(put.key, put.document)
-            except BaseException as exc:  # reported as this key's failure
-                self.done.put((index, exc))
-            else:
-                self.done.put((index, None))
+    def _work(self, ended: threading.Event) -> None:
+        try:
+            self._go.wait()
+            while not self.stop.is_set():
+                with self._taking:
+                    item = next(self._next, None)
+                if item is None:
+                    return
+                index, put = item
+                try:
+                    self._target.put_document(put.key, put.document)
+                except BaseException as exc:  # reported as this key's failure
+                    self.done.put((index, exc))
+                else:
+                    self.done.put((index, None))
+        finally:
+            ended.set()
 
     def send(self, todo: list[Put]) -> None:
         """Give the workers their puts (once): they start sending."""
         self._todo = todo
         self._next = iter(enumerate(todo))
-        self._starter.join()  # every worker counted before any sends
+        self._started.wait()  # every worker counted before any sends
         self._go.set()
 
     def running(self) -> bool:
-        return self._starter.is_alive() or any(w.is_alive() for w in self.threads)
+        return not self._started.is_set() or not all(e.is_set() for e in self._ended)
 
     def close(self) -> None:
         """No more starts: return once every worker has ended (what is in flight lands or
-        fails first). A second Ctrl-C does not cut this short."""
+        fails first), then raise a Ctrl-C that came meanwhile."""
         self.stop.set()
         self._go.set()
-        _wait_out([self._starter])
-        _wait_out(self.threads)
+        wait_out([self._started])
+        wait_out(self._ended)
 
 
 def workers_for(target: Target, count: int) -> Workers | None:
@@ -167,7 +174,8 @@ def apply_puts(
         # the lock goes, and counts, so the line that says how many were written is true.
         # A second Ctrl-C does not cut this short.
         if pool is not None:
-            pool.close()
+            with suppress(BaseException):  # waited out in full; the first interrupt is raised
+                pool.close()
         with suppress(Exception):
             drain()
         raise
@@ -186,16 +194,6 @@ def apply_puts(
             written,
         )
     return written
-
-
-def _wait_out(workers: list[threading.Thread]) -> None:
-    """Join every upload thread, whatever interrupts the wait."""
-    for worker in workers:
-        while worker.is_alive():
-            try:
-                worker.join(timeout=1)
-            except BaseException:  # a second Ctrl-C: keep waiting
-                continue
 
 
 def _failure_line(key: str, error: BaseException) -> Problem:

@@ -109,9 +109,12 @@ def _sync(
     info = new_lock(options.lock_ttl)
     try:
         target.acquire_lock(info)
-    except BaseException:
+    except BaseException as exc:
         if workers is not None:
             workers.close()
+        if isinstance(exc, KeyboardInterrupt):  # the lock may be written: ours to release
+            with suppress(PublisherError):
+                target.release_lock(info)
         raise
     # The state and documents live to the end: keep the collector from rescanning
     # them on every few thousand allocations of the uploads.
@@ -193,8 +196,9 @@ def _publish_locked(
     try:
         current = snapshot.still_current(target)
     finally:
-        failed = marking.error() if marking is not None else None  # lands before any put
-    if failed is not None:
+        if marking is not None:  # it lands before any put, and before the lock goes
+            marking.wait_out()
+    if marking is not None and (failed := marking.error()) is not None:
         raise failed
     if not current:
         if rendered.reused:  # what was reused was checked against the manifest read then

@@ -58,9 +58,10 @@ class WriteBehind:
 
     def flush(self) -> None:
         """Return once every write has landed (or raise the first error, once none is
-        still in flight)."""
-        sending, self._sending = self._sending, []
-        settle(sending)
+        still in flight). Until then they stay listed: a Ctrl-C during this wait leaves
+        them for __exit__ to wait for."""
+        settle(self._sending)
+        self._sending = []
 
     def _send(self, name: str, body: bytes) -> str:
         self._target.write_meta(name, body)
@@ -79,5 +80,5 @@ class WriteBehind:
             self.flush()
             return
         for each in self._sending:  # an error is already on its way: wait, say nothing
-            each.error()
+            each.wait_out()
         self._sending = []

@@ -15,6 +15,7 @@ from ...documents.render import CONTENT_TYPE, Document
 from ...errors import LockHeldError, Problem, StorageError, UsageError
 from ...redact import KEY_NAME, key_label, plural
 from ...settings import DEFAULT_CACHE_CONTROL
+from ...threads import to_the_end
 from ..lock import LockInfo, decode_lock, is_stale
 from ..plan import LiveObject
 from .base import CONFIG, META
@@ -167,7 +168,7 @@ class S3Target:
         )
 
     def delete_documents(self, keys: Sequence[str]) -> None:
-        failed = self.bucket.delete_many([self._config + k for k in keys])
+        failed = to_the_end(lambda: self.bucket.delete_many([self._config + k for k in keys]))
         if failed:
             problems = [Problem(f"key {key_label(k.rsplit('/', 1)[-1])}", why) for k, why in failed]
             count = f"{len(failed)} {plural(len(failed), 'document')}"
@@ -189,12 +190,14 @@ class S3Target:
         return self.bucket.unchanged(self._meta + name, tag)
 
     def write_meta(self, name: str, body: bytes) -> None:
-        self.bucket.put(
-            self._meta + name, body, content_type="application/json", cache_control="no-store"
+        to_the_end(
+            lambda: self.bucket.put(
+                self._meta + name, body, content_type="application/json", cache_control="no-store"
+            )
         )
 
     def delete_meta(self, names: Sequence[str]) -> None:
-        failed = self.bucket.delete_many([self._meta + name for name in names])
+        failed = to_the_end(lambda: self.bucket.delete_many([self._meta + n for n in names]))
         if failed:
             raise StorageError(f"{len(failed)} bookkeeping files could not be deleted; re-run")
 
@@ -204,7 +207,7 @@ class S3Target:
         if not self.use_lock:
             return
         try:
-            self._lock_etag = self._put_lock(info, if_none_match=True)
+            self._put_lock(info, if_none_match=True)
             return
         except Exception as exc:
             if not is_precondition_failed(exc):
@@ -222,9 +225,9 @@ class S3Target:
             )
         try:  # stale or gone: take it over only if nobody changed it meanwhile
             if held is None:
-                self._lock_etag = self._put_lock(info, if_none_match=True)
+                self._put_lock(info, if_none_match=True)
             else:
-                self._lock_etag = self._put_lock(info, if_match=held.etag)
+                self._put_lock(info, if_match=held.etag)
             log.warning("took over a stale lock on %s", self.description)
         except Exception as exc:
             if is_precondition_failed(exc):
@@ -235,9 +238,12 @@ class S3Target:
 
     def _put_lock(
         self, info: LockInfo, *, if_none_match: bool = False, if_match: str | None = None
-    ) -> str:
-        try:
-            return self.bucket.put(
+    ) -> None:
+        """Write the lock and keep its ETag. The ETag is kept by the request's own thread:
+        a Ctrl-C while it is out waits for it, and the lock it wrote is then released."""
+
+        def put() -> None:
+            self._lock_etag = self.bucket.put(
                 self._lock_key,
                 info.encode(),
                 content_type="application/json",
@@ -245,6 +251,9 @@ class S3Target:
                 if_none_match=if_none_match,
                 if_match=if_match,
             )
+
+        try:
+            to_the_end(put)
         except Exception as exc:
             if is_not_implemented(exc):
                 raise StorageError(
@@ -257,7 +266,7 @@ class S3Target:
         if not self.use_lock or self._lock_etag is None:
             return
         try:
-            self._lock_etag = self._put_lock(info, if_match=self._lock_etag)
+            self._put_lock(info, if_match=self._lock_etag)
         except Exception as exc:
             if not is_precondition_failed(exc):
                 raise
@@ -271,8 +280,9 @@ class S3Target:
     def release_lock(self, info: LockInfo) -> None:
         if not self.use_lock or self._lock_etag is None:
             return
+        etag = self._lock_etag
         try:
-            self.bucket.delete(self._lock_key, if_match=self._lock_etag)
+            to_the_end(lambda: self.bucket.delete(self._lock_key, if_match=etag))
         except Exception as exc:
             if is_not_implemented(exc):
                 held = self.bucket.get(self._lock_key)
