@@ -279,7 +279,11 @@ def publish_cmd(
             page.error = exc
             fail(exc, as_json)
         except KeyboardInterrupt:
-            written = f"{display.uploaded:,} of {display.uploading:,} documents were written"
+            written = (
+                f"{display.uploaded:,} of {display.uploading:,} documents were written"
+                if display.uploading
+                else "before the uploads, no document was written"
+            )
             say(f"interrupted: {written}; nothing was deleted; re-run to finish", err=True)
             raise typer.Exit(130) from None
         page.result = result
