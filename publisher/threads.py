@@ -16,7 +16,8 @@ class Background(Generic[T]):
         self._call = call
         self._value: T | None = None
         self._error: BaseException | None = None
-        self._ended = threading.Event()
+        self.ended = threading.Event()
+        """Set when the call has ended (wait_out waits on it)."""
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -26,21 +27,21 @@ class Background(Generic[T]):
         except BaseException as exc:
             self._error = exc
         finally:
-            self._ended.set()
+            self.ended.set()
 
     def wait_out(self) -> None:
         """Wait for the call to end, whatever interrupts the wait (then raised): used where
         nothing may land after the lock is released."""
-        wait_out([self._ended])
+        wait_out([self.ended])
 
     def error(self) -> BaseException | None:
         """Wait for the call; return its error, if any."""
-        self._ended.wait()
+        self.ended.wait()
         return self._error
 
     def result(self) -> T:
         """Wait for the call; return its value or raise its error."""
-        self._ended.wait()
+        self.ended.wait()
         if self._error is not None:
             raise self._error
         return cast(T, self._value)  # the call's own value, None included

@@ -60,8 +60,11 @@ class Workers:
         self._todo: list[Put] = []
         self._next = iter(enumerate(self._todo))
         self._taking = threading.Lock()
-        self._ended: list[threading.Event] = []  # one per worker started, set at its end
-        self._started = threading.Event()  # set once the starter has ended
+        # The starter's end, then one event per worker it started (set at the worker's
+        # end): the starter appends them before its own is set, so one wait over this
+        # list, in order, waits for every worker whatever interrupts it.
+        self._started = threading.Event()
+        self._ended: list[threading.Event] = [self._started]
         # Started by a helper: Python raises KeyboardInterrupt only in the main thread, so
         # a Ctrl-C never lands inside a Thread.start() and leaves a thread nobody waits for.
         threading.Thread(target=self._start, args=(count,), daemon=True).start()
@@ -103,14 +106,13 @@ class Workers:
         self._go.set()
 
     def running(self) -> bool:
-        return not self._started.is_set() or not all(e.is_set() for e in self._ended)
+        return not all(e.is_set() for e in self._ended)
 
     def close(self) -> None:
         """No more starts: return once every worker has ended (what is in flight lands or
         fails first), then raise a Ctrl-C that came meanwhile."""
         self.stop.set()
         self._go.set()
-        wait_out([self._started])
         wait_out(self._ended)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterable
-from contextlib import suppress
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
@@ -60,7 +60,8 @@ def sync_target(
     progress = progress or Silent()
     head = None
     if isinstance(state, str | Path):
-        head, quick = first_look(state, target, options)
+        with _nothing_published():
+            head, quick = first_look(state, target, options)
         if quick is not None:
             return quick
     try:
@@ -83,11 +84,8 @@ def _sync(
 ) -> PublishResult:
     progress.start("list")
     progress.start("load")
-    try:
+    with _nothing_published():
         loaded, rendered, hooks, snapshot = survey(state, target, options, reuse, head)
-    except (StateError, DocumentError) as exc:
-        exc.message += "; nothing was published"
-        raise
     progress.finish("load")
     # A dry run of a prune reads back what it would delete; a real one does so after the puts.
     checked = target if options.prune and options.dry_run else None
@@ -111,7 +109,8 @@ def _sync(
         target.acquire_lock(info)
     except BaseException as exc:
         if workers is not None:
-            workers.close()
+            with suppress(BaseException):  # waited out in full; `exc` is raised
+                workers.close()
         if isinstance(exc, KeyboardInterrupt):  # the lock may be written: ours to release
             with suppress(PublisherError):
                 target.release_lock(info)
@@ -149,6 +148,16 @@ def _sync(
     finally:
         gc.unfreeze()
         target.release_lock(info)
+
+
+@contextmanager
+def _nothing_published() -> Iterator[None]:
+    """A state or document found invalid says that nothing was published."""
+    try:
+        yield
+    except (StateError, DocumentError) as exc:
+        exc.message += "; nothing was published"
+        raise
 
 
 def _up_to_date(

@@ -8,7 +8,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
-from ..threads import Background, bounded, settle
+from ..threads import Background, bounded, settle, wait_out
 from .manifest import MANIFEST
 
 AT_ONCE_MOST = 8 << 20
@@ -22,9 +22,8 @@ class WriteBehind:
     """Bookkeeping writes that may land in any order (a history pack, a base, a record)
     are each sent at once, beside what follows (the next one's making), and all have
     landed before the manifest that names them is written; one over AT_ONCE_MOST bytes
-    is sent alone. `ahead` names the reads to
-    make now (while the documents upload): a later read of one of them is answered from
-    what was read.
+    is sent alone. `ahead` names the reads to make now (while the documents upload): a
+    later read of one of them is answered from what was read.
 
     Used as a context manager: on leaving, every write has landed; after an error, the
     writes already sent are waited for (none lands after the lock is released)."""
@@ -79,6 +78,7 @@ class WriteBehind:
         if kind is None:
             self.flush()
             return
-        for each in self._sending:  # an error is already on its way: wait, say nothing
-            each.wait_out()
-        self._sending = []
+        try:  # an error is already on its way: wait for every write, a second Ctrl-C too
+            wait_out([each.ended for each in self._sending])
+        finally:
+            self._sending = []

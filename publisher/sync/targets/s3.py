@@ -57,12 +57,11 @@ class Uploads(Protocol):
 
 ROUND_TRIP_RATE = 16_000
 """PUTs a second the native uploads can send: in flight, this rate times the store's round
-trip keeps a distant store busy (30 ms: 480 in flight). Measured on a null S3 30 ms away
-(10,000 PUTs, obstore's blocking put on that many threads): 240 threads sent 7,500 a
-second, 480 sent 12,100, 720 11,000 and 960 10,800 (the interpreter lock, handed between
-more threads, costs more than they add). Each request in flight holds about 75 KiB of
-thread and connection: a cold 100,000-key publish peaked at 373 MiB with 240 in flight,
-391 MiB with 480."""
+trip keeps a distant store busy (30 ms: 480 in flight). `python bench/upload_clients.py`
+(10,000 PUTs to the null S3 30 ms away, obstore's blocking put on that many threads):
+240 threads sent 7,421 a second, 480 11,677, 720 9,589 and 960 11,323 (the interpreter
+lock, handed between more threads, costs more than they add). A cold 100,000-key
+publish there peaked at 389 MiB with 480 in flight (bench/README.md)."""
 FEWEST, MOST, THREADS_MOST = 32, 512, 64
 
 
