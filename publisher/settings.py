@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from .state.model import StoppedPolicy
+
+if TYPE_CHECKING:
+    from .aws.options import AwsOptions
 
 VERSION = "0.1.0"
 """The package version (pyproject.toml says the same; a test checks)."""
@@ -56,6 +60,7 @@ class RetryMode(StrEnum):
 
     standard = "standard"
     adaptive = "adaptive"
+    legacy = "legacy"
 
 
 class UploadClient(StrEnum):
@@ -74,12 +79,25 @@ class StorageSettings:
     profile: str | None = None
     cache_control: str = DEFAULT_CACHE_CONTROL
     concurrency: int | None = None
-    """Uploads in flight; None: chosen from the store's round trip (32 near, up to 256)."""
-    retry_mode: RetryMode = RetryMode.standard
+    """Uploads in flight; None: chosen from the store's round trip."""
+    retry_mode: RetryMode | None = None
+    """None: the AWS configuration's (AWS_RETRY_MODE, the profile's retry_mode), else
+    standard."""
     lock: bool = True
     """False skips the publish lock, for stores without conditional writes."""
     upload_client: UploadClient = UploadClient.native
-    """Who sends the document PUTs: obstore in native code, or botocore's threads."""
+    """Who sends the document PUTs: obstore in native code (where it can honour the
+    store's configuration; botocore otherwise), or botocore's threads."""
+
+    def aws_options(self, pool_size: int = 32) -> AwsOptions:
+        """The store's options as the AWS layer takes them: the one mapping, used by every
+        command that reaches S3 or CloudFront."""
+        from .aws.options import AwsOptions
+
+        mode = None if self.retry_mode is None else self.retry_mode.value
+        return AwsOptions(
+            self.endpoint_url, self.region, self.profile, retry_mode=mode, pool_size=pool_size
+        )
 
 
 class CdnKind(StrEnum):

@@ -35,23 +35,28 @@ def no_credentials() -> StorageError:
     )
 
 
-def translate(exc: Exception, where: str, endpoint: str) -> PublisherError:
-    """Turn a botocore error into one clear line that says the fix."""
+def translate(
+    exc: Exception, where: str, endpoint: str, setting: str = "--endpoint-url"
+) -> PublisherError:
+    """Turn a botocore error into one clear line that says the fix; `setting` is where
+    the endpoint was set (a flag, a variable, the AWS config)."""
     if isinstance(exc, PublisherError):
         return exc
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
         return no_credentials()
+    if isinstance(exc, bex.SSLError):
+        return tls_failed(str(exc), endpoint, setting)
     if isinstance(
         exc, bex.EndpointConnectionError | bex.ConnectTimeoutError | bex.ProxyConnectionError
     ):
-        return StorageError(f"cannot reach {endpoint}: check --endpoint-url and the network")
+        return StorageError(f"cannot reach {endpoint}: check {setting} and the network")
     if isinstance(exc, bex.ClientError):
         code, status = error_code(exc), http_status(exc)
         message = exc.response.get("Error", {}).get("Message", "")
         if code == "NoSuchBucket":
             return StorageError(
                 f"{where} does not exist at {endpoint}: create it "
-                "(publisher init-bucket --create) or check the name and --endpoint-url"
+                f"(publisher init-bucket --create) or check the name and {setting}"
             )
         if code in _REGION_CODES or status == 301:
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
@@ -76,6 +81,20 @@ def translate(exc: Exception, where: str, endpoint: str) -> PublisherError:
 
 
 _HEADER = re.compile(r"[Ii]nvalid (header|return character|leading whitespace)|Authorization")
+
+
+def tls_failed(text: str, endpoint: str, setting: str) -> StorageError:
+    """The line for a TLS failure: a certificate not trusted (the fix: the CA bundle), or
+    no TLS at all there (an http server named https)."""
+    if re.search(r"certificate|UnknownIssuer|verify failed", text, re.I):
+        return StorageError(
+            f"the TLS certificate of {endpoint} was refused: set AWS_CA_BUNDLE or the "
+            "profile's ca_bundle to the CA that signed it"
+        )
+    return StorageError(
+        f"no TLS connection with {endpoint}: check that {setting} names a server that "
+        "speaks https (or give an http:// URL)"
+    )
 
 
 def without_secrets(text: str) -> str:

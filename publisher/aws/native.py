@@ -1,25 +1,47 @@
 """Document PUTs in native code: obstore (Python's binding of Rust's object_store) sends
 each request outside the interpreter lock; the caller's threads send side by side.
 
-botocore costs about 1 ms of CPU per request in the interpreter; here a PUT costs about
-a tenth of that, so uploads are no longer held to one core (see bench/README.md). The
-same credentials (botocore's chain: environment, profile, SSO, instance role), region,
-endpoint, timeouts and retry budget as the botocore client; everything else (the lock,
-listings, bookkeeping, CloudFront) stays on botocore. Each body is signed (SigV4 over its
-sha256), so the store refuses one that arrives altered, as Content-MD5 does on botocore.
+As s3transfer's native path does, the uploads take their aim from botocore: the store's
+one resolution (`store.py`) makes the botocore client, that client gives the URL of an
+object (endpoint, path or virtual-hosted addressing, the bucket's place), and obstore is
+set to that same URL, with the same credentials, region, CA bundle, timeouts and retry
+budget. Every setting obstore would otherwise take from the environment on its own
+(`AWS_ENDPOINT_URL_S3`, `AWS_SKIP_SIGNATURE`, ...) is given explicitly, and the URL
+obstore then signs for an object is compared with botocore's before any upload: where
+they differ, or obstore cannot honour a setting (adaptive retries, variables only
+obstore reads), `native_uploads` says why and the documents go through botocore.
+
+Integrity: each body is signed (SigV4 over its sha256, `x-amz-content-sha256`), so the
+store refuses one that arrives altered, as Content-MD5 does on the botocore path.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ..errors import PublisherError, StorageError
 from ..redact import redact_paths
-from .client import AwsOptions, session_and_region
-from .errors import no_credentials, translate
+from .errors import no_credentials, tls_failed, translate
+from .store import Store, aim
+
+log = logging.getLogger(__name__)
+
+OBSTORE_ONLY = (
+    "AWS_SERVER_SIDE_ENCRYPTION",
+    "AWS_SSE_KMS_KEY_ID",
+    "AWS_SSE_BUCKET_KEY_ENABLED",
+    "AWS_SSE_CUSTOMER_KEY_BASE64",
+    "AWS_CHECKSUM_ALGORITHM",
+    "AWS_REQUEST_PAYER",
+)
+"""Variables obstore reads and botocore does not, which would change what a document PUT
+carries: where one is set, botocore sends the documents, as it sends everything else."""
 
 
 def available() -> bool:
@@ -34,35 +56,9 @@ def available() -> bool:
 class NativeUploads:
     """PUTs to one bucket, callable from many threads at once."""
 
-    def __init__(self, bucket: str, options: AwsOptions, endpoint_shown: str) -> None:
-        from obstore.store import S3Store
-
-        session, region = session_and_region(options)
-        endpoint = options.endpoint_url
-        provider: Any = _credentials(session)
-        where: Any = {"endpoint": endpoint} if endpoint else {}
-        self._where, self._endpoint = f"bucket {bucket}", endpoint_shown
-        self._store = S3Store(
-            bucket,
-            region=region,
-            virtual_hosted_style_request=endpoint is None,
-            credential_provider=provider,
-            client_options={
-                "allow_http": bool(endpoint and endpoint.startswith("http://")),
-                "connect_timeout": f"{options.connect_timeout:g}s",
-                "timeout": f"{options.read_timeout:g}s",
-            },
-            retry_config={
-                "max_retries": max(0, options.max_attempts - 1),
-                "retry_timeout": timedelta(seconds=options.read_timeout * options.max_attempts),
-                "backoff": {
-                    "init_backoff": timedelta(milliseconds=100),
-                    "max_backoff": timedelta(seconds=20),
-                    "base": 2,
-                },
-            },
-            **where,
-        )
+    def __init__(self, store: Any, where: str, endpoint: str, setting: str) -> None:
+        self._store = store
+        self._where, self._endpoint, self._setting = where, endpoint, setting
 
     def put(self, key: str, body: bytes, attributes: dict[str, str]) -> str:
         """Put one object and return its ETag; the interpreter lock is released while the
@@ -72,15 +68,115 @@ class NativeUploads:
         try:
             done = obstore.put(self._store, key, body, attributes=attributes, use_multipart=False)
         except Exception as exc:
-            raise translate_native(exc, self._where, self._endpoint) from None
+            raise translate_native(exc, self._where, self._endpoint, self._setting) from None
         return str(done["e_tag"] or "").strip('"')
 
 
-def _credentials(session: Any) -> Callable[[], dict[str, Any]]:
+def native_uploads(store: Store, s3: Any, bucket: str, folder: str) -> NativeUploads | None:
+    """Native uploads aimed where botocore's client `s3` sends an object of `bucket` in
+    `folder`; None (and why, in the log) where obstore cannot be made to send them there."""
+    reason = _cannot(store)
+    if reason is None:
+        url, key = aim(s3, bucket, folder)
+        found = botocore_aim(url, bucket, key)
+        made = _obstore(store, bucket, found)
+        if _base(signed_url(made, key)) != _base(url):
+            reason = "the native client would address another URL than botocore's"
+    if reason is not None:
+        log.info("uploading the documents with botocore: %s", reason)
+        return None
+    log.info("uploading the documents natively (obstore) to %s", store.shown)
+    return NativeUploads(made, f"bucket {bucket}", store.shown, store.setting)
+
+
+def _cannot(store: Store) -> str | None:
+    """Why obstore cannot honour this resolution, or None."""
+    if not available():
+        return "obstore is not installed"
+    if store.retry_mode == "adaptive":
+        return "retry mode adaptive (a client-side rate limit only botocore has)"
+    for name in OBSTORE_ONLY:
+        if os.environ.get(name):
+            return f"{name} is set, which botocore does not read"
+    return None
+
+
+class Aim:
+    """Where botocore sends an object: the URL, and obstore's settings for it."""
+
+    def __init__(self, url: str, endpoint: str, virtual_hosted: bool) -> None:
+        self.url, self.endpoint, self.virtual_hosted = url, endpoint, virtual_hosted
+
+
+def botocore_aim(url: str, bucket: str, key: str) -> Aim:
+    """The obstore endpoint and addressing that reach `url`, where botocore sends `key`
+    of `bucket`."""
+    parts = urlsplit(url)
+    base = unquote(parts.path).removesuffix("/" + key)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if base.endswith("/" + bucket):  # path style: the bucket is the path's first part
+        return Aim(url, origin + base.removesuffix("/" + bucket), False)
+    return Aim(url, origin + base, True)  # virtual-hosted: the bucket is in the host
+
+
+def _obstore(store: Store, bucket: str, aim: Aim) -> Any:
+    from obstore.store import S3Store
+
+    options = store.options
+    client: dict[str, Any] = {
+        "allow_http": aim.endpoint.startswith("http://"),
+        "connect_timeout": f"{options.connect_timeout:g}s",
+        "timeout": f"{options.read_timeout:g}s",
+    }
+    if store.ca_bundle.value and aim.endpoint.startswith("https://"):
+        with open(store.ca_bundle.value, "rb") as pem:
+            client["root_certificate"] = pem.read()
+    provider: Any = _credentials(store)
+    given: Any = client
+    return S3Store(
+        bucket,
+        # Each given, so that nothing is taken from obstore's own reading of the environment.
+        endpoint=aim.endpoint,
+        aws_endpoint_url_s3=aim.endpoint,
+        virtual_hosted_style_request=aim.virtual_hosted,
+        region=store.region,
+        skip_signature=False,
+        unsigned_payload=False,
+        s3_express=False,
+        credential_provider=provider,
+        client_options=given,
+        retry_config={
+            "max_retries": max(0, store.max_attempts - 1),
+            "retry_timeout": timedelta(seconds=options.read_timeout * store.max_attempts),
+            "backoff": {
+                "init_backoff": timedelta(milliseconds=100),
+                "max_backoff": timedelta(seconds=20),
+                "base": 2,
+            },
+        },
+    )
+
+
+def signed_url(made: Any, key: str) -> str:
+    """The URL obstore would send a PUT of `key` to (signed locally, nothing sent)."""
+    import obstore
+
+    try:
+        return str(obstore.sign(made, "PUT", key, timedelta(minutes=1)))
+    except Exception as exc:
+        raise translate_native(exc, "the native uploads", "the store", "--endpoint-url") from None
+
+
+def _base(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower(), unquote(parts.path)
+
+
+def _credentials(store: Store) -> Callable[[], dict[str, Any]]:
     """obstore asks for credentials when it signs; botocore's chain answers (and renews
     those that expire: asked again within five minutes)."""
     try:
-        found = session.get_credentials()
+        found = store.credentials()
     except Exception as exc:  # partial credentials, a failing credential_process, ...
         raise translate(exc, "the credentials", "AWS") from None
     if found is None:
@@ -101,28 +197,46 @@ def _credentials(session: Any) -> Callable[[], dict[str, Any]]:
 
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
+_TLS = re.compile(r"certificate|UnknownIssuer|tls|ssl", re.I)
+_QUERY = re.compile(r"\?\S*")  # a signed URL's query names the access key id
 
 
-def translate_native(exc: Exception, where: str, endpoint: str) -> PublisherError:
-    """One line that says the fix, as for botocore's errors; never the object's path (it
-    holds an API key) nor the response body beyond its error code."""
+def translate_native(exc: Exception, where: str, endpoint: str, setting: str) -> PublisherError:
+    """One line that says what was refused and the fix, as for botocore's errors; never the
+    object's path (it holds an API key) nor the response body beyond its error code."""
     if isinstance(exc, PublisherError):
         return exc
-    text = str(exc)
+    text = _chain(exc)
     status = _STATUS.search(text)
     code = _CODE.search(text)
     name = type(exc).__name__
     if code and code[1] == "NoSuchBucket":
         return StorageError(
             f"{where} does not exist at {endpoint}: create it "
-            "(publisher init-bucket --create) or check the name and --endpoint-url"
+            f"(publisher init-bucket --create) or check the name and {setting}"
         )
     if name in ("PermissionDeniedError", "UnauthenticatedError") or (status and status[1] == "403"):
         return StorageError(
             f"access denied to {where}: the credentials need s3:ListBucket, s3:GetObject, "
             "s3:PutObject and s3:DeleteObject on it"
         )
+    if status is None and _TLS.search(text):
+        return tls_failed(text, endpoint, setting)
     if status is None and ("connect" in text.lower() or "dns" in text.lower()):
-        return StorageError(f"cannot reach {endpoint}: check --endpoint-url and the network")
-    what = code[1] if code else (status[1] if status else name)
-    return StorageError(redact_paths(f"{where}: {what}"))
+        return StorageError(f"cannot reach {endpoint}: check {setting} and the network")
+    if code or status:
+        what = code[1] if code else f"HTTP {status[1] if status else ''}"
+        return StorageError(f"{where}: the store answered {what}")
+    first = _QUERY.sub("", redact_paths(text.splitlines()[0] if text else name))[:200]
+    return StorageError(f"{where}: the upload failed ({name}: {first})")
+
+
+def _chain(exc: BaseException) -> str:
+    """The error's text with its causes': the root cause (a refused certificate, a
+    refused connection) is often only there."""
+    texts, seen = [], 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 8:
+        texts.append(str(cause))
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return " | ".join(texts)

@@ -29,15 +29,19 @@ class Object:
 class S3Bucket:
     """The S3 calls the target makes, each translating errors to ours."""
 
-    def __init__(self, s3: Any, bucket: str, endpoint: str) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, endpoint: str, setting: str = "--endpoint-url"
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.endpoint = endpoint
+        self.setting = setting
+        """Where the endpoint was set, for the hint of an error (see Store.setting)."""
         self.round_trips: list[float] = []
         """Seconds each GET took: how far the store is (see auto_concurrency)."""
 
     def _fail(self, exc: Exception) -> PublisherError:
-        return translate(exc, f"bucket {self.bucket}", self.endpoint)
+        return translate(exc, f"bucket {self.bucket}", self.endpoint, self.setting)
 
     def list_objects(
         self, prefix: str, after: str | None = None, upto: str | None = None

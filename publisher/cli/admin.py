@@ -10,7 +10,7 @@ from .. import api
 from ..documents.render import render_documents
 from ..errors import StorageError
 from ..redact import key_label, plural
-from ..settings import PublishOptions
+from ..settings import PublishOptions, StorageSettings
 from ..state import load_state
 from ..state.keys import create_key, list_keys, revoke_key
 from ..state.model import StoppedPolicy
@@ -60,13 +60,12 @@ def init_bucket(
 ) -> None:
     """Prepare a bucket: create it (--create), allow GET/HEAD from any origin (CORS), and
     warn if anyone may list it (a public listing leaks every API key)."""
-    from ..aws import AwsOptions
     from ..sync.targets.s3_setup import prepare_bucket
 
     with errors():
         report = prepare_bucket(
             url,
-            AwsOptions(endpoint_url=endpoint_url, region=region, profile=profile),
+            StorageSettings(endpoint_url, region, profile),
             create=create,
             public_read=public_read,
             allow_public_policy=disable_block_public_access,

@@ -26,9 +26,12 @@ StateArg = Annotated[
 
 
 def choice(kind: type[StrEnum]) -> Callable[[str], str]:
-    """Check an option's value against an enum's; a typo gets click's words and a guess."""
+    """Check an option's value against an enum's; a typo gets click's words and a guess
+    (an option left unset, None, stays None)."""
 
     def check(value: str) -> str:
+        if value is None:
+            return value
         try:
             return kind(value)
         except ValueError:
@@ -75,11 +78,19 @@ CDN = "CDN purge"
 EndpointOpt = Annotated[
     str | None,
     typer.Option(
-        "--endpoint-url", help="S3-compatible endpoint (R2, MinIO, moto...).", rich_help_panel=S3
+        "--endpoint-url",
+        help="S3-compatible endpoint (R2, MinIO, moto...) [default: AWS_ENDPOINT_URL_S3, "
+        "AWS_ENDPOINT_URL or the profile's endpoint_url, else AWS S3].",
+        rich_help_panel=S3,
     ),
 ]
 RegionOpt = Annotated[
-    str | None, typer.Option("--region", help="Bucket region.", rich_help_panel=S3)
+    str | None,
+    typer.Option(
+        "--region",
+        help="Bucket region [default: AWS_DEFAULT_REGION or the profile's region, else us-east-1].",
+        rich_help_panel=S3,
+    ),
 ]
 MaxDeletesOpt = Annotated[
     int,
@@ -146,7 +157,13 @@ TargetOpt = Annotated[
     ),
 ]
 ProfileOpt = Annotated[
-    str | None, typer.Option("--profile", help="AWS config profile to use.", rich_help_panel=S3)
+    str | None,
+    typer.Option(
+        "--profile",
+        help="AWS config profile (its endpoint_url, region, ca_bundle, s3.addressing_style "
+        "and credentials apply) [default: AWS_PROFILE, else default].",
+        rich_help_panel=S3,
+    ),
 ]
 
 

@@ -153,15 +153,17 @@ def publish_cmd(
         ),
     ] = UploadClient.native,
     retry_mode: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--retry-mode",
             callback=choice(RetryMode),
             metavar=choice_metavar(RetryMode),
-            help="botocore retry mode for throttling and 5xx (adaptive also rate-limits).",
+            help="Retry mode for throttling and 5xx (adaptive also rate-limits, and sends the "
+            "documents through botocore) [default: AWS_RETRY_MODE or the profile's "
+            "retry_mode, else standard].",
             rich_help_panel=S3,
         ),
-    ] = RetryMode.standard,
+    ] = None,
     no_lock: Annotated[
         bool,
         typer.Option(
@@ -244,7 +246,7 @@ def publish_cmd(
         profile=profile,
         cache_control=cache_control,
         concurrency=concurrency,
-        retry_mode=RetryMode(retry_mode),
+        retry_mode=None if retry_mode is None else RetryMode(retry_mode),
         lock=not no_lock,
         upload_client=UploadClient(upload_client),
     )

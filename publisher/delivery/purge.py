@@ -27,11 +27,11 @@ def make_purger(
     if cdn.kind == CdnKind.cloudfront:
         if not cdn.distribution_id:
             raise UsageError("--cdn cloudfront needs --distribution-id")
-        from ..aws import AwsOptions, CloudFront, client
+        from ..aws import CloudFront, Store
 
         storage = storage or StorageSettings()
-        options = AwsOptions(region=storage.region, profile=storage.profile)
-        api = CloudFront(client("cloudfront", options), cdn.distribution_id)
+        store = Store(storage.aws_options())
+        api = CloudFront(store.client("cloudfront"), cdn.distribution_id)
         wildcard = target.document_path("*")
         return CloudFrontPurger(api, wildcard, threshold=cdn.invalidation_threshold, wait=cdn.wait)
     if not cdn.purge_urls:

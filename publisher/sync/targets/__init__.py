@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -26,26 +25,21 @@ def open_target(spec: str, storage: StorageSettings | None = None) -> Target:
     if not spec.strip():
         raise UsageError("--target is empty: give a directory or s3://bucket[/prefix]")
     if spec.startswith("s3://"):
-        from ...aws import AwsOptions, S3Bucket, client
+        from ...aws import S3Bucket, Store
         from .s3 import S3Target, parse_s3_url
 
         location = parse_s3_url(spec)
-        options = AwsOptions(
-            storage.endpoint_url,
-            storage.region,
-            storage.profile,
-            retry_mode=storage.retry_mode.value,
-            pool_size=max(10, storage.concurrency or 64),
-        )
-        endpoint = storage.endpoint_url or "AWS S3"
-        bucket = S3Bucket(client("s3", options), location.bucket, endpoint)
+        store = Store(storage.aws_options(pool_size=max(10, storage.concurrency or 64)))
+        for line in store.describe():
+            log.info("store: %s", line)
+        bucket = S3Bucket(store.client("s3"), location.bucket, store.shown, store.setting)
         return S3Target(
             location,
             bucket,
             cache_control=storage.cache_control,
             concurrency=storage.concurrency,
             lock=storage.lock,
-            uploads=_native(storage, options, location.bucket, endpoint),
+            uploads=_native(storage, store, bucket, location.prefix),
         )
     if "://" in spec or spec.lower().startswith("s3:"):
         scheme = spec.split(":", 1)[0]
@@ -57,16 +51,12 @@ def open_target(spec: str, storage: StorageSettings | None = None) -> Target:
 
 
 def _native(
-    storage: StorageSettings, options: Any, bucket: str, endpoint: str
+    storage: StorageSettings, store: Any, bucket: Any, prefix: str
 ) -> Callable[[], Any] | None:
-    """How to make the native uploads, unless botocore's are asked for or must be: obstore
-    missing, or a CA bundle of its own for an HTTPS store (botocore reads AWS_CA_BUNDLE)."""
+    """How to make the native uploads (aimed where botocore sends, or None: botocore's),
+    unless botocore's are asked for."""
+    if storage.upload_client != UploadClient.native:
+        return None
     from ...aws import native
 
-    https = not (storage.endpoint_url or "").startswith("http://")
-    if storage.upload_client != UploadClient.native or not native.available():
-        return None
-    if https and os.environ.get("AWS_CA_BUNDLE"):
-        log.info("AWS_CA_BUNDLE is set: uploading with botocore, which reads it")
-        return None
-    return partial(native.NativeUploads, bucket, options, endpoint)
+    return partial(native.native_uploads, store, bucket.s3, bucket.bucket, f"{prefix}config/")

@@ -93,7 +93,7 @@ class S3Target:
         cache_control: str = DEFAULT_CACHE_CONTROL,
         concurrency: int | None = None,
         lock: bool = True,
-        uploads: Callable[[], Uploads] | None = None,
+        uploads: Callable[[], Uploads | None] | None = None,
     ) -> None:
         self.location = location
         self.bucket = bucket
@@ -102,6 +102,7 @@ class S3Target:
         self.ranges_pay: bool | None = None
         self._make_uploads = uploads
         self._uploads: Uploads | None = None
+        self._made = False
         self._making = threading.Lock()
         self.cache_control = cache_control
         self.use_lock = lock
@@ -116,7 +117,16 @@ class S3Target:
         if self._concurrency is not None:
             return self._concurrency
         chosen = auto_concurrency(self.bucket.round_trips)
-        return chosen if self._make_uploads is not None else min(chosen, THREADS_MOST)
+        return chosen if self._native() is not None else min(chosen, THREADS_MOST)
+
+    def _native(self) -> Uploads | None:
+        """The native uploads, made at the first need (None: botocore sends the PUTs)."""
+        if not self._made and self._make_uploads is not None:
+            with self._making:
+                if not self._made:
+                    self._uploads = self._make_uploads()
+                    self._made = True
+        return self._uploads
 
     def document_path(self, key: str) -> str:
         return f"/{self._config}{key}"
@@ -142,12 +152,9 @@ class S3Target:
         return None if found is None else found.get("sha256")
 
     def put_document(self, key: str, document: Document) -> None:
-        if self._make_uploads is not None:  # native: the interpreter lock is let go
-            if self._uploads is None:
-                with self._making:
-                    if self._uploads is None:
-                        self._uploads = self._make_uploads()
-            self._uploads.put(
+        native = self._native()
+        if native is not None:  # the interpreter lock is let go while the request is out
+            native.put(
                 self._config + key,
                 document.body,
                 {

@@ -6,8 +6,9 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
-from ...aws import AwsOptions, BucketSetup, client
+from ...aws import BucketSetup, Store
 from ...errors import StorageError, UsageError
+from ...settings import StorageSettings
 from .s3 import parse_s3_url
 
 CORS_RULE = {
@@ -43,7 +44,7 @@ _BLOCKING = ("BlockPublicPolicy", "RestrictPublicBuckets")
 
 def prepare_bucket(
     url: str,
-    options: AwsOptions,
+    storage: StorageSettings,
     *,
     create: bool = False,
     public_read: bool = False,
@@ -56,16 +57,16 @@ def prepare_bucket(
     `allow_public_policy` says so.
     """
     location = parse_s3_url(url)
-    endpoint = options.endpoint_url or "AWS S3"
-    bucket = BucketSetup(client("s3", options), location.bucket, endpoint)
+    store = Store(storage.aws_options())
+    bucket = BucketSetup(store.client("s3"), location.bucket, store.shown, store.setting)
     report = BucketReport()
     if not bucket.exists():
         if not create:
             raise StorageError(
                 f"bucket {location.bucket} does not exist at {bucket.endpoint}: pass --create "
-                "to create it, or check the name and --endpoint-url"
+                f"to create it, or check the name and {store.setting}"
             )
-        bucket.create(options.region)
+        bucket.create(store.region)
         report.lines.append(f"Created bucket {location.bucket}")
     bucket.put_cors([CORS_RULE])
     report.lines.append(
@@ -109,18 +110,18 @@ def prepare_bucket(
             "every API key; allow public s3:GetObject on config/* only, never s3:ListBucket"
         )
     report.lines.append(
-        f"Publish with: publisher publish STATE {publish_options(location, options)}"
+        f"Publish with: publisher publish STATE {publish_options(location, storage)}"
     )
     return report
 
 
-def publish_options(location: object, options: AwsOptions) -> str:
+def publish_options(location: object, storage: StorageSettings) -> str:
     """The options `publish` needs to reach the same bucket as this command did."""
     parts = [f"--target {location}"]
     for flag, value in (
-        ("--endpoint-url", options.endpoint_url),
-        ("--region", options.region),
-        ("--profile", options.profile),
+        ("--endpoint-url", storage.endpoint_url),
+        ("--region", storage.region),
+        ("--profile", storage.profile),
     ):
         if value:
             parts.append(f"{flag} {shlex.quote(value)}")
