@@ -6,19 +6,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .delivery.cdn import Purger
-from .delivery.edge_wait import wait_for_edge
+from .delivery.edge_wait import EdgeWait, wait_for_edge
 from .delivery.purge import make_purger
 from .delivery.sender import Sender
 from .delivery.webhooks import Delivery, send_now
 from .errors import UsageError
 from .fetch import check_base_url
-from .progress import Progress
+from .progress import Progress, Silent
 from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
 from .state import State, load_state
 from .sync.history import Generation, generations
 from .sync.manifest import MANIFEST, parse_manifest
 from .sync.prepare import Prepared, prepare
-from .sync.publish import sync_target
+from .sync.publish import PublishRun
 from .sync.result import PublishResult
 from .sync.rollback import RollbackResult
 from .sync.rollback import rollback as rollback_target
@@ -32,36 +32,39 @@ def publish(
     target: Target | str | Path = DEFAULT_TARGET,
     options: PublishOptions | None = None,
     progress: Progress | None = None,
-    purger: Purger | None = None,
-    sender: Sender | None = None,
     *,
     storage: StorageSettings | None = None,
-    cdn: CdnSettings | None = None,
-    wait_edges: Sequence[str] = (),
-    wait_timeout: float = 60.0,
+    cdn: CdnSettings | Purger | None = None,
+    sender: Sender | None = None,
 ) -> PublishResult:
     """Publish `state` to `target` (a directory, `s3://bucket/prefix`, or a Target).
 
-    `storage` says how to reach and write an S3 target, `cdn` which CDN to purge (or
-    hand in a `purger`). With `wait_edges`, poll each edge until it serves every changed
-    document (`result.edge_waits`), for at most `wait_timeout` seconds. Raises a
-    PublisherError whose `exit_code` is the CLI's.
+    `storage` says how to reach and write an S3 target, `cdn` which CDN to purge (or is
+    a purger of your own). With `cdn.wait_edges`, each edge is polled until it serves
+    every changed document (`result.edge_waits`), for at most `cdn.wait_timeout`
+    seconds. Raises a PublisherError whose `exit_code` is the CLI's.
     """
     options = options or PublishOptions()
-    for edge in wait_edges:
+    settings = cdn if isinstance(cdn, CdnSettings) else CdnSettings()
+    for edge in settings.wait_edges:
         check_base_url(edge, "--wait-edge")
     if isinstance(target, str | Path):
         target = open_target(str(target), storage)
-    if purger is None and cdn is not None:
-        purger = make_purger(cdn, target, storage)
-    result = sync_target(state, target, options, progress, purger, sender)
-    if wait_edges and not result.dry_run:
-        expected: dict[str, tuple[str, bytes | None]] = {
-            p.key: (target.document_path(p.key), p.document.body) for p in result.plan.puts
-        }
-        expected.update((k, (target.document_path(k), None)) for k in result.deleted)
-        result.edge_waits = [wait_for_edge(e, expected, wait_timeout) for e in wait_edges]
+    purger = make_purger(cdn, target, storage) if isinstance(cdn, CdnSettings) else cdn
+    run = PublishRun(target, options, progress or Silent(), purger, sender or Sender())
+    result = run.publish(state)
+    if settings.wait_edges and not result.dry_run:
+        result.edge_waits = _wait_for_edges(target, result, settings)
     return result
+
+
+def _wait_for_edges(target: Target, result: PublishResult, cdn: CdnSettings) -> list[EdgeWait]:
+    """Poll each edge until it serves what this publish put and deleted."""
+    expected: dict[str, tuple[str, bytes | None]] = {
+        p.key: (target.document_path(p.key), p.document.body) for p in result.plan.puts
+    }
+    expected.update((k, (target.document_path(k), None)) for k in result.deleted)
+    return [wait_for_edge(e, expected, cdn.wait_timeout) for e in cdn.wait_edges]
 
 
 def check(state: State | str | Path, options: PublishOptions | None = None) -> Prepared:

@@ -121,3 +121,7 @@ class CdnSettings:
     """CloudFront: wait until the invalidation completes."""
     purge_urls: tuple[str, ...] = ()
     """http-purge: the edges' base URLs."""
+    wait_edges: tuple[str, ...] = ()
+    """After the purge, poll each of these edges until it serves every changed document."""
+    wait_timeout: float = 60.0
+    """How long `wait_edges` waits, in seconds, before the edge counts as stale."""

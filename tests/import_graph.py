@@ -1,7 +1,9 @@
 """Print the package's import graph and check its shape: `python tests/import_graph.py`.
 
-Exit 1 when a rule is broken: an import cycle, boto3, botocore or obstore imported outside `aws/`,
-typer outside `cli/`, a module over 300 lines, or a median module over 150 lines.
+Exit 1 when a rule is broken: an import cycle, an import up the pipeline, boto3, botocore
+or obstore imported outside `aws/`, typer outside `cli/`, a function over 60 lines or
+with more than 7 parameters (a typer command's signature is its options: only its body
+is counted), or two modules of the same file name.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "publisher"
-MAX_LINES = 300
-MAX_MEDIAN = 150
+MAX_FUNCTION_LINES = 60
+MAX_PARAMETERS = 7
 
 # The pipeline, bottom up: a module may import its own layer and the ones below.
 # sync and servers are siblings: neither imports the other.
@@ -131,7 +133,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def problems() -> list[str]:
     """Return every broken rule, one line each."""
-    edges, third, lines = graph()
+    edges, third, _ = graph()
     found = [f"import cycle: {' → '.join(c)}" for c in cycles(edges)]
     for name, targets in sorted(edges.items()):
         stage, rank = layer(name)
@@ -145,13 +147,59 @@ def problems() -> list[str]:
             found.append(f"{name} imports {aws[0]} (only publisher.aws may)")
         if "typer" in names and not name.startswith("publisher.cli"):
             found.append(f"{name} imports typer (only publisher.cli may)")
-    for name, count in sorted(lines.items()):
-        if count > MAX_LINES:
-            found.append(f"{name} has {count} lines (at most {MAX_LINES})")
-    median = statistics.median(lines.values())
-    if median > MAX_MEDIAN:
-        found.append(f"the median module has {median} lines (at most {MAX_MEDIAN})")
+    found += [f"{where}: {why}" for where, why in long_functions()]
     return found
+
+
+def _is_command(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A typer command or callback: `@app.command(...)`, `@app.callback(...)`."""
+    return any(
+        isinstance(d, ast.Call)
+        and isinstance(d.func, ast.Attribute)
+        and d.func.attr in ("command", "callback")
+        for d in node.decorator_list
+    )
+
+
+def function_sizes(tree: ast.AST) -> list[tuple[str, int, int, int]]:
+    """(name, line, lines, parameters) of every function; a command's lines are its body's
+    and its parameters (its options) are not counted."""
+    sizes = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        args = node.args
+        named = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        params = len([a for a in named if a.arg not in ("self", "cls")])
+        params += bool(args.vararg) + bool(args.kwarg)
+        command = _is_command(node)
+        start = node.body[0].lineno if command else node.lineno
+        lines = (node.end_lineno or start) - start + 1
+        sizes.append((node.name, node.lineno, lines, 0 if command else params))
+    return sizes
+
+
+def long_functions(package: Path = PACKAGE) -> list[tuple[str, str]]:
+    """Where a function is over MAX_FUNCTION_LINES lines or takes more than MAX_PARAMETERS."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for name, line, lines, params in function_sizes(tree):
+            where = f"{path.relative_to(package.parent)}:{line} {name}"
+            if lines > MAX_FUNCTION_LINES:
+                found.append((where, f"{lines} lines (at most {MAX_FUNCTION_LINES})"))
+            if params > MAX_PARAMETERS:
+                found.append((where, f"{params} parameters (at most {MAX_PARAMETERS})"))
+    return found
+
+
+def same_names(package: Path = PACKAGE) -> list[tuple[str, list[str]]]:
+    """File names two modules share (`__init__.py` aside): a name says one job."""
+    paths: dict[str, list[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        if path.name not in ("__init__.py", "__main__.py"):
+            paths.setdefault(path.name, []).append(str(path.relative_to(package.parent)))
+    return [(name, found) for name, found in sorted(paths.items()) if len(found) > 1]
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ from publisher.state import edit_json, edit_yaml
 from publisher.sync.lock import LockInfo, decode_lock, is_stale, new_lock
 from publisher.sync.manifest import (
     Manifest,
+    NewGeneration,
     build_manifest,
     manifest_documents,
     parse_manifest,
@@ -195,7 +196,7 @@ def test_manifest_round_trip() -> None:
     """What build_manifest writes, parse_manifest reads back; keys appear only as sha256."""
     docs = manifest_documents(Manifest(), {"key_aaaaaaaa": "s1", "key_bbbbbbbb": "s2"}, [])
     generation, body, summary = build_manifest(
-        Manifest(generation=6), docs, state_sha256="abc", counts={"added": 2}, now=0
+        Manifest(generation=6), NewGeneration(docs, "abc", {"added": 2}), now=0
     )
     assert generation == 7
     back = parse_manifest(body)
@@ -242,7 +243,7 @@ def test_manifest_keeps_documents_left_in_place() -> None:
 def test_manifest_integrity(edit, intact) -> None:
     """A manifest is planned from only when its format is this one and its digest holds."""
     _, body, _ = build_manifest(
-        Manifest(), {key_hash("key_aaaaaaaa", SALT): "s1"}, state_sha256="x", counts={}
+        Manifest(), NewGeneration({key_hash("key_aaaaaaaa", SALT): "s1"}, "x")
     )
     assert parse_manifest(json.dumps(edit(json.loads(body))).encode()).intact is intact
 
@@ -266,13 +267,13 @@ def test_record_generation_only_on_change() -> None:
     """Recording the same documents and state twice writes one generation."""
     meta = Meta()
     docs = {key_hash("key_aaaaaaaa", SALT): "s1"}
-    first = record_generation(meta, Manifest(), docs, state_sha256="abc", counts={})
+    first = record_generation(meta, Manifest(), NewGeneration(docs, "abc"))
     assert first == 1 and set(meta.files) == {"manifest.json", "generations/00000001.json"}
     body = meta.files["manifest.json"]
-    again = record_generation(meta, parse_manifest(body), docs, state_sha256="abc", counts={})
+    again = record_generation(meta, parse_manifest(body), NewGeneration(docs, "abc"))
     assert again == 1 and len(meta.files) == 2 and meta.files["manifest.json"] == body
     scanned = record_generation(
-        meta, parse_manifest(body), docs, state_sha256="abc", counts={}, full_scan_at=5.0
+        meta, parse_manifest(body), NewGeneration(docs, "abc", full_scan_at=5.0)
     )  # only the time of the last full scan changed: the same generation, rewritten
     assert scanned == 1 and len(meta.files) == 2
     assert parse_manifest(meta.files["manifest.json"]).full_scan_at == 5.0

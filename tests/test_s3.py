@@ -295,17 +295,17 @@ def test_cloudfront_one_batch_for_changed_and_deleted(
     cf = boto3.client("cloudfront", region_name="us-east-1")
     tgt = target(s3, "site/")
     purger = CloudFrontPurger(CloudFront(cf, distribution), tgt.document_path("*"))
-    publisher.publish(state_file, tgt, purger=purger)
+    publisher.publish(state_file, tgt, cdn=purger)
     assert invalidation_paths(distribution) == [
         sorted(f"/site/config/{k}" for k in (KEY_A, KEY_A_CHECKOUT, KEY_G))
     ]
-    publisher.publish(state_file, tgt, purger=purger)  # no change: no invalidation
+    publisher.publish(state_file, tgt, cdn=purger)  # no change: no invalidation
     assert len(invalidation_paths(distribution)) == 1
     state = base_state()
     state["organizations"][0]["api_keys"][1]["revoked"] = True
     state["organizations"][1]["experiments"][0]["url"] = "^/g"
     dump_state(state_file, state)
-    publisher.publish(state_file, tgt, publisher.PublishOptions(prune=True), purger=purger)
+    publisher.publish(state_file, tgt, publisher.PublishOptions(prune=True), cdn=purger)
     batches = invalidation_paths(distribution)
     assert len(batches) == 2
     assert sorted([f"/site/config/{KEY_A_CHECKOUT}", f"/site/config/{KEY_G}"]) in batches
@@ -319,7 +319,7 @@ def test_cloudfront_wildcard_above_threshold(s3: Any, tmp_path: Path, distributi
     cf = boto3.client("cloudfront", region_name="us-east-1")
     tgt = target(s3, "site/")
     purger = CloudFrontPurger(CloudFront(cf, distribution), tgt.document_path("*"), threshold=10)
-    publisher.publish(path, tgt, purger=purger)
+    publisher.publish(path, tgt, cdn=purger)
     assert invalidation_paths(distribution) == [["/site/config/*"]]
 
 

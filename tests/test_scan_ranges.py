@@ -28,6 +28,7 @@ from publisher.settings import PublishOptions
 from publisher.sync.manifest import (
     KEYS_PER_RANGE,
     Manifest,
+    NewGeneration,
     build_manifest,
     parse_manifest,
     scan_bounds,
@@ -139,9 +140,7 @@ def test_bounds_split_the_keys_evenly_and_show_no_more_than_a_label() -> None:
     [["key_1", "key_8"], "key_1", ["x" * 9], [1, 2], ["key_" + str(i) for i in range(17)]],
 )
 def test_the_manifest_keeps_good_bounds_and_ignores_bad_ones(stored: Any) -> None:
-    _, body, _ = build_manifest(
-        Manifest(), {}, state_sha256="s", counts={}, bounds=("key_1", "key_8")
-    )
+    _, body, _ = build_manifest(Manifest(), NewGeneration({}, "s"), bounds=("key_1", "key_8"))
     assert parse_manifest(body).scan_bounds == ("key_1", "key_8")
     data = json.loads(body)
     data["scan_bounds"] = stored

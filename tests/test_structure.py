@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import ast
+
 from tests import import_graph
 
 
 def test_the_package_keeps_its_shape() -> None:
-    """No cycle, imports down the pipeline, boto3 and typer where they belong, small modules."""
+    """No cycle, imports down the pipeline, boto3 and typer where they belong, short
+    functions with few parameters, one module per file name."""
     assert import_graph.problems() == []
+
+
+def test_long_functions_are_found() -> None:
+    """The size check counts a function's lines and parameters, and only a typer
+    command's body (its signature is its options)."""
+    source = "\n".join(
+        [
+            "def long(a, b, c, d, e, f, g, h):",
+            *["    x = 1"] * 60,
+            "@app.command()",
+            "def cmd(a, b, c, d, e, f, g, h, i):",
+            "    return 1",
+        ]
+    )
+    sizes = import_graph.function_sizes(ast.parse(source))
+    assert sizes == [("long", 1, 61, 8), ("cmd", 63, 1, 0)]
 
 
 def test_cycles_are_found() -> None:

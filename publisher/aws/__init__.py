@@ -12,13 +12,15 @@ from .client import client
 from .cloudfront import CloudFront
 from .errors import is_not_implemented, is_precondition_failed, translate
 from .options import AwsOptions
-from .s3 import Object, S3Bucket
+from .s3 import BOOKKEEPING, Headers, Object, S3Bucket
 from .store import Store
 
 __all__ = [
+    "BOOKKEEPING",
     "AwsOptions",
     "BucketSetup",
     "CloudFront",
+    "Headers",
     "Object",
     "S3Bucket",
     "Store",

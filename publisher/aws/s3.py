@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PublisherError
@@ -17,6 +17,21 @@ from .errors import (
     is_precondition_failed,
     translate,
 )
+
+
+@dataclass(frozen=True)
+class Headers:
+    """What an object is put with: its type, caching, user metadata and (botocore's
+    check of the body on the way) its MD5."""
+
+    content_type: str
+    cache_control: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    md5_hex: str | None = None
+
+
+BOOKKEEPING = Headers("application/json", "no-store")
+"""The headers of a file under _publisher/: never cached."""
 
 
 @dataclass(frozen=True)
@@ -123,11 +138,8 @@ class S3Bucket:
         self,
         key: str,
         body: bytes,
+        headers: Headers,
         *,
-        content_type: str,
-        cache_control: str,
-        metadata: dict[str, str] | None = None,
-        md5_hex: str | None = None,
         if_none_match: bool = False,
         if_match: str | None = None,
     ) -> str:
@@ -136,12 +148,12 @@ class S3Bucket:
             "Bucket": self.bucket,
             "Key": key,
             "Body": body,
-            "ContentType": content_type,
-            "CacheControl": cache_control,
-            "Metadata": metadata or {},
+            "ContentType": headers.content_type,
+            "CacheControl": headers.cache_control,
+            "Metadata": dict(headers.metadata),
         }
-        if md5_hex:
-            args["ContentMD5"] = base64.b64encode(bytes.fromhex(md5_hex)).decode()
+        if headers.md5_hex:
+            args["ContentMD5"] = base64.b64encode(bytes.fromhex(headers.md5_hex)).decode()
         if if_none_match:
             args["IfNoneMatch"] = "*"
         if if_match:

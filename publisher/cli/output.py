@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..delivery.edge_wait import EdgeWait
 from ..documents.render import KeyInfo
 from ..errors import EXIT_INVALID, EXIT_OK, Problem, PublisherError, StorageError
 from ..redact import key_label, plural, printable, url_for_display
@@ -153,8 +154,53 @@ def publish_json(
     The same shape either way: what was planned and done, then what failed in fields
     of its own (`error`, `problems`, `uploads_failed`, `purge.error`, `webhooks.failed`).
     """
+    code = error.exit_code if error is not None else EXIT_INVALID if result.refused else EXIT_OK
+    return {
+        "ok": error is None and result.refused is None,
+        "exit_code": code,
+        "dry_run": result.dry_run,
+        "target": result.target,
+        "generation": result.generation,
+        "counts": _counts(result),
+        "changes": _changes(result, prune),
+        "refused": result.refused,
+        "purged": len(result.purged),
+        "purge": {
+            "paths": len(result.purged),
+            "would": result.purge_preview,
+            "error": result.purge_error.message if result.purge_error else None,
+        },
+        "webhooks": {
+            "delivered": result.webhooks.delivered,
+            "failed": result.webhooks.failed,
+            "due": result.webhooks_due,
+        },
+        "edges": [_edge(w) for w in result.edge_waits],
+        "uploads_failed": [_problem(p) for p in result.failed_uploads],
+        "error": error.message if error is not None else None,
+        "problems": [_problem(p) for p in error.problems] if error is not None else [],
+    }
+
+
+def _counts(result: PublishResult) -> dict[str, Any]:
+    plan, quick = result.plan, result.quick is not None
+    return {
+        "documents": plan.unchanged if quick else result.rendered.count(),
+        "distinct": result.quick if quick else result.rendered.distinct_count(),
+        "added": plan.count("added"),
+        "changed": plan.count("changed"),
+        "unchanged": plan.unchanged,
+        "deleted": len(result.deleted),
+        "to_delete": len(plan.deletes),
+        "unmanaged": len(plan.unmanaged),
+        "unnamed": plan.hidden,
+        "written": result.written,
+    }
+
+
+def _changes(result: PublishResult, prune: bool) -> list[dict[str, Any]]:
+    """Each key put or deleted (or left in place), by label, with its experiment changes."""
     keys = result.rendered.keys
-    quick = result.quick is not None
 
     def entry(key: str, action: str) -> dict[str, Any]:
         info = keys.get(key)
@@ -170,59 +216,21 @@ def publish_json(
             ]
         return item
 
-    plan = result.plan
     deleted = set(result.deleted)
-    if result.dry_run:
-        gone_action = "would-delete" if prune else "left-in-place"
-    else:
-        gone_action = "left-in-place"
+    gone = "would-delete" if result.dry_run and prune else "left-in-place"
+    plan = result.plan
+    return [entry(p.key, p.reason) for p in plan.puts] + [
+        entry(k, "deleted" if k in deleted else gone) for k in plan.deletes
+    ]
+
+
+def _edge(wait: EdgeWait) -> dict[str, Any]:
     return {
-        "ok": error is None and result.refused is None,
-        "exit_code": error.exit_code
-        if error is not None
-        else (EXIT_INVALID if result.refused else EXIT_OK),
-        "dry_run": result.dry_run,
-        "target": result.target,
-        "generation": result.generation,
-        "counts": {
-            "documents": plan.unchanged if quick else result.rendered.count(),
-            "distinct": result.quick if quick else result.rendered.distinct_count(),
-            "added": plan.count("added"),
-            "changed": plan.count("changed"),
-            "unchanged": plan.unchanged,
-            "deleted": len(result.deleted),
-            "to_delete": len(plan.deletes),
-            "unmanaged": len(plan.unmanaged),
-            "unnamed": plan.hidden,
-            "written": result.written,
-        },
-        "changes": [entry(p.key, p.reason) for p in plan.puts]
-        + [entry(k, "deleted" if k in deleted else gone_action) for k in plan.deletes],
-        "refused": result.refused,
-        "purged": len(result.purged),
-        "purge": {
-            "paths": len(result.purged),
-            "would": result.purge_preview,
-            "error": result.purge_error.message if result.purge_error else None,
-        },
-        "webhooks": {
-            "delivered": result.webhooks.delivered,
-            "failed": result.webhooks.failed,
-            "due": result.webhooks_due,
-        },
-        "edges": [
-            {
-                "edge": url_for_display(w.edge),
-                "fresh": len(w.seconds),
-                "median_s": round(w.median, 3),
-                "max_s": round(w.most, 3),
-                "stale": [key_label(k) for k in w.stale],
-            }
-            for w in result.edge_waits
-        ],
-        "uploads_failed": [_problem(p) for p in result.failed_uploads],
-        "error": error.message if error is not None else None,
-        "problems": [_problem(p) for p in error.problems] if error is not None else [],
+        "edge": url_for_display(wait.edge),
+        "fresh": len(wait.seconds),
+        "median_s": round(wait.median, 3),
+        "max_s": round(wait.most, 3),
+        "stale": [key_label(k) for k in wait.stale],
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -256,26 +257,49 @@ def publish_cmd(
         invalidation_threshold=invalidation_threshold,
         wait=wait,
         purge_urls=tuple(purge_url or ()),
+        wait_edges=tuple(wait_edge or ()),
+        wait_timeout=wait_timeout,
     )
     if verbose:
         configure_logging(True)
-    pruning = prune or prune_unmanaged
+    shown = _Shown(quiet, as_json, list_all, no_lock)
+    _publish(state, target, (options, storage, cdn_settings), shown, report)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """How a publish is shown: progress on a terminal, JSON, every key, a warning."""
+
+    quiet: bool
+    as_json: bool
+    list_all: bool
+    no_lock: bool
+
+
+def _publish(
+    state: Path,
+    target: str,
+    settings: tuple[PublishOptions, StorageSettings, CdnSettings],
+    shown: _Shown,
+    report: Path | None,
+) -> None:
+    """Publish with progress on a terminal; print the summary (text or JSON); write the
+    report page however it ends; turn every failure into its exit code."""
+    options, storage, cdn = settings
+    as_json, pruning = shown.as_json, options.prune
     with errors(as_json):
         report = report_path(report, state, target)
-    display = Display(on_terminal(quiet))
+    display = Display(on_terminal(shown.quiet))
     watch = Stopwatch(display)
     with Reporter(report, target, pruning, watch) as page:
         try:
             with display:
-                if no_lock:
+                if shown.no_lock:
                     say("warning: --no-lock: nothing stops two publishers at once", err=True)
-                result = api.publish(
-                    state, target, options, watch, storage=storage, cdn=cdn_settings,
-                    wait_edges=wait_edge or (), wait_timeout=wait_timeout,
-                )  # fmt: skip
+                result = api.publish(state, target, options, watch, storage=storage, cdn=cdn)
         except (PublishIncomplete, PublishRefused) as exc:  # the summary, then what failed
             page.result, page.error = exc.result, exc
-            print_result(exc.result, pruning, list_all, as_json, exc)
+            print_result(exc.result, pruning, shown.list_all, as_json, exc)
             fail(exc, as_json=False)
         except PublisherError as exc:
             page.error = exc
@@ -289,10 +313,10 @@ def publish_cmd(
             say(f"interrupted: {written}; nothing was deleted; re-run to finish", err=True)
             raise typer.Exit(130) from None
         page.result = result
-        print_result(result, pruning, list_all, as_json, None)
+        print_result(result, pruning, shown.list_all, as_json, None)
         if result.refused:
             say(f"error: {result.refused}", err=True)
             raise typer.Exit(EXIT_INVALID)
-        page.error = stale_edges(result, wait_timeout)
+        page.error = stale_edges(result, cdn.wait_timeout)
         if page.error is not None:
             fail(page.error, as_json=False)

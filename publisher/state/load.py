@@ -165,74 +165,91 @@ def _parse_yaml_careful(text: str, source: str, sha256: str) -> State:
 
 def _parse_json(text: str, source: str, sha256: str, reuse: OrgReuse | None = None) -> State:
     """Check and build a JSON state one organization at a time (large states stay small)."""
-    reader = JsonStateReader(text)
-    checker = SemanticChecker(may_hold_surrogates(text))
-    builder = TypedBuilder()
-    problems: list[Problem] = []
-    orgs: list[Organization] = []
-    spans: list[Span] = []
-    reused: list[Reused] = []
-    counted = [0]  # NaN and Infinity literals already located
-    cursor = [0, 1]  # a position and its line, for the lines of problems
+    return _JsonParse(text, reuse).state(source, sha256)
 
-    def skip(index: int, start: int) -> int | None:
-        found = reuse.match(text, start) if reuse is not None and reuse.index else None
+
+class _JsonParse:
+    """One read of a JSON state: each organization checked and built as it arrives."""
+
+    def __init__(self, text: str, reuse: OrgReuse | None) -> None:
+        self.text, self.reuse = text, reuse
+        self.reader = JsonStateReader(text)
+        self.checker = SemanticChecker(may_hold_surrogates(text))
+        self.builder = TypedBuilder()
+        self.problems: list[Problem] = []
+        self.orgs: list[Organization] = []
+        self.spans: list[Span] = []
+        self.reused: list[Reused] = []
+        self.counted = 0  # NaN and Infinity literals already located
+        self.cursor = (0, 1)  # a position and its line, for the lines of problems
+
+    def skip(self, index: int, start: int) -> int | None:
+        """Where an organization a complete publish already checked ends (None: read it)."""
+        found = self.reuse.match(self.text, start) if self.reuse is not None else None
         if found is None:
             return None
-        reused.append(found[1])
+        self.reused.append(found[1])
         return found[0]
 
-    def on_org(index: int, org: Any, start: int, end: int) -> None:
-        if reuse is not None:
-            spans.append(reuse.span(text, start, end))
+    def on_org(self, index: int, org: Any, start: int, end: int) -> None:
+        if self.reuse is not None:
+            self.spans.append(self.reuse.span(self.text, start, end))
         remember_keys(key_strings(org))
         prefix: Path_ = ("organizations", index)
         non_finite: list[tuple[Path_, str]] = []
-        if reader.non_finite > counted[0]:
-            counted[0] = reader.non_finite
+        if self.reader.non_finite > self.counted:
+            self.counted = self.reader.non_finite
             non_finite = list(non_finite_numbers(org, prefix))
 
         def lines() -> Parsed:
             # Organizations come in order: count line breaks from the last one counted.
-            cursor[1] += text.count("\n", cursor[0], start)
-            cursor[0] = start
-            return Parsed(lines=json_lines(text, start, prefix, cursor[1]))
+            at, line = self.cursor
+            self.cursor = (start, line + self.text.count("\n", at, start))
+            return Parsed(lines=json_lines(self.text, start, prefix, self.cursor[1]))
 
-        found = _org_problems(index, org, checker, non_finite, lines)
-        problems.extend(named(p, [org] * (index + 1)) for p in found)
-        if not problems:
-            orgs.append(builder.org(org))
+        found = _org_problems(index, org, self.checker, non_finite, lines)
+        self.problems.extend(named(p, [org] * (index + 1)) for p in found)
+        if not self.problems:
+            self.orgs.append(self.builder.org(org))
 
-    try:
-        top = reader.read(on_org, skip if reuse is not None and reuse.index else None)
-    except JsonSyntaxError as exc:
-        problems.append(exc.problem)
-        top = {}
-    else:
+    def _top(self) -> None:
+        """Read the whole text; check what is outside the organizations."""
+        reader = self.reader
+        reusing = self.reuse is not None and bool(self.reuse.index)
+        try:
+            top = reader.read(self.on_org, self.skip if reusing else None)
+        except JsonSyntaxError as exc:
+            self.problems.append(exc.problem)
+            return
         if isinstance(top, dict) and reader.streamed:
             top = {**top, "organizations": []}
         _remember_keys(top)
         if top is None:
-            problems.append(
+            self.problems.append(
                 Problem("", "expected an object with `version` and `organizations`, got null", 1)
             )
-        else:
-            non_finite = list(non_finite_numbers(top, ())) if reader.non_finite > counted[0] else []
-            found = _check(Parsed(top), escapes=False, extra=non_finite)
-            if found:  # again, now with the line of each location
-                found = _check(Parsed(top, json_lines(text, 0, ())), False, non_finite)
-            problems += found
-    problems = [_with_source(p, source) for p in [*reader.problems, *problems]]
-    if problems and reused:
-        raise ReuseConflict("the state has problems")  # said with every organization read
-    if problems:
-        raise StateError.from_problems(source, problems)
-    if reuse is None:
-        return State(tuple(orgs), sha256)
-    if reused:
-        ids = (org.id for org in orgs)
-        check_reused(reused, ids, (k.key for org in orgs for k in org.api_keys), reuse.salt)
-    return State(tuple(orgs), sha256, tuple(spans), tuple(reused))
+            return
+        extra = list(non_finite_numbers(top, ())) if reader.non_finite > self.counted else []
+        found = _check(Parsed(top), escapes=False, extra=extra)
+        if found:  # again, now with the line of each location
+            found = _check(Parsed(top, json_lines(self.text, 0, ())), False, extra)
+        self.problems += found
+
+    def state(self, source: str, sha256: str) -> State:
+        """The state, or every problem of it raised at once."""
+        self._top()
+        problems = [_with_source(p, source) for p in [*self.reader.problems, *self.problems]]
+        if problems and self.reused:
+            raise ReuseConflict("the state has problems")  # said with every organization read
+        if problems:
+            raise StateError.from_problems(source, problems)
+        orgs = self.orgs
+        if self.reuse is None:
+            return State(tuple(orgs), sha256)
+        if self.reused:
+            keys = (k.key for org in orgs for k in org.api_keys)
+            check_reused(self.reused, (org.id for org in orgs), keys, self.reuse.salt)
+        return State(tuple(orgs), sha256, tuple(self.spans), tuple(self.reused))
 
 
 def _org_problems(

@@ -68,76 +68,92 @@ def read_fast(text: str, on_org: Callable[[int, Any], None]) -> Any:
     top) are handed to `on_org` one by one and left as None in place. Raise `Unusual`
     when the file is not plain data."""
     loader = _Loader(text)
-    get = loader.get_event
+    try:
+        return _build(loader.get_event, on_org)
+    except yaml.YAMLError:
+        raise Unusual from None
+    finally:
+        loader.dispose()
+
+
+def _build(get: Callable[[], Any], on_org: Callable[[int, Any], None]) -> Any:
+    """The data libyaml's events (`get` the next) make, in one tight loop."""
     scalars = _Scalars()
     seen = scalars.seen
     stack: list[Any] = []  # the open lists and mappings
     keys: list[Any] = []  # each open mapping's key waiting for its value
     root: Any = None
     orgs: list[Any] | None = None
-    documents = 0
-    try:
-        while True:
-            event = get()  # type: ignore[no-untyped-call]
-            kind = type(event)
-            if kind is ScalarEvent:
-                if event.anchor is not None or event.tag is not None:
-                    raise Unusual
-                value = event.value
-                if event.implicit[0]:  # plain, not quoted: may be a number, bool or null
-                    known = seen.get(value, _NO_KEY)
-                    value = scalars.resolve(value) if known is _NO_KEY else known
-            elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                if event.anchor is not None or (event.tag is not None and not event.implicit):
-                    raise Unusual
-                if len(stack) >= MAX_DEPTH:
-                    raise Unusual
-                if stack and keys[-1] is _NO_KEY and type(stack[-1]) is dict:
-                    raise Unusual  # a list or mapping used as a key
-                opened: Any = {} if kind is MappingStartEvent else []
-                if len(stack) == 1 and keys[0] == "organizations" and type(opened) is list:
-                    orgs = opened
-                stack.append(opened)
-                keys.append(_NO_KEY)
-                continue
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                value = stack.pop()
-                keys.pop()
-                if stack and stack[-1] is orgs:
-                    on_org(len(orgs), value)
-                    value = None
-            elif kind is StreamEndEvent:
-                return root
-            elif kind is DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise Unusual
-                continue
-            elif kind is DocumentEndEvent or kind is StreamStartEvent:
-                continue
-            else:
-                raise Unusual  # an alias
-            if not stack:
-                root = value
-                continue
-            top = stack[-1]
-            if type(top) is list:
-                top.append(value)
-                continue
-            key = keys[-1]
-            if key is _NO_KEY:
-                if type(value) is not str:
-                    raise Unusual
-                keys[-1] = value
-            elif key in top:
+    documents: list[Any] = []
+    while True:
+        event = get()
+        kind = type(event)
+        if kind is ScalarEvent:
+            if event.anchor is not None or event.tag is not None:
                 raise Unusual
-            else:
-                top[key] = value
-                keys[-1] = _NO_KEY
-    except yaml.YAMLError:
-        raise Unusual from None
-    finally:
-        loader.dispose()
+            value = event.value
+            if event.implicit[0]:  # plain, not quoted: may be a number, bool or null
+                known = seen.get(value, _NO_KEY)
+                value = scalars.resolve(value) if known is _NO_KEY else known
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            opened = _opened(event, stack, keys)
+            if len(stack) == 1 and keys[0] == "organizations" and type(opened) is list:
+                orgs = opened
+            stack.append(opened)
+            keys.append(_NO_KEY)
+            continue
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            value = stack.pop()
+            keys.pop()
+            if stack and stack[-1] is orgs:
+                on_org(len(orgs), value)
+                value = None
+        elif kind is StreamEndEvent:
+            return root
+        else:
+            _other(event, documents)
+            continue
+        if not stack:
+            root = value
+            continue
+        top = stack[-1]
+        if type(top) is list:
+            top.append(value)
+            continue
+        key = keys[-1]
+        if key is _NO_KEY:
+            if type(value) is not str:
+                raise Unusual
+            keys[-1] = value
+        elif key in top:
+            raise Unusual
+        else:
+            top[key] = value
+            keys[-1] = _NO_KEY
+
+
+def _opened(event: Any, stack: list[Any], keys: list[Any]) -> Any:
+    """The empty mapping or list a start event opens; `Unusual` for an anchor, a tag, a
+    nesting too deep, or a collection used as a key."""
+    if event.anchor is not None or (event.tag is not None and not event.implicit):
+        raise Unusual
+    if len(stack) >= MAX_DEPTH:
+        raise Unusual
+    if stack and keys[-1] is _NO_KEY and type(stack[-1]) is dict:
+        raise Unusual  # a list or mapping used as a key
+    return {} if type(event) is MappingStartEvent else []
+
+
+def _other(event: Any, documents: list[Any]) -> None:
+    """A stream or document boundary passes (a second document does not: `documents`
+    holds those begun); an alias is `Unusual`."""
+    kind = type(event)
+    if kind is DocumentStartEvent:
+        documents.append(event)
+        if len(documents) > 1:
+            raise Unusual  # the careful builder says what is wrong
+    elif kind is not DocumentEndEvent and kind is not StreamStartEvent:
+        raise Unusual  # an alias
 
 
 def is_streamed(top: Any, orgs_seen: int) -> bool:

@@ -121,6 +121,53 @@ def workers_for(target: Target, count: int) -> Workers | None:
     return Workers(target, max(1, min(target.concurrency, count))) if count else None
 
 
+class _Tally:
+    """The uploads that ended so far: how many were written, which failed."""
+
+    def __init__(self, todo: list[Put], pool: Workers | None, progress: Progress) -> None:
+        self.todo, self.pool, self.progress = todo, pool, progress
+        self.failures: list[Problem] = []
+        self.ended = self.written = 0
+
+    def settle(self, item: tuple[int, BaseException | None]) -> None:
+        index, error = item
+        self.ended += 1
+        if error is None:
+            self.written += 1
+            self.progress.advance("upload")
+            return
+        self.failures.append(_failure_line(self.todo[index].key, error))
+        if len(self.failures) >= MAX_FAILURES and self.pool is not None:
+            self.pool.stop.set()  # no more starts: give up after what is in flight
+
+    def drain(self) -> None:
+        while self.pool is not None:
+            try:
+                item = self.pool.done.get_nowait()
+            except Empty:
+                return
+            self.settle(item)
+
+    def outcome(self) -> int:
+        """How many were written; UploadError naming every failed key if any failed."""
+        todo, failures = self.todo, self.failures
+        stopped = self.pool is not None and self.pool.stop.is_set()
+        if self.ended < len(todo) and not failures and not stopped:
+            missing = len(todo) - self.ended  # a thread that ended without a word: no success
+            failures.append(Problem("uploads", f"{missing} neither written nor failed"))
+        if not failures:
+            return self.written
+        skipped = len(todo) - self.ended
+        tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""
+        raise UploadError(
+            f"{len(failures)} of {len(todo)} {plural(len(todo), 'document')} failed to upload"
+            f"{tail}; nothing was deleted; re-run to finish (the next run puts only what is "
+            "missing)",
+            failures,
+            self.written,
+        )
+
+
 def apply_puts(
     target: Target,
     puts: Iterable[Put],
@@ -136,41 +183,18 @@ def apply_puts(
     returns only once every upload thread has ended, so the lock is never released while
     a PUT could still land.
     """
-    progress = progress or Silent()
     todo = list(puts)
     pool = workers if workers is not None or not todo else workers_for(target, len(todo))
-    failures: list[Problem] = []
-    ended = written = 0
-
-    def settle(item: tuple[int, BaseException | None]) -> None:
-        nonlocal ended, written
-        index, error = item
-        ended += 1
-        if error is None:
-            written += 1
-            progress.advance("upload")
-            return
-        failures.append(_failure_line(todo[index].key, error))
-        if len(failures) >= MAX_FAILURES and pool is not None:
-            pool.stop.set()  # no more starts: give up after what is in flight
-
-    def drain() -> None:
-        while pool is not None:
-            try:
-                item = pool.done.get_nowait()
-            except Empty:
-                return
-            settle(item)
-
+    tally = _Tally(todo, pool, progress or Silent())
     try:
         if pool is not None:
             pool.send(todo)
             while pool.running():
                 time.sleep(POLL)  # a few dozen looks a second, not a wake-up per PUT
-                drain()
+                tally.drain()
                 if tick is not None:
                     tick()
-        drain()
+        tally.drain()
     except BaseException:
         # Ctrl-C or SIGTERM: no more starts; what is in flight lands (or fails) before
         # the lock goes, and counts, so the line that says how many were written is true.
@@ -179,23 +203,9 @@ def apply_puts(
             with suppress(BaseException):  # waited out in full; the first interrupt is raised
                 pool.close()
         with suppress(Exception):
-            drain()
+            tally.drain()
         raise
-    stopped = pool is not None and pool.stop.is_set()
-    if ended < len(todo) and not failures and not stopped:
-        missing = len(todo) - ended  # a thread that ended without a word: not a success
-        failures.append(Problem("uploads", f"{missing} neither written nor failed"))
-    if failures:
-        skipped = len(todo) - ended
-        tail = f"; gave up after {len(failures)} failures, {skipped} not tried" if skipped else ""
-        raise UploadError(
-            f"{len(failures)} of {len(todo)} {plural(len(todo), 'document')} failed to upload"
-            f"{tail}; nothing was deleted; re-run to finish (the next run puts only what is "
-            "missing)",
-            failures,
-            written,
-        )
-    return written
+    return tally.outcome()
 
 
 def _failure_line(key: str, error: BaseException) -> Problem:

@@ -94,23 +94,29 @@ def replay(base: Documents, records: Iterable[Mapping[str, Entry | None]]) -> Do
     return documents
 
 
+@dataclass(frozen=True)
+class Change:
+    """What kind of generation is recorded (publish, rollback), the keys it put (their
+    labels go with its changes), and whether a purge and webhooks are to follow
+    ("pending") or not ("none")."""
+
+    kind: str
+    changed_keys: Sequence[str] = ()
+    delivery: tuple[str, str] = ("none", "none")
+
+
 def record(
     target: Meta,
     previous: Manifest,
     documents: Mapping[str, str],
     live: Mapping[str, Document],
-    *,
-    kind: str,
+    change: Change,
     keep: int = DEFAULT_KEEP_GENERATIONS,
-    changed_keys: Iterable[str] = (),
-    delivery: tuple[str, str] = ("none", "none"),
 ) -> tuple[History, list[str]]:
     """Keep what the next generation needs to be restored: the bodies not yet kept, its
     changes, a base when there is none (or the last manifest could not be trusted) or
     when it is due to move. Return the history for its manifest, and what to delete
-    once that manifest is written. `live` maps keys to the documents put or left live,
-    `changed_keys` are those put (their labels go with the changes); `delivery` says
-    whether a purge and webhooks are to follow ("pending") or not ("none")."""
+    once that manifest is written. `live` maps keys to the documents put or left live."""
     fresh = previous.history_base is None or not previous.intact  # a base of every key
     generation = previous.generation + 1
     if fresh:  # the manifest lost or damaged: never write over an earlier record
@@ -122,10 +128,12 @@ def record(
         bodies.update((sha, generation) for sha in new)
     del new  # the bodies' text (40 MB at 100,000 keys) is not held while the base is made
     salt = previous.salt
-    labels = {key_hash(k, salt): stored_label(k) for k in (live if fresh else changed_keys)}
+    named = live if fresh else change.changed_keys
+    labels = {key_hash(k, salt): stored_label(k) for k in named}
     changed = changes(previous.documents, documents, labels)
-    summary: dict[str, Any] = {"kind": kind, "host": socket.gethostname(), "user": _user()}
-    summary.update(purge=delivery[0], webhooks=delivery[1], changes=changed)
+    summary: dict[str, Any] = {"kind": change.kind, "host": socket.gethostname(), "user": _user()}
+    purge, webhooks = change.delivery
+    summary.update(purge=purge, webhooks=webhooks, changes=changed)
     base = previous.history_base
     garbage: list[str] = []
     if base is None or fresh:

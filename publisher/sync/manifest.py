@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -165,25 +165,37 @@ def manifest_documents(
     return dict(sorted(kept.items()))
 
 
+@dataclass(frozen=True)
+class NewGeneration:
+    """What a new generation records: its documents, the state that made them, its counts,
+    and what else its manifest carries."""
+
+    documents: dict[str, str]
+    """key_hash → sha256(document) of every document live after it."""
+    state_sha256: str
+    counts: Mapping[str, int] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """More for its record (the stopped policy, the generation rolled back to)."""
+    full_scan_at: float | None = None
+    keys: Iterable[str] | None = ()
+    """The keys the next full scan's ranges split (None: keep the manifest's bounds)."""
+    history: History | None = None
+    orgs: Callable[[str], Any] | None = None
+    """Given the manifest's digest, what the next publish may reuse (sync/orgs.py)."""
+
+
 def build_manifest(
     previous: Manifest,
-    documents: dict[str, str],
+    new: NewGeneration,
     *,
-    state_sha256: str,
-    counts: Mapping[str, int],
-    extra: Mapping[str, Any] | None = None,
-    full_scan_at: float | None = None,
     now: float | None = None,
     generation: int | None = None,
     bounds: tuple[str, ...] = (),
-    history: History | None = None,
-    orgs: Callable[[str], Any] | None = None,
     on_record: Callable[[int, bytes], None] | None = None,
 ) -> tuple[int, bytes, bytes]:
-    """Return (generation, manifest bytes, generation summary bytes); `orgs`, given the
-    manifest's digest, returns what the next publish may reuse (sync/orgs.py).
-    `on_record` is given the summary as soon as it is made, before the manifest is (its
-    write is then on its way while the manifest is built), and it is not returned."""
+    """Return (generation, manifest bytes, generation summary bytes). `on_record` is given
+    the summary as soon as it is made, before the manifest is (its write is then on its
+    way while the manifest is built), and it is not returned."""
     generation = previous.generation + 1 if generation is None else generation
     stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     summary: dict[str, Any] = {
@@ -191,26 +203,26 @@ def build_manifest(
         "format": FORMAT,
         "generation": generation,
         "published_at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "state_sha256": state_sha256,
-        "counts": dict(counts),
-        **(extra or {}),
+        "state_sha256": new.state_sha256,
+        "counts": dict(new.counts),
+        **new.extra,
     }
-    history = history or History()
+    history = new.history or History()
     record = _dump({**summary, **history.summary})
     if on_record is not None:
         on_record(generation, record)
         record = b""  # sent: not held while the manifest is made (15 MB at 100,000 keys)
-    signed = digest(generation, documents, previous.salt)
+    signed = digest(generation, new.documents, previous.salt)
     manifest = {
         **summary,
-        "full_scan_at": full_scan_at,
+        "full_scan_at": new.full_scan_at,
         "scan_bounds": list(bounds),
         "salt": previous.salt,
         "bodies": dict(sorted(history.bodies.items())),
         "history_base": history.base,
         "digest": signed,
-        **({"orgs": orgs(signed)} if orgs is not None else {}),
-        "documents": documents,
+        **({"orgs": new.orgs(signed)} if new.orgs is not None else {}),
+        "documents": new.documents,
     }
     return generation, _dump(manifest), record
 
@@ -241,44 +253,32 @@ def generation_name(generation: int) -> str:
 
 
 def record_generation(
-    target: MetaWriter,
-    previous: Manifest,
-    documents: dict[str, str],
-    *,
-    state_sha256: str,
-    counts: Mapping[str, int],
-    extra: Mapping[str, Any] | None = None,
-    full_scan_at: float | None = None,
-    keys: Iterable[str] | None = (),
-    history: History | None = None,
-    orgs: Callable[[str], Any] | None = None,
+    target: MetaWriter, previous: Manifest, new: NewGeneration, *, now: float | None = None
 ) -> int:
     """Write a new generation when anything changed; return the generation now live.
 
     Nothing changed but the time of the last full listing (or the manifest was of an
     older format): the manifest is rewritten under the same generation.
     """
-    same = documents == previous.documents and state_sha256 == previous.state_sha256
-    if same and previous.intact and full_scan_at == previous.full_scan_at:
+    same = new.documents == previous.documents and new.state_sha256 == previous.state_sha256
+    if same and previous.intact and new.full_scan_at == previous.full_scan_at:
         return previous.generation  # nothing changed: no new generation
 
     def write_record(generation: int, summary: bytes) -> None:
         # first: a manifest never names a generation whose record is missing
         target.write_meta(generation_name(generation), summary)
 
+    keys = new.keys
+    keep_bounds = keys is None or (same and previous.scan_bounds and keys)
+    history = new.history
     generation, body, _ = build_manifest(
         previous,
-        documents,
-        state_sha256=state_sha256,
-        counts=counts,
-        extra=extra,
-        full_scan_at=full_scan_at,
+        new
+        if history
+        else replace(new, history=History(bodies=previous.bodies, base=previous.history_base)),
+        now=now,
         generation=previous.generation if same else history.generation if history else None,
-        bounds=previous.scan_bounds
-        if keys is None or (same and previous.scan_bounds and keys)
-        else scan_bounds(keys),
-        history=history or History(bodies=previous.bodies, base=previous.history_base),
-        orgs=orgs,
+        bounds=previous.scan_bounds if keep_bounds or keys is None else scan_bounds(keys),
         on_record=None if same else write_record,
     )
     target.write_meta(MANIFEST, body)

@@ -1,11 +1,13 @@
-"""The publish algorithm of SPEC §5; it knows targets and CDNs only through their interfaces."""
+"""The publish algorithm of SPEC §5, carried by one `PublishRun`."""
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -23,12 +25,13 @@ from ..threads import Background
 from .apply import UploadError, Workers, apply_puts, refresher, workers_for
 from .changes import describe_changes
 from .deliver import outcomes, push
-from .history import note_delivery, reads_ahead
+from .history import Change, note_delivery, reads_ahead
 from .history import record as record_history
 from .lock import LockInfo, new_lock
-from .manifest import manifest_documents, record_generation
+from .manifest import NewGeneration, manifest_documents, record_generation
 from .orgs import org_section
 from .plan import Plan, StaleReuse, check_deletes
+from .prepare import Prepared
 from .preview import dry_run
 from .quick import marker
 from .result import PublishIncomplete, PublishRefused, PublishResult
@@ -40,6 +43,43 @@ from .writes import WriteBehind
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class PublishRun:
+    """One publish: what it was told, where it writes, whom it tells, and its clock.
+
+    Every step of the algorithm takes the run, not a list of the run's parts.
+    """
+
+    target: Target
+    options: PublishOptions
+    progress: Progress = field(default_factory=Silent)
+    purger: Purger | None = None
+    sender: Sender = field(default_factory=Sender)
+    clock: Callable[[], float] = time.time
+
+    def publish(self, state: State | str | Path) -> PublishResult:
+        """Render, validate and sync every document to the target, purge the CDN and push
+        the changed documents to webhooks (SPEC §5, §9).
+
+        A state file reads the target's manifest, pending work and marker first (one
+        round trip): an unchanged state stops there (sync/quick.py), and a JSON state's
+        organizations unchanged since a complete publish are not read again
+        (sync/survey.py). A publish that finds nothing to do takes no lock and writes
+        nothing; otherwise it takes the lock and checks the manifest again.
+        """
+        head = None
+        if isinstance(state, str | Path):
+            with _nothing_published():
+                head, quick = first_look(state, self.target, self.options)
+            if quick is not None:
+                return quick
+        try:
+            return _sync(self, state, reuse=True, head=head)
+        except StaleReuse as exc:  # raised before anything is written; `head` is stale
+            log.info("reading the whole state again: %s", exc)
+            return _sync(self, state, reuse=False)
+
+
 def sync_target(
     state: State | str | Path,
     target: Target,
@@ -48,106 +88,108 @@ def sync_target(
     purger: Purger | None = None,
     sender: Sender | None = None,
 ) -> PublishResult:
-    """Render, validate and sync every document to `target`, purge the CDN and push the
-    changed documents to webhooks (SPEC §5, §9).
+    """Publish `state` to `target` (see PublishRun.publish)."""
+    run = PublishRun(target, options, progress or Silent(), purger, sender or Sender())
+    return run.publish(state)
 
-    A state file reads the target's manifest, pending work and marker first (one round
-    trip): an unchanged state stops there (sync/quick.py), and a JSON state's
-    organizations unchanged since a complete publish are not read again (sync/survey.py).
-    A publish that finds nothing to do takes no lock and writes nothing; otherwise it
-    takes the lock and checks the manifest again.
-    """
-    progress = progress or Silent()
-    head = None
-    if isinstance(state, str | Path):
-        with _nothing_published():
-            head, quick = first_look(state, target, options)
-        if quick is not None:
-            return quick
-    try:
-        return _sync(state, target, options, progress, purger, sender, reuse=True, head=head)
-    except StaleReuse as exc:  # raised before anything is written; `head` is stale
-        log.info("reading the whole state again: %s", exc)
-        return _sync(state, target, options, progress, purger, sender, reuse=False)
+
+@dataclass
+class Held:
+    """What the lock's holder carries into the locked part: the lock itself, the upload
+    threads started while it was taken, and what is to follow the documents."""
+
+    info: LockInfo
+    workers: Workers | None
+    unsettle: bool
+    """The marker that says 'unsettled' goes beside the manifest's check."""
+    delivery: tuple[str, str]
+    """Whether a purge and webhooks follow ("pending") or not ("none")."""
 
 
 def _sync(
-    state: State | str | Path,
-    target: Target,
-    options: PublishOptions,
-    progress: Progress,
-    purger: Purger | None,
-    sender: Sender | None,
-    *,
-    reuse: bool,
-    head: Snapshot | None = None,
+    run: PublishRun, state: State | str | Path, *, reuse: bool, head: Snapshot | None = None
 ) -> PublishResult:
+    target, options, progress = run.target, run.options, run.progress
     progress.start("list")
     progress.start("load")
     with _nothing_published():
-        loaded, rendered, hooks, snapshot = survey(state, target, options, reuse, head)
+        checked, snapshot = survey(state, target, options, reuse, head)
     progress.finish("load")
     # A dry run of a prune reads back what it would delete; a real one does so after the puts.
-    checked = target if options.prune and options.dry_run else None
-    snapshot, plan = plan_for(snapshot, rendered, target, options, checked)
+    reading = target if options.prune and options.dry_run else None
+    snapshot, plan = plan_for(snapshot, checked.rendered, target, options, reading)
     progress.finish("list")
-    due = [h.label for h in snapshot.record.due(hooks, scope_shas(rendered, hooks))]
+    hooks = checked.hooks
+    due = [h.label for h in snapshot.record.due(hooks, scope_shas(checked.rendered, hooks))]
     if options.dry_run:
-        result = dry_run(rendered, target, options, plan, purger, snapshot)
+        result = dry_run(checked.rendered, target, options, plan, run.purger, snapshot)
         result.webhooks_due = due
         return result
-    if not due and _up_to_date(loaded, rendered, plan, snapshot, options):
-        generation = snapshot.manifest.generation
-        return PublishResult(target.description, False, plan, rendered, generation=generation)
-    # The upload threads start while the lock is taken (they wait for their puts), and
-    # the marker goes beside the manifest's check when documents are sure to be put.
-    workers = workers_for(target, len(plan.puts))
-    unsettle = bool(plan.puts) and not options.prune  # a prune may yet be refused
+    if not due and _up_to_date(checked, plan, snapshot, options):
+        live = snapshot.manifest.generation
+        return PublishResult(target.description, False, plan, checked.rendered, generation=live)
+    held = _take_lock(run, plan, bool(checked.hooks))
     del plan
-    info = new_lock(options.lock_ttl)
+    # The state and documents live to the end: keep the collector from rescanning
+    # them on every few thousand allocations of the uploads.
+    gc.freeze()
     try:
-        target.acquire_lock(info)
+        try:
+            result = _publish_locked(run, checked, snapshot, held)
+        finally:
+            if held.workers is not None:
+                held.workers.close()
+        return _deliver(run, checked, snapshot, held, result)
+    finally:
+        gc.unfreeze()
+        target.release_lock(held.info)
+
+
+def _take_lock(run: PublishRun, plan: Plan, hooks: bool) -> Held:
+    """Take the target's lock; the upload threads start meanwhile (they wait for their
+    puts). A failure to take it stops them, and a Ctrl-C releases what may be written."""
+    workers = workers_for(run.target, len(plan.puts))
+    info = new_lock(run.options.lock_ttl, run.clock())
+    try:
+        run.target.acquire_lock(info)
     except BaseException as exc:
         if workers is not None:
             with suppress(BaseException):  # waited out in full; `exc` is raised
                 workers.close()
         if isinstance(exc, KeyboardInterrupt):  # the lock may be written: ours to release
             with suppress(PublisherError):
-                target.release_lock(info)
+                run.target.release_lock(info)
         raise
-    # The state and documents live to the end: keep the collector from rescanning
-    # them on every few thousand allocations of the uploads.
-    gc.freeze()
+    delivery = ("pending" if run.purger else "none", "pending" if hooks else "none")
+    # The marker goes beside the manifest's check when documents are sure to be put (a
+    # prune may yet be refused).
+    unsettle = bool(plan.puts) and not run.options.prune
+    return Held(info, workers, unsettle, delivery)
+
+
+def _deliver(
+    run: PublishRun, checked: Prepared, snapshot: Snapshot, held: Held, result: PublishResult
+) -> PublishResult:
+    """Push to webhooks; then the marker says the publish completed (or, after a failed
+    purge or webhook, that the documents are settled), and the record says how delivery
+    went."""
+    target = run.target
     try:
-        delivery = ("pending" if purger else "none", "pending" if hooks else "none")
         try:
-            result = _publish_locked(
-                loaded, rendered, target, options, info, progress, purger, snapshot, delivery,
-                workers=workers, unsettle=unsettle,
-            )  # fmt: skip
-        finally:
-            if workers is not None:
-                workers.close()
-        try:
-            try:
-                push(
-                    result, target, hooks, sender or Sender(), progress, bool(snapshot.record.hooks)
-                )
-            except PublisherError:  # a purge or webhook failed: the documents are settled
-                with suppress(PublisherError):
-                    target.write_meta(QUICK, SETTLED)
-                raise
-            # Complete: the next publish of these very bytes may stop at the marker.
-            done = marker(result.generation or 0, loaded.sha256, options, rendered)
-            target.write_meta(QUICK, done)
-            return result
-        finally:
-            recorded = result.generation != snapshot.manifest.generation
-            if recorded and "pending" in delivery:
-                note_delivery(target, result.generation or 0, *outcomes(result, purger))
+            known = bool(snapshot.record.hooks)
+            push(result, target, checked.hooks, run.sender, run.progress, known)
+        except PublisherError:  # a purge or webhook failed: the documents are settled
+            with suppress(PublisherError):
+                target.write_meta(QUICK, SETTLED)
+            raise
+        # Complete: the next publish of these very bytes may stop at the marker.
+        done = marker(result.generation or 0, checked.state.sha256, run.options, checked.rendered)
+        target.write_meta(QUICK, done)
+        return result
     finally:
-        gc.unfreeze()
-        target.release_lock(info)
+        recorded = result.generation != snapshot.manifest.generation
+        if recorded and "pending" in held.delivery:
+            note_delivery(target, result.generation or 0, *outcomes(result, run.purger))
 
 
 @contextmanager
@@ -160,9 +202,7 @@ def _nothing_published() -> Iterator[None]:
         raise
 
 
-def _up_to_date(
-    state: State, rendered: Rendered, plan: Plan, snapshot: Snapshot, options: PublishOptions
-) -> bool:
+def _up_to_date(checked: Prepared, plan: Plan, snapshot: Snapshot, options: PublishOptions) -> bool:
     """True when a publish would write nothing: no document, manifest or purge pending."""
     if plan.puts or snapshot.pending_purge or (options.prune and plan.deletes):
         return False
@@ -171,9 +211,9 @@ def _up_to_date(
         return False  # the manifest is rewritten: in this format, or with the scan's time
     if snapshot.ranges_pay is False and manifest.scan_bounds:
         return False  # the next full scan lists in one chain: the manifest says so
-    published = {key: doc.sha256 for key, doc in rendered.documents.items()}
+    published = {key: doc.sha256 for key, doc in checked.rendered.documents.items()}
     documents = manifest_documents(manifest, published, [], snapshot.live)
-    return documents == manifest.documents and state.sha256 == manifest.state_sha256
+    return documents == manifest.documents and checked.state.sha256 == manifest.state_sha256
 
 
 def _scan_to_record(snapshot: Snapshot, options: PublishOptions) -> bool:
@@ -185,23 +225,32 @@ def _scan_to_record(snapshot: Snapshot, options: PublishOptions) -> bool:
 
 
 def _publish_locked(
-    state: State,
-    rendered: Rendered,
-    target: Target,
-    options: PublishOptions,
-    info: LockInfo,
-    progress: Progress,
-    purger: Purger | None,
-    snapshot: Snapshot,
-    delivery: tuple[str, str],
-    *,
-    workers: Workers | None,
-    unsettle: bool,
+    run: PublishRun, checked: Prepared, snapshot: Snapshot, held: Held
 ) -> PublishResult:
-    # Now no other publisher can write: unless the manifest changed since it was read (a
-    # conditional request, not a second listing), what was read still holds. The marker
-    # that makes the next run list until this one completes goes beside that request.
-    marking = Background(partial(target.write_meta, QUICK, UNSETTLED)) if unsettle else None
+    """Under the lock: plan again only if the manifest changed, put, delete, record the
+    generation, purge."""
+    snapshot = _recheck(run, checked, snapshot, held)
+    snapshot, plan = plan_for(snapshot, checked.rendered, run.target, run.options)
+    result = PublishResult(run.target.description, False, plan, checked.rendered)
+    _refuse_or_mark(run, plan, result, marked=held.unsettle)
+    if run.options.describe:  # before the puts: history may collect the old bodies after them
+        result.diffs = describe_changes(run.target, snapshot.manifest, plan.puts)
+    manifest = snapshot.manifest  # history's reads are made while the documents upload
+    writes = WriteBehind(run.target, reads_ahead(manifest, run.options.keep_generations))
+    with writes:  # what history reads ahead is waited for, however this ends
+        _upload(run, plan, result, held)
+        plan = _delete(run, snapshot, plan, result)
+        _record(run, writes, checked, snapshot, result, held)
+    _purge(run, checked, snapshot, result)
+    return result
+
+
+def _recheck(run: PublishRun, checked: Prepared, snapshot: Snapshot, held: Held) -> Snapshot:
+    """Now no other publisher can write: unless the manifest changed since it was read (a
+    conditional request, not a second listing), what was read still holds. The marker
+    that makes the next run list until this one completes goes beside that request."""
+    target = run.target
+    marking = Background(partial(target.write_meta, QUICK, UNSETTLED)) if held.unsettle else None
     try:
         current = snapshot.still_current(target)
     finally:
@@ -209,84 +258,105 @@ def _publish_locked(
             marking.wait_out()
     if marking is not None and (failed := marking.error()) is not None:
         raise failed
-    if not current:
-        if rendered.reused:  # what was reused was checked against the manifest read then
-            raise StaleReuse("the manifest changed since it was read")
-        progress.start("list")
-        snapshot = read_live(target, options, full=snapshot.live is not None)
-        progress.finish("list")
-    snapshot, plan = plan_for(snapshot, rendered, target, options)
-    result = PublishResult(target.description, False, plan, rendered)
+    if current:
+        return snapshot
+    if checked.rendered.reused:  # what was reused was checked against the manifest read then
+        raise StaleReuse("the manifest changed since it was read")
+    run.progress.start("list")
+    snapshot = read_live(target, run.options, full=snapshot.live is not None)
+    run.progress.finish("list")
+    return snapshot
+
+
+def _refuse_or_mark(run: PublishRun, plan: Plan, result: PublishResult, *, marked: bool) -> None:
+    """The delete guards, before anything is written (a refusal carries the plan); then
+    the 'unsettled' marker, if not already written, before the first document."""
+    options = run.options
     if options.prune:
         try:
             check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
         except PlanRefusedError as exc:  # reported with the plan it refused
             result.refused = exc.message
             raise PublishRefused(exc.message, exc.problems, result) from None
-    if (plan.puts or (options.prune and plan.deletes)) and marking is None:
-        target.write_meta(QUICK, UNSETTLED)
-    if options.describe:  # before the puts: history may collect the old bodies after them
-        result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
-    manifest = snapshot.manifest  # history's reads are made while the documents upload
-    writes = WriteBehind(target, reads_ahead(manifest, options.keep_generations))
-    progress.start("upload", len(plan.puts))
-    with timed(f"wrote {len(plan.puts)} {plural(len(plan.puts), 'document')}"):
+    if (plan.puts or (options.prune and plan.deletes)) and not marked:
+        run.target.write_meta(QUICK, UNSETTLED)
+
+
+def _upload(run: PublishRun, plan: Plan, result: PublishResult, held: Held) -> None:
+    """Put every planned document; a failure says how many were written."""
+    count = len(plan.puts)
+    run.progress.start("upload", count)
+    with timed(f"wrote {count} {plural(count, 'document')}"):
         try:
-            tick = refresher(target, info, options.lock_ttl)
-            result.written = apply_puts(target, plan.puts, progress, tick, workers)
+            tick = refresher(run.target, held.info, run.options.lock_ttl)
+            result.written = apply_puts(run.target, plan.puts, run.progress, tick, held.workers)
         except UploadError as exc:
             result.written = exc.written
             result.failed_uploads = exc.problems
             raise PublishIncomplete(exc.message, exc.problems, result) from None
-    progress.finish("upload")
+    run.progress.finish("upload")
+
+
+def _delete(run: PublishRun, snapshot: Snapshot, plan: Plan, result: PublishResult) -> Plan:
+    """With --prune, once every put succeeded: delete what the plan (read back) says."""
+    options, target = run.options, run.target
     if options.prune and not options.prune_unmanaged and plan.deletes:
         plan = result.plan = snapshot.verify_deletes(plan, target)  # after every put succeeded
     if options.prune and plan.deletes:
-        progress.start("delete", len(plan.deletes))
+        run.progress.start("delete", len(plan.deletes))
         target.delete_documents(plan.deletes)
         result.deleted = list(plan.deletes)
-        progress.finish("delete")
-    documents = manifest_documents(
-        manifest,
-        {key: doc.sha256 for key, doc in rendered.documents.items()},
-        result.deleted,
-        snapshot.live,
+        run.progress.finish("delete")
+    return plan
+
+
+def _record(
+    run: PublishRun,
+    writes: WriteBehind,
+    checked: Prepared,
+    snapshot: Snapshot,
+    result: PublishResult,
+    held: Held,
+) -> None:
+    """History's pack, base and record side by side, then the manifest that names them;
+    then what history no longer needs is deleted."""
+    manifest, rendered, options = snapshot.manifest, checked.rendered, run.options
+    published = {key: doc.sha256 for key, doc in rendered.documents.items()}
+    documents = manifest_documents(manifest, published, result.deleted, snapshot.live)
+    change = Change("publish", [p.key for p in result.plan.puts], held.delivery)
+    history, garbage = record_history(
+        writes, manifest, documents, rendered.documents, change, options.keep_generations
     )
-    with writes:  # pack, base and record side by side, then the manifest
-        history, garbage = record_history(
-            writes,
-            manifest,
-            documents,
-            rendered.documents,
-            kind="publish",
-            keep=options.keep_generations,
-            changed_keys=[p.key for p in plan.puts],
-            delivery=delivery,
+    new = NewGeneration(
+        documents,
+        state_sha256=checked.state.sha256,
+        counts=result.counts(),
+        extra={"stopped_policy": str(options.stopped_policy)},
+        full_scan_at=snapshot.scanned_at or manifest.full_scan_at,
+        keys=_bounds_from(rendered, snapshot),
+        history=history,
+        orgs=org_section(checked.state, rendered, manifest.salt, options),
+    )
+    result.generation = record_generation(writes, manifest, new, now=run.clock())
+    writes.delete_meta(garbage)
+
+
+def _purge(run: PublishRun, checked: Prepared, snapshot: Snapshot, result: PublishResult) -> None:
+    """Purge what changed (and what a failed purge left pending); a failure is kept on the
+    result, reported once the webhooks are pushed."""
+    if run.purger is None:
+        return
+    changed = [p.key for p in result.plan.puts] + result.deleted
+    salt = snapshot.manifest.salt
+    known = {key_hash(k, salt): k for k in [*checked.rendered.keys, *result.plan.deletes]}
+    run.progress.start("purge")
+    try:
+        result.purged = purge_changed(
+            run.purger, run.target, changed, known, snapshot.pending_purge
         )
-        result.generation = record_generation(
-            writes,
-            manifest,
-            documents,
-            history=history,
-            state_sha256=state.sha256,
-            counts=result.counts(),
-            extra={"stopped_policy": str(options.stopped_policy)},
-            full_scan_at=snapshot.scanned_at or manifest.full_scan_at,
-            keys=_bounds_from(rendered, snapshot),
-            orgs=org_section(state, rendered, manifest.salt, options),
-        )
-    target.delete_meta(garbage)
-    if purger is not None:
-        changed = [p.key for p in plan.puts] + result.deleted
-        salt = snapshot.manifest.salt
-        known = {key_hash(k, salt): k for k in [*rendered.keys, *plan.deletes]}
-        progress.start("purge")
-        try:
-            result.purged = purge_changed(purger, target, changed, known, snapshot.pending_purge)
-        except StorageError as exc:
-            result.purge_error = exc
-        progress.finish("purge")
-    return result
+    except StorageError as exc:
+        result.purge_error = exc
+    run.progress.finish("purge")
 
 
 def _bounds_from(rendered: Rendered, snapshot: Snapshot) -> Iterable[str] | None:

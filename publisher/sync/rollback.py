@@ -27,10 +27,18 @@ from ..redact import key_hash
 from ..settings import PublishOptions
 from ..state import State
 from .apply import apply_puts, refresher
-from .history import Documents, check_kept, documents_at, note_delivery, read_pack, read_record
+from .history import (
+    Change,
+    Documents,
+    check_kept,
+    documents_at,
+    note_delivery,
+    read_pack,
+    read_record,
+)
 from .history import record as record_history
-from .lock import new_lock
-from .manifest import MANIFEST, Manifest, parse_manifest, record_generation
+from .lock import LockInfo, new_lock
+from .manifest import MANIFEST, Manifest, NewGeneration, parse_manifest, record_generation
 from .plan import LiveObject, Plan, Put, check_deletes
 from .snapshot import QUICK, UNSETTLED
 from .targets import Target
@@ -107,48 +115,13 @@ def rollback(
     target.acquire_lock(info)
     try:
         result, manifest, live, known = _plan(target, to, state, options)
-        plan = result.plan
-        check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
-        if plan.puts or plan.deletes:  # the next publish lists until this one ends
-            target.write_meta(QUICK, UNSETTLED)
-        progress.start("upload", len(plan.puts))
-        apply_puts(target, plan.puts, progress, refresher(target, info, options.lock_ttl))
-        progress.finish("upload")
-        if plan.deletes:
-            target.delete_documents(plan.deletes)
-        documents = dict(manifest.documents)
-        documents.update((key_hash(p.key, manifest.salt), p.document.sha256) for p in plan.puts)
-        for key in plan.deletes:
-            documents.pop(key_hash(key, manifest.salt), None)
-        if documents != manifest.documents or plan.puts or plan.deletes:
-            restored = {p.key: p.document for p in plan.puts}
-            history, garbage = record_history(
-                target, manifest, documents, restored, kind="rollback",
-                keep=options.keep_generations, changed_keys=list(restored),
-            )  # fmt: skip
-            origin = read_record(target, to) or {}
-            result.generation = record_generation(
-                target, manifest, dict(sorted(documents.items())), history=history,
-                state_sha256=str(origin.get("state_sha256") or ""),
-                counts={"added": plan.count("added"), "changed": plan.count("changed"),
-                        "deleted": len(plan.deletes), "unchanged": plan.unchanged},
-                extra={"rolled_back_to": to}, full_scan_at=manifest.full_scan_at,
-                keys=live,
-            )  # fmt: skip
-            target.delete_meta(garbage)
-            result.recorded = True
-        else:
-            result.generation = manifest.generation
+        _apply(target, result.plan, options, info, progress)
+        _record(target, manifest, live, result, options)
         if purger is not None:
-            changed = [p.key for p in plan.puts] + plan.deletes
-            try:
-                result.purged = purge_changed(purger, target, changed, known, read_pending(target))
-            except StorageError as exc:
-                result.purge_error = exc
+            _purge(target, purger, result, known)
         if hooks and state is not None:
-            result.webhooks = push_restored(
-                target, hooks, _by_scope(state, plan.puts), sender or Sender()
-            )
+            scopes = _by_scope(state, result.plan.puts)
+            result.webhooks = push_restored(target, hooks, scopes, sender or Sender())
         if result.recorded and result.generation is not None:
             purge = "none" if purger is None else "failed" if result.purge_error else "done"
             sent = result.webhooks
@@ -157,6 +130,66 @@ def rollback(
         return result
     finally:
         target.release_lock(info)
+
+
+def _apply(
+    target: Target, plan: Plan, options: PublishOptions, info: LockInfo, progress: Progress
+) -> None:
+    """Under the lock: the delete guards, the 'unsettled' marker, the puts, the deletes."""
+    check_deletes(plan, max_deletes=options.max_deletes, force=options.force)
+    if plan.puts or plan.deletes:  # the next publish lists until this one ends
+        target.write_meta(QUICK, UNSETTLED)
+    progress.start("upload", len(plan.puts))
+    apply_puts(target, plan.puts, progress, refresher(target, info, options.lock_ttl))
+    progress.finish("upload")
+    if plan.deletes:
+        target.delete_documents(plan.deletes)
+
+
+def _record(
+    target: Target,
+    manifest: Manifest,
+    live: Mapping[str, LiveObject],
+    result: RollbackResult,
+    options: PublishOptions,
+) -> None:
+    """Record the rollback as a new generation when anything changed."""
+    plan, salt = result.plan, manifest.salt
+    documents = dict(manifest.documents)
+    documents.update((key_hash(p.key, salt), p.document.sha256) for p in plan.puts)
+    for key in plan.deletes:
+        documents.pop(key_hash(key, salt), None)
+    if documents == manifest.documents and not plan.puts and not plan.deletes:
+        result.generation = manifest.generation
+        return
+    restored = {p.key: p.document for p in plan.puts}
+    change = Change("rollback", list(restored))
+    history, garbage = record_history(
+        target, manifest, documents, restored, change, options.keep_generations
+    )
+    origin = read_record(target, result.to) or {}
+    counts = {"added": plan.count("added"), "changed": plan.count("changed"),
+              "deleted": len(plan.deletes), "unchanged": plan.unchanged}  # fmt: skip
+    new = NewGeneration(
+        dict(sorted(documents.items())),
+        str(origin.get("state_sha256") or ""),
+        counts,
+        extra={"rolled_back_to": result.to},
+        full_scan_at=manifest.full_scan_at,
+        keys=live,
+        history=history,
+    )
+    result.generation = record_generation(target, manifest, new)
+    target.delete_meta(garbage)
+    result.recorded = True
+
+
+def _purge(target: Target, purger: Purger, result: RollbackResult, known: dict[str, str]) -> None:
+    changed = [p.key for p in result.plan.puts] + result.plan.deletes
+    try:
+        result.purged = purge_changed(purger, target, changed, known, read_pending(target))
+    except StorageError as exc:
+        result.purge_error = exc
 
 
 def _plan(

@@ -7,7 +7,6 @@ import hashlib
 import logging
 from pathlib import Path
 
-from ..delivery.hooks import Hook
 from ..documents.render import Rendered
 from ..errors import PublisherError
 from ..settings import PublishOptions
@@ -16,7 +15,7 @@ from ..state.load import read_state_bytes
 from ..threads import Background
 from .orgs import org_reuse
 from .plan import Plan, StaleReuse
-from .prepare import prepare
+from .prepare import Prepared, prepare
 from .quick import quick_noop
 from .result import PublishResult
 from .snapshot import Snapshot
@@ -47,7 +46,7 @@ def survey(
     options: PublishOptions,
     reuse: bool,
     head: Snapshot | None = None,
-) -> tuple[State, Rendered, list[Hook], Snapshot]:
+) -> tuple[Prepared, Snapshot]:
     """Load, render and validate the state, and read what is live beside it.
 
     A state file starts from the target's `head` (first_look; read here if not given): a
@@ -62,11 +61,11 @@ def survey(
         usable = reuse and listing is None and not head.pending_purge
         is_json = Path(state).suffix.lower() == ".json"
         reused = org_reuse(head.manifest if usable and is_json else None, options)
-        loaded, rendered, hooks = prepare(state, options, reuse=reused)
-        return loaded, rendered, hooks, head if listing is None else listing.result()
+        checked = prepare(state, options, reuse=reused)
+        return checked, head if listing is None else listing.result()
     reading = Background(lambda: read_live(target, options))
-    loaded, rendered, hooks = prepare(state, options)
-    return loaded, rendered, hooks, reading.result()
+    checked = prepare(state, options)
+    return checked, reading.result()
 
 
 def read_live(

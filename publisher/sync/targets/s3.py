@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ...aws import S3Bucket, is_not_implemented, is_precondition_failed
+from ...aws import BOOKKEEPING, Headers, S3Bucket, is_not_implemented, is_precondition_failed
 from ...documents.render import CONTENT_TYPE, Document
 from ...errors import LockHeldError, Problem, StorageError, UsageError
 from ...redact import KEY_NAME, key_label, plural
@@ -164,14 +164,10 @@ class S3Target:
                 },
             )
             return
-        self.bucket.put(
-            self._config + key,
-            document.body,
-            content_type=CONTENT_TYPE,
-            cache_control=self.cache_control,
-            metadata={"sha256": document.sha256},
-            md5_hex=document.md5,
+        headers = Headers(
+            CONTENT_TYPE, self.cache_control, {"sha256": document.sha256}, document.md5
         )
+        self.bucket.put(self._config + key, document.body, headers)
 
     def delete_documents(self, keys: Sequence[str]) -> None:
         failed = to_the_end(lambda: self.bucket.delete_many([self._config + k for k in keys]))
@@ -196,11 +192,7 @@ class S3Target:
         return self.bucket.unchanged(self._meta + name, tag)
 
     def write_meta(self, name: str, body: bytes) -> None:
-        to_the_end(
-            lambda: self.bucket.put(
-                self._meta + name, body, content_type="application/json", cache_control="no-store"
-            )
-        )
+        to_the_end(lambda: self.bucket.put(self._meta + name, body, BOOKKEEPING))
 
     def delete_meta(self, names: Sequence[str]) -> None:
         failed = to_the_end(lambda: self.bucket.delete_many([self._meta + n for n in names]))
@@ -252,8 +244,7 @@ class S3Target:
             self._lock_etag = self.bucket.put(
                 self._lock_key,
                 info.encode(),
-                content_type="application/json",
-                cache_control="no-store",
+                BOOKKEEPING,
                 if_none_match=if_none_match,
                 if_match=if_match,
             )

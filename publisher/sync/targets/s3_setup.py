@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ...aws import BucketSetup, Store
 from ...errors import StorageError, UsageError
 from ...settings import StorageSettings
-from .s3 import parse_s3_url
+from .s3 import S3Location, parse_s3_url
 
 CORS_RULE = {
     "ID": "publisher-config-read",
@@ -74,36 +74,7 @@ def prepare_bucket(
         "(S3 applies CORS to the whole bucket; only config/ should be served)"
     )
     if public_read:
-        blocks = bucket.public_access_block()
-        blocking = [name for name in _BLOCKING if blocks.get(name)]
-        if blocking and not allow_public_policy:
-            raise UsageError(
-                f"bucket {location.bucket} has Block Public Access on ({', '.join(blocking)}), "
-                "so a public policy would be refused. On AWS, keep the bucket private and serve "
-                "config/ through CloudFront with origin access control; or pass "
-                "--disable-block-public-access to turn off those two settings for this bucket "
-                "only (the bucket's objects under config/ become readable by anyone)"
-            )
-        if blocking:
-            bucket.allow_public_policy(blocks)
-            report.lines.append(
-                f"Turned off {' and '.join(blocking)} for bucket {location.bucket} only "
-                "(Block Public Access for ACLs stays as it was)"
-            )
-        try:
-            bucket.put_policy(public_read_policy(location.bucket, location.prefix))
-        except StorageError as exc:
-            if "access denied" not in exc.message:
-                raise
-            raise StorageError(
-                f"{exc.message}; if Block Public Access is on for the account, a public policy "
-                "is refused whatever the bucket says: serve through CloudFront with origin "
-                "access control instead"
-            ) from None
-        report.lines.append(
-            f"Set a bucket policy: anyone may GET {location.prefix}config/*, nothing else "
-            "(this replaces the bucket's policy)"
-        )
+        _public_read(bucket, location, allow_public_policy, report)
     for reason in bucket.public_listing():
         report.warnings.append(
             f"anyone may list bucket {location.bucket} ({reason}): a public listing reveals "
@@ -113,6 +84,42 @@ def prepare_bucket(
         f"Publish with: publisher publish STATE {publish_options(location, storage)}"
     )
     return report
+
+
+def _public_read(
+    bucket: BucketSetup, location: S3Location, allow_public_policy: bool, report: BucketReport
+) -> None:
+    """Set the policy that lets anyone GET config/*, after Block Public Access allows it."""
+    blocks = bucket.public_access_block()
+    blocking = [name for name in _BLOCKING if blocks.get(name)]
+    if blocking and not allow_public_policy:
+        raise UsageError(
+            f"bucket {location.bucket} has Block Public Access on ({', '.join(blocking)}), "
+            "so a public policy would be refused. On AWS, keep the bucket private and serve "
+            "config/ through CloudFront with origin access control; or pass "
+            "--disable-block-public-access to turn off those two settings for this bucket "
+            "only (the bucket's objects under config/ become readable by anyone)"
+        )
+    if blocking:
+        bucket.allow_public_policy(blocks)
+        report.lines.append(
+            f"Turned off {' and '.join(blocking)} for bucket {location.bucket} only "
+            "(Block Public Access for ACLs stays as it was)"
+        )
+    try:
+        bucket.put_policy(public_read_policy(location.bucket, location.prefix))
+    except StorageError as exc:
+        if "access denied" not in exc.message:
+            raise
+        raise StorageError(
+            f"{exc.message}; if Block Public Access is on for the account, a public policy "
+            "is refused whatever the bucket says: serve through CloudFront with origin "
+            "access control instead"
+        ) from None
+    report.lines.append(
+        f"Set a bucket policy: anyone may GET {location.prefix}config/*, nothing else "
+        "(this replaces the bucket's policy)"
+    )
 
 
 def publish_options(location: object, storage: StorageSettings) -> str:
