@@ -3,8 +3,10 @@ the command line draws them (on a terminal), a library caller may ignore them.""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -83,3 +85,11 @@ class Stopwatch:
         if span is not None:
             span.end = self.elapsed()
         self._inner.finish(phase)
+
+
+@contextmanager
+def timed(what: str, log: logging.Logger) -> Iterator[None]:
+    """Log how long a step took (shown with --verbose) on the logger of its stage."""
+    start = time.perf_counter()
+    yield
+    log.info("%s in %.2f s", what, time.perf_counter() - start)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import threading
@@ -26,6 +27,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+
+def _names(host: str) -> list[x509.GeneralName]:
+    try:
+        return [x509.IPAddress(ipaddress.ip_address(host))]
+    except ValueError:
+        return [x509.DNSName(host), x509.DNSName(f"*.{host}")]
 
 
 class TestCA:
@@ -75,10 +83,6 @@ class TestCA:
     def _issue(self, host: str) -> ssl.SSLContext:
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        try:
-            names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(host))]
-        except ValueError:
-            names = [x509.DNSName(host), x509.DNSName(f"*.{host}")]
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
@@ -87,7 +91,7 @@ class TestCA:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.SubjectAlternativeName(_names(host)), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
@@ -98,6 +102,35 @@ class TestCA:
             )
             .sign(self._key, hashes.SHA256())
         )
+        return self._context(host, cert, key)
+
+    def self_signed(self, host: str) -> tuple[Path, ssl.SSLContext]:
+        """A certificate for `host` signed by itself and marked a CA, as `openssl req -x509`
+        makes one: its PEM (the whole CA bundle a user gives) and a server context."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(_names(host)), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .sign(key, hashes.SHA256())
+        )
+        context = self._context(f"self-{host}", cert, key)
+        return self.folder / f"self-{host.replace(':', '_')}.pem", context
+
+    def _context(
+        self, host: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+    ) -> ssl.SSLContext:
         safe = host.replace(":", "_")
         cert_path, key_path = self.folder / f"{safe}.pem", self.folder / f"{safe}.key"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -113,6 +146,10 @@ class TestCA:
         return context
 
 
+SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/([^/,]+)/s3/aws4_request")
+"""The region a SigV4 request is signed for, in its Authorization header."""
+
+
 @dataclass(frozen=True)
 class Seen:
     """One request as its client addressed it."""
@@ -125,6 +162,12 @@ class Seen:
     headers: dict[str, str]
 
     @property
+    def region(self) -> str | None:
+        """The region it was signed for."""
+        found = SCOPE.search(self.headers.get("authorization", ""))
+        return found[1] if found else None
+
+    @property
     def native(self) -> bool:
         """Sent by obstore (Rust's object_store), not botocore."""
         return "botocore" not in self.agent.lower()
@@ -133,10 +176,14 @@ class Seen:
 class Front:
     """A recording endpoint or proxy on 127.0.0.1 in front of moto (see the module)."""
 
-    def __init__(self, upstream: str, bucket: str, ca: TestCA | None = None) -> None:
+    def __init__(
+        self, upstream: str, bucket: str, ca: TestCA | None = None, region: str | None = None
+    ) -> None:
         self.upstream = upstream.removeprefix("http://")
         self.bucket = bucket
         self.ca = ca
+        self.region = region
+        """The bucket's region: a request signed for another is redirected, as S3 does."""
         self.seen: list[Seen] = []
         self.tunnels: list[str] = []
         self._lock = threading.Lock()
@@ -181,6 +228,10 @@ class Front:
                     )  # fmt: skip
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                signed = SCOPE.search(headers.get("authorization", ""))
+                if front.region and signed and signed[1] != front.region:
+                    self._redirect()
+                    return
                 if host.lower().startswith(front.bucket + "."):  # virtual-hosted
                     path = f"/{front.bucket}{path}"
                 conn = http.client.HTTPConnection(front.upstream, timeout=30)
@@ -204,6 +255,21 @@ class Front:
                 if self.command != "HEAD":
                     self.wfile.write(data)
 
+            def _redirect(self) -> None:
+                """S3's answer to a request signed for another region than the bucket's."""
+                region = front.region or ""
+                body = (
+                    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect'
+                    b"</Code><Message>The bucket is in another region.</Message></Error>"
+                )
+                self.send_response(301)
+                self.send_header("x-amz-bucket-region", region)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(0 if self.command == "HEAD" else len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -215,10 +281,11 @@ class Front:
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
         self._thread.daemon = True
 
-    def https(self) -> Front:
-        """Serve https, with a certificate for 127.0.0.1 from the front's CA."""
-        assert self.ca is not None
-        context = self.ca.context("127.0.0.1")
+    def https(self, context: ssl.SSLContext | None = None) -> Front:
+        """Serve https, with a certificate for 127.0.0.1 from the front's CA (or `context`'s)."""
+        if context is None:
+            assert self.ca is not None
+            context = self.ca.context("127.0.0.1")
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.tls = True
         self.url = f"https://127.0.0.1:{self.port}"

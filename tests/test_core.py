@@ -24,7 +24,8 @@ from publisher.sync.manifest import (
     parse_manifest,
     record_generation,
 )
-from publisher.sync.plan import LiveObject, Plan, check_deletes, plan_from_manifest, plan_sync
+from publisher.sync.plan import Plan, check_deletes, plan_from_manifest, plan_sync
+from publisher.sync.targets.base import LiveObject
 from tests.race import dead_pid
 
 SALT = "5a17" * 8  # a target's salt, fixed for the tables below

@@ -10,6 +10,8 @@ own for https.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +43,7 @@ AWS_VARIABLES = (
     "AWS_REGION",
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
     "AWS_SERVER_SIDE_ENCRYPTION",
+    "REQUESTS_CA_BUNDLE",
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "http_proxy",
@@ -335,7 +338,7 @@ def test_a_variable_only_obstore_reads_sends_through_botocore(
     [
         ("AWS_ENDPOINT_URL", "store.example.com", "AWS_ENDPOINT_URL store.example.com: give a whole URL"),
         ("AWS_ENDPOINT_URL_S3", "ftp://store.example.com", "AWS_ENDPOINT_URL_S3 ftp://store.example.com: give a whole URL"),
-        ("AWS_CA_BUNDLE", "/nowhere/ca.pem", "AWS_CA_BUNDLE /nowhere/ca.pem: no readable file there"),
+        ("AWS_CA_BUNDLE", "/nowhere/ca.pem", "AWS_CA_BUNDLE /nowhere/ca.pem: no readable PEM certificate there"),
         ("AWS_RETRY_MODE", "eager", "retry mode 'eager' (AWS_RETRY_MODE or the profile's retry_mode)"),
         ("AWS_MAX_ATTEMPTS", "many", "max_attempts (AWS_MAX_ATTEMPTS or the profile's)"),
     ],
@@ -417,6 +420,239 @@ def test_native_failures_name_what_was_refused(
     )
 
 
+def test_a_bucket_in_another_region_is_followed_by_every_client(
+    moto: str, aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca: TestCA
+) -> None:
+    """A bucket in eu-west-1, no --region (us-east-1): botocore follows S3's redirect, and
+    the document uploads are signed for the region it learned, on the host it learned."""
+    bucket = _bucket(moto, "redirected")
+    with Front(moto, bucket, ca, region="eu-west-1") as front:
+        monkeypatch.setenv("HTTPS_PROXY", front.url)
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(ca.pem))
+        state, result = publish(tmp_path, f"s3://{bucket}/r")
+        assert result.exit_code == 0, result.stderr
+        seen = front.requests()
+    accepted = [r for r in seen if r.region == "eu-west-1"]
+    documents = [r for r in accepted if r.method == "PUT" and "/config/" in r.path]
+    assert documents and all(r.native for r in documents)
+    assert not [r for r in seen if r.region != "eu-west-1" and "/config/" in r.path]
+    assert {r.host for r in accepted} == {f"{bucket}.s3.eu-west-1.amazonaws.com"}
+    assert_converged(moto, bucket, "r/", state)
+
+
+def test_a_self_signed_certificate_marked_as_a_ca_uploads_through_botocore(
+    moto: str, aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca: TestCA
+) -> None:
+    """`openssl req -x509` makes a certificate marked CA:TRUE: botocore (OpenSSL) takes it
+    as the CA bundle, obstore's TLS refuses it as a server's: one HEAD finds that out before
+    the lock, and botocore sends the documents (said with -v)."""
+    bucket = _bucket(moto, "selfsigned")
+    pem, context = ca.self_signed("127.0.0.1")
+    with Front(moto, bucket).https(context) as front:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", front.url)
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(pem))
+        state, result = publish(tmp_path, f"s3://{bucket}")
+        assert result.exit_code == 0, result.stderr
+        assert_one_store(
+            front, scheme="https", host=front.netloc, bucket=bucket, virtual=False, native=False
+        )
+    assert "uploading the documents with botocore: obstore's TLS refuses" in result.stderr
+    assert_converged(moto, bucket, "", state)
+
+
+def test_requests_ca_bundle_is_the_ca_bundle_when_no_other_is_set(
+    moto: str, aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca: TestCA
+) -> None:
+    """botocore falls back to REQUESTS_CA_BUNDLE: so do the native uploads."""
+    bucket = _bucket(moto, "requests-ca")
+    with Front(moto, bucket, ca).https() as front:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", front.url)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.pem))
+        state, result = publish(tmp_path, f"s3://{bucket}")
+        assert result.exit_code == 0, result.stderr
+        assert_one_store(front, scheme="https", host=front.netloc, bucket=bucket, virtual=False)
+    assert "(REQUESTS_CA_BUNDLE)" in result.stderr
+    assert_converged(moto, bucket, "", state)
+
+
+def test_a_ca_bundle_obstore_cannot_read_uploads_through_botocore(
+    moto: str, aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca: TestCA
+) -> None:
+    """An OpenSSL TRUSTED CERTIFICATE bundle (RHEL's ca-bundle.trust.crt) is botocore's to
+    read, not obstore's: botocore sends the documents, and says why with -v."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl (the command) is not installed: it writes the trusted format")
+    bucket = _bucket(moto, "trusted-format")
+    trusted = tmp_path / "trusted.pem"
+    made = subprocess.run(
+        ["openssl", "x509", "-in", str(ca.pem), "-addtrust", "serverAuth", "-out", str(trusted)],
+        capture_output=True,
+    )
+    assert made.returncode == 0 and b"TRUSTED CERTIFICATE" in trusted.read_bytes()
+    with Front(moto, bucket, ca).https() as front:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", front.url)
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(trusted))
+        state, result = publish(tmp_path, f"s3://{bucket}")
+        assert result.exit_code == 0, result.stderr
+        assert_one_store(
+            front, scheme="https", host=front.netloc, bucket=bucket, virtual=False, native=False
+        )
+    assert (
+        "uploading the documents with botocore: obstore refused the configuration" in result.stderr
+    )
+    assert_converged(moto, bucket, "", state)
+
+
+@pytest.mark.parametrize(
+    ("variables", "proxied"),
+    [
+        ({}, True),
+        ({"NO_PROXY": "127.0.0.1"}, False),
+        ({"NO_PROXY": "127.0.0.0/8"}, True),  # urllib (so botocore) reads no CIDR
+        ({"NO_PROXY": "*"}, False),
+        ({"NO_PROXY": "127.0.0.1:{port}"}, False),
+        ({"HTTP_PROXY": "", "ALL_PROXY": "{proxy}"}, False),  # botocore reads no ALL_PROXY
+    ],
+    ids=["proxy", "no-proxy-host", "no-proxy-cidr", "no-proxy-star", "no-proxy-port", "all-proxy"],
+)
+def test_the_uploads_take_botocores_route(
+    moto: str,
+    aws_env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    proxied: bool,
+) -> None:
+    """HTTP_PROXY, NO_PROXY and ALL_PROXY as botocore reads them decide every request's
+    route: all through the proxy, or all straight to the store, never the uploads apart."""  # fmt: skip
+    bucket = _bucket(
+        moto, f"route-{len(variables)}-{int(proxied)}-{abs(hash(str(variables))) % 1000}"
+    )
+    with Front(moto, bucket) as store, Front(moto, bucket) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", store.url)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value.format(port=store.port, proxy=proxy.url))
+        monkeypatch.setenv("no_proxy", os.environ.get("NO_PROXY", ""))
+        state, result = publish(tmp_path, f"s3://{bucket}/p")
+        assert result.exit_code == 0, result.stderr
+        through, direct = proxy.requests(), store.requests()
+    taken = through if proxied else direct
+    assert taken and not (direct if proxied else through)
+    assert any(r.native and r.method == "PUT" and "/config/" in r.path for r in taken)
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.delenv("ALL_PROXY", raising=False)
+    assert_converged(moto, bucket, "p/", state)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://my_minio:9000",
+        "http://-bad.example:9000",
+        "http://a..b:9000",
+        f"http://{'a' * 64}.example",
+    ],
+)
+def test_a_host_name_botocore_refuses_is_a_usage_error(
+    aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """An endpoint host botocore refuses (a docker-compose name with '_', an empty label):
+    exit 2, one line naming where it was set, no traceback, for publish and history."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    _, result = publish(tmp_path, "s3://bucket-never-reached/p")
+    history = run_cli("history", "--target", "s3://bucket-never-reached/p", "--json")
+    for each in (result, history):
+        assert each.exit_code == 2, each.stderr
+        assert (
+            "AWS_ENDPOINT_URL" in each.stderr and "not a host name botocore accepts" in each.stderr
+        )
+        assert "Traceback" not in each.stderr
+
+
+@pytest.mark.parametrize(
+    ("printed", "said"),
+    [
+        ("not json", "could not be loaded"),
+        ("[]", "could not be loaded"),
+        ('{"Version": 1, "AccessKeyId": "a", "SecretAccessKey": "s3cr3t-value", "Expiration": "garbage"}', "could not be loaded"),
+        ('{"Version": 1, "AccessKeyId": "a", "SecretAccessKey": "s3cr3t-value", "Expiration": "2001-01-01T00:00:00Z"}', "have expired"),
+    ],
+    ids=["not-json", "a-list", "bad-expiry", "expired"],
+)  # fmt: skip
+def test_credential_process_failures_are_one_line(
+    aws_env: Path, tmp_path: Path, printed: str, said: str
+) -> None:
+    """A credential_process printing garbage, or credentials expired even refreshed: exit 2,
+    one line naming the profile, never what the process printed."""
+    script = tmp_path / "creds.sh"
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{printed}\nEOF\n")
+    script.chmod(0o755)
+    aws_env.write_text(f"[profile proc]\ncredential_process = {script}\n")
+    _, result = publish(tmp_path, "s3://bucket-never-reached/p", "--profile", "proc")
+    assert result.exit_code == 2, result.stderr
+    assert said in result.stderr and "profile proc" in result.stderr
+    assert "s3cr3t-value" not in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("error:") == 1
+
+
+@pytest.mark.parametrize(
+    ("setup", "said"),
+    [
+        ({"AWS_PROFILE": "nosuch"}, "AWS_PROFILE nosuch: no such profile in the AWS config"),
+        ({"AWS_MAX_ATTEMPTS": "0"}, "max_attempts (AWS_MAX_ATTEMPTS or the profile's): give a whole number from 1 to 100"),
+        ({"AWS_CA_BUNDLE": "{junk}"}, "no readable PEM certificate there"),
+    ],
+    ids=["missing-profile", "no-attempts", "junk-ca-bundle"],
+)  # fmt: skip
+def test_more_bad_settings_name_their_source(
+    aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setup: dict[str, str], said: str
+) -> None:
+    """Each is exit 2 with one line that names the variable it came from."""
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"\x30\x82 not a certificate")
+    for name, value in setup.items():
+        monkeypatch.setenv(name, value.format(junk=junk))
+    _, result = publish(tmp_path, "s3://bucket-never-reached/p")
+    assert result.exit_code == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("prefix", ["./dot", "a/./b", "tab\there", "del\x7f"])
+def test_a_prefix_no_client_would_send_as_written_is_refused(
+    aws_env: Path, tmp_path: Path, prefix: str
+) -> None:
+    """A '.' segment (an HTTP client may fold it away) or a control character: exit 2."""
+    _, result = publish(tmp_path, f"s3://bucket-never-reached/{prefix}")
+    assert result.exit_code == 2, result.stderr
+    assert "the prefix must not contain" in result.stderr
+    assert "\x7f" not in result.stderr  # shown escaped (a tab is shown as it is)
+
+
+def test_a_services_section_without_an_s3_part_is_not_an_endpoint(
+    aws_env: Path, tmp_path: Path
+) -> None:
+    """As botocore reads it: a services section's endpoint_url outside `s3 =` is none."""
+    aws_env.write_text(
+        "[default]\nservices = top\n\n[services top]\nendpoint_url = http://127.0.0.1:9\n"
+    )
+    store = Store(AwsOptions())
+    assert store.endpoint.value is None and store.shown == "AWS S3"
+
+
+def test_a_certificate_for_another_host_says_so(
+    moto: str, aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca: TestCA
+) -> None:
+    """A certificate that names another host: exit 4, and the line says the name is wrong."""
+    bucket = _bucket(moto, "other-name")
+    with Front(moto, bucket, ca).https(ca.context("other.example")) as front:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", front.url)
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(ca.pem))
+        _, result = publish(tmp_path, f"s3://{bucket}")
+    assert result.exit_code == 4
+    assert f"the TLS certificate of {front.url} is for another host name" in result.stderr
+
+
 # The property: whatever the configuration, obstore is aimed at botocore's URL, or not used.
 
 _BUCKETS = st.from_regex(
@@ -492,7 +728,7 @@ def test_native_uploads_aim_where_botocore_sends(
             return  # botocore itself refuses this configuration (e.g. virtual on an IP)
         if uploads is None:
             return  # botocore sends the documents: nothing to aim
-        url, _ = aim(client, bucket, folder_key)
+        url = aim(client, bucket, folder_key).url
         expected = url.removesuffix(AIM) + quote(key, safe="")
         found = signed_url(uploads._store, folder_key + key)
     got, want = urlsplit(found), urlsplit(expected)

@@ -6,8 +6,8 @@ import re
 
 import botocore.exceptions as bex
 
-from ..errors import PublisherError, StorageError
-from ..redact import redact_paths
+from ..errors import PublisherError, StorageError, UsageError
+from ..redact import printable, redact_paths
 
 ClientError = bex.ClientError
 WaiterError = bex.WaiterError
@@ -31,7 +31,29 @@ def http_status(exc: bex.ClientError) -> int:
 def no_credentials() -> StorageError:
     return StorageError(
         "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-        "AWS_PROFILE or --profile (the standard boto3 credential chain)"
+        "AWS_PROFILE or --profile (the standard boto3 credential chain; with a profile "
+        "named, the keys must be in that profile: the variables are not read)"
+    )
+
+
+def credentials_failed(exc: Exception, profile: str) -> PublisherError:
+    """One line for credentials the chain could not load: what failed, never what a
+    credential process printed (it may hold a secret)."""
+    name = type(exc).__name__
+    if "SSO" in name or "Token" in name:
+        return UsageError(
+            f"the SSO login of profile {printable(profile)} is missing or expired: run "
+            f"aws sso login --profile {printable(profile)}"
+        )
+    if isinstance(exc, RuntimeError) and "expired" in str(exc):
+        return UsageError(
+            f"the AWS credentials of profile {printable(profile)} have expired, even "
+            "refreshed: renew them (a new session token, a credential_process that "
+            "answers with a later Expiration)"
+        )
+    return UsageError(
+        f"the AWS credentials of profile {printable(profile)} could not be loaded ({name}): "
+        "check its credential_process, SSO or role settings"
     )
 
 
@@ -84,8 +106,12 @@ _HEADER = re.compile(r"[Ii]nvalid (header|return character|leading whitespace)|A
 
 
 def tls_failed(text: str, endpoint: str, setting: str) -> StorageError:
-    """The line for a TLS failure: a certificate not trusted (the fix: the CA bundle), or
-    no TLS at all there (an http server named https)."""
+    """The line for a TLS failure: a certificate for another host, a certificate not
+    trusted (the fix: the CA bundle), or no TLS at all there (an http server named https)."""
+    if re.search(r"doesn't match|does not match|NotValidForName|hostname mismatch", text, re.I):
+        return StorageError(
+            f"the TLS certificate of {endpoint} is for another host name: check {setting}"
+        )
     if re.search(r"certificate|UnknownIssuer|verify failed", text, re.I):
         return StorageError(
             f"the TLS certificate of {endpoint} was refused: set AWS_CA_BUNDLE or the "

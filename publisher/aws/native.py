@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import PublisherError, StorageError
 from ..redact import redact_paths
 from .errors import no_credentials, tls_failed, translate
-from .store import Store, aim
+from .store import Aim, Store, aim
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,16 @@ class NativeUploads:
 
 def native_uploads(store: Store, s3: Any, bucket: str, folder: str) -> NativeUploads | None:
     """Native uploads aimed where botocore's client `s3` sends an object of `bucket` in
-    `folder`; None (and why, in the log) where obstore cannot be made to send them there."""
+    `folder`; None (and why, in the log) where obstore cannot be made to send them there
+    as botocore would."""
     reason = _cannot(store)
     if reason is None:
-        url, key = aim(s3, bucket, folder)
-        found = botocore_aim(url, bucket, key)
-        made = _obstore(store, bucket, found)
-        if _base(signed_url(made, key)) != _base(url):
-            reason = "the native client would address another URL than botocore's"
+        where = aim(s3, bucket, folder)
+        try:
+            made = _obstore(store, bucket, where, proxy_for(s3, where.url))
+            reason = _differs(made, where) or _probe_tls(store, made, where)
+        except Exception as exc:  # obstore refused a setting: a CA file it cannot read
+            reason = f"obstore refused the configuration ({_first_words(exc)})"
     if reason is not None:
         log.info("uploading the documents with botocore: %s", reason)
         return None
@@ -101,34 +103,67 @@ def _cannot(store: Store) -> str | None:
     return None
 
 
-class Aim:
-    """Where botocore sends an object: the URL, and obstore's settings for it."""
-
-    def __init__(self, url: str, endpoint: str, virtual_hosted: bool) -> None:
-        self.url, self.endpoint, self.virtual_hosted = url, endpoint, virtual_hosted
-
-
-def botocore_aim(url: str, bucket: str, key: str) -> Aim:
-    """The obstore endpoint and addressing that reach `url`, where botocore sends `key`
-    of `bucket`."""
-    parts = urlsplit(url)
-    base = unquote(parts.path).removesuffix("/" + key)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    if base.endswith("/" + bucket):  # path style: the bucket is the path's first part
-        return Aim(url, origin + base.removesuffix("/" + bucket), False)
-    return Aim(url, origin + base, True)  # virtual-hosted: the bucket is in the host
+def _differs(made: Any, where: Aim) -> str | None:
+    if _base(signed_url(made, where.key)) != _base(where.url):
+        return "the native client would address another URL than botocore's"
+    return None
 
 
-def _obstore(store: Store, bucket: str, aim: Aim) -> Any:
+def _probe_tls(store: Store, made: Any, where: Aim) -> str | None:
+    """Where a CA bundle of one's own is trusted over https, one request (a HEAD, answered
+    404) says whether obstore's TLS accepts the store's certificate as botocore's does (a
+    self-signed certificate marked as a CA, say, it refuses)."""
+    import obstore
+
+    if not (store.ca_bundle.value and where.url.startswith("https://")):
+        return None
+    try:
+        obstore.head(made, where.key)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        if _TLS.search(_chain(exc)):
+            return f"obstore's TLS refuses the store's certificate ({_first_words(exc)})"
+    return None
+
+
+class Endpoint:
+    """The endpoint and addressing obstore is given to reach botocore's URL."""
+
+    def __init__(self, url: str, bucket: str, key: str) -> None:
+        parts = urlsplit(url)
+        base = unquote(parts.path).removesuffix("/" + key)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        self.host = parts.hostname or ""
+        # path style: the bucket is the path's first part; virtual-hosted: in the host
+        self.virtual_hosted = not base.endswith("/" + bucket)
+        self.url = origin + (base if self.virtual_hosted else base.removesuffix("/" + bucket))
+
+
+def proxy_for(s3: Any, url: str) -> str | None:
+    """The proxy botocore's client sends `url` through: it looks once, for its endpoint,
+    at HTTP_PROXY, HTTPS_PROXY and NO_PROXY as Python's urllib reads them."""
+    from botocore.utils import get_environ_proxies
+
+    found = get_environ_proxies(s3.meta.endpoint_url).get(urlsplit(url).scheme)
+    return str(found) if found else None
+
+
+def _obstore(store: Store, bucket: str, where: Aim, proxy: str | None) -> Any:
     from obstore.store import S3Store
 
     options = store.options
+    endpoint = Endpoint(where.url, bucket, where.key)
     client: dict[str, Any] = {
-        "allow_http": aim.endpoint.startswith("http://"),
+        "allow_http": endpoint.url.startswith("http://"),
         "connect_timeout": f"{options.connect_timeout:g}s",
         "timeout": f"{options.read_timeout:g}s",
+        # botocore's choice of proxy, not reqwest's own reading of the variables: its
+        # proxy, or (to go direct) one that the store's host is excluded from.
+        "proxy_url": proxy or "http://127.0.0.1:9",
+        **({} if proxy else {"proxy_excludes": endpoint.host}),
     }
-    if store.ca_bundle.value and aim.endpoint.startswith("https://"):
+    if store.ca_bundle.value and endpoint.url.startswith("https://"):
         with open(store.ca_bundle.value, "rb") as pem:
             client["root_certificate"] = pem.read()
     provider: Any = _credentials(store)
@@ -136,10 +171,10 @@ def _obstore(store: Store, bucket: str, aim: Aim) -> Any:
     return S3Store(
         bucket,
         # Each given, so that nothing is taken from obstore's own reading of the environment.
-        endpoint=aim.endpoint,
-        aws_endpoint_url_s3=aim.endpoint,
-        virtual_hosted_style_request=aim.virtual_hosted,
-        region=store.region,
+        endpoint=endpoint.url,
+        aws_endpoint_url_s3=endpoint.url,
+        virtual_hosted_style_request=endpoint.virtual_hosted,
+        region=where.region or store.region,  # botocore's, after a redirect it followed
         skip_signature=False,
         unsigned_payload=False,
         s3_express=False,
@@ -227,8 +262,17 @@ def translate_native(exc: Exception, where: str, endpoint: str, setting: str) ->
     if code or status:
         what = code[1] if code else f"HTTP {status[1] if status else ''}"
         return StorageError(f"{where}: the store answered {what}")
-    first = _QUERY.sub("", redact_paths(text.splitlines()[0] if text else name))[:200]
-    return StorageError(f"{where}: the upload failed ({name}: {first})")
+    return StorageError(f"{where}: the upload failed ({_first_words(exc)})")
+
+
+def _first_words(exc: BaseException, most: int = 200) -> str:
+    """The error's name and the first line of its text, without a path's API key or a
+    signed URL's query, cut at a word."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = _QUERY.sub("", redact_paths(text))
+    if len(text) > most:
+        text = text[:most].rsplit(" ", 1)[0] + " …"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _chain(exc: BaseException) -> str:

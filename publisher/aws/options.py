@@ -69,3 +69,17 @@ def check_options(options: AwsOptions) -> None:
         raise UsageError(
             f"--region {printable(options.region)!r}: not a region name such as eu-west-1"
         )
+
+
+def check_pem(path: str, source: str) -> None:
+    """Raise a usage error unless `path` is a readable file holding a PEM certificate."""
+    try:
+        with open(path, "rb") as file:
+            text = file.read(8 << 20)
+    except OSError:
+        text = None
+    if text is None or b"-----BEGIN" not in text or b"CERTIFICATE-----" not in text:
+        raise UsageError(
+            f"{source} {printable(path)}: no readable PEM certificate there: give the path "
+            "of the PEM file of the CA that signed the store's certificate"
+        )

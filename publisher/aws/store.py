@@ -13,6 +13,7 @@ again on their own.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,9 +28,9 @@ from botocore.utils import ensure_boolean
 
 from ..errors import UsageError
 from ..redact import printable
-from .errors import without_secrets
+from .errors import credentials_failed, without_secrets
 from .listing import install as install_quick_listing
-from .options import AwsOptions, check_endpoint, check_options, shown_url
+from .options import AwsOptions, check_endpoint, check_options, check_pem, shown_url
 
 DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 5
@@ -44,6 +45,7 @@ class Setting:
     source: str
 
 
+_UNREAD: Any = object()
 _LOADERS: dict[str | None, Any] = {}
 
 
@@ -62,6 +64,7 @@ class Store:
     def __init__(self, options: AwsOptions) -> None:
         check_options(options)
         self.options = options
+        self._credentials: Any = _UNREAD
         try:
             self.session = botocore.session.Session(profile=options.profile)
             data_path = self.session.get_config_variable("data_path")
@@ -77,9 +80,10 @@ class Store:
             self.max_attempts = self._max_attempts()
         except bex.ConfigParseError as exc:
             raise UsageError(f"the AWS configuration: {without_secrets(str(exc))}") from None
-        except bex.ProfileNotFound:
+        except bex.ProfileNotFound as exc:
+            name = printable(str(exc.kwargs.get("profile", "")))
             raise UsageError(
-                f"--profile {printable(options.profile or '')}: no such profile in the AWS config"
+                f"{_profile_source(options)} {name}: no such profile in the AWS config"
             ) from None
         except bex.BotoCoreError as exc:  # e.g. a services section the profile names is missing
             raise UsageError(f"the AWS configuration: {without_secrets(str(exc))}") from None
@@ -117,11 +121,10 @@ class Store:
                     f"the AWS config: profile {printable(profile)} names services section "
                     f"{printable(str(section))!r}, which does not exist"
                 )
-            for service in ("s3", ""):
-                value = (services.get(service) or {}) if service else services
-                if isinstance(value, dict) and value.get("endpoint_url"):
-                    where = f"[services {section}] s3 endpoint_url in the AWS config"
-                    return Setting(str(value["endpoint_url"]), where)
+            value = services.get("s3")  # as botocore: only the service's own subsection
+            if isinstance(value, dict) and value.get("endpoint_url"):
+                where = f"[services {section}] s3 endpoint_url in the AWS config"
+                return Setting(str(value["endpoint_url"]), where)
         if scoped.get("endpoint_url"):
             where = f"endpoint_url of profile {printable(profile)} in the AWS config"
             return Setting(str(scoped["endpoint_url"]), where)
@@ -131,20 +134,21 @@ class Store:
         return self.options.region or self._config("region") or "us-east-1"
 
     def _ca_bundle(self) -> Setting:
-        """The CA bundle botocore trusts for https, if one is configured; it must be read."""
+        """The CA bundle botocore trusts for https, if one is configured (AWS_CA_BUNDLE, the
+        profile's ca_bundle, else REQUESTS_CA_BUNDLE, as botocore looks); it must be a
+        readable PEM file."""
         path = self._config("ca_bundle")
-        if not path:
-            return Setting(None, "")
-        source = (
-            "AWS_CA_BUNDLE"
-            if os.environ.get("AWS_CA_BUNDLE")
-            else f"ca_bundle of profile {printable(self._profile_name())} in the AWS config"
-        )
-        if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            raise UsageError(
-                f"{source} {printable(str(path))}: no readable file there: give the path "
-                "of the PEM file of the CA that signed the store's certificate"
+        if path:
+            source = (
+                "AWS_CA_BUNDLE"
+                if os.environ.get("AWS_CA_BUNDLE")
+                else f"ca_bundle of profile {printable(self._profile_name())} in the AWS config"
             )
+        elif os.environ.get("REQUESTS_CA_BUNDLE"):
+            path, source = os.environ["REQUESTS_CA_BUNDLE"], "REQUESTS_CA_BUNDLE"
+        else:
+            return Setting(None, "")
+        check_pem(str(path), source)
         return Setting(str(path), source)
 
     def _retry_mode(self) -> str:
@@ -160,7 +164,8 @@ class Store:
         if self.options.max_attempts is not None:
             return self.options.max_attempts
         try:
-            found = int(self._config("max_attempts") or DEFAULT_MAX_ATTEMPTS)
+            given = self._config("max_attempts")
+            found = DEFAULT_MAX_ATTEMPTS if given is None else int(given)
         except (TypeError, ValueError):
             found = 0
         if not 1 <= found <= 100:
@@ -197,6 +202,7 @@ class Store:
     def client(self, service: str = "s3") -> Any:
         """A botocore client of this resolution: retries for throttling and 5xx, a sized
         pool, the CA bundle; for S3 the resolved endpoint."""
+        self.credentials()  # loaded (and refused with one line) before the client needs them
         options = self.options
         config = Config(
             retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
@@ -218,6 +224,13 @@ class Store:
             )
         except bex.BotoCoreError as exc:  # a bad region or config file in the environment
             raise UsageError(f"the AWS configuration: {without_secrets(str(exc))}") from None
+        except ValueError as exc:  # a host name botocore refuses (my_minio, a..b)
+            if service != "s3" or not self.endpoint.value:
+                raise UsageError(f"the AWS configuration: {without_secrets(str(exc))}") from None
+            raise UsageError(
+                f"{self.endpoint.source} {self.shown}: not a host name botocore accepts "
+                "(letters, digits, '-' and '.' between them; an IP address)"
+            ) from None
         if service == "s3":
             # `Expect: 100-continue` costs a round trip per PUT; it pays off only for
             # bodies far larger than a document (at most a few MiB).
@@ -227,8 +240,22 @@ class Store:
         return made
 
     def credentials(self) -> Any:
-        """botocore's credentials (environment, profile, SSO, instance role), or None."""
-        return self.session.get_credentials()
+        """botocore's credentials (environment, profile, SSO, instance role), loaded and
+        checked once; None where the chain has none."""
+        if self._credentials is _UNREAD:
+            self._credentials = self._load_credentials()
+        return self._credentials
+
+    def _load_credentials(self) -> Any:
+        try:
+            found = self.session.get_credentials()
+            if found is not None:
+                found.get_frozen_credentials()  # a process run, a token refreshed: now
+        except bex.PartialCredentialsError as exc:  # says which variable is missing
+            raise UsageError(f"the AWS configuration: {without_secrets(str(exc))}") from None
+        except Exception as exc:  # a credential_process printing garbage, an SSO token
+            raise credentials_failed(exc, self._profile_name()) from None
+        return found
 
 
 AIM = ".publisher-aim"
@@ -243,16 +270,33 @@ class _Empty:
 
 
 def _answer_aim(request: Any, **_: Any) -> AWSResponse | None:
-    """Answer the PUT of an `AIM` object without sending it, with the URL it was for."""
+    """Answer the PUT of an `AIM` object without sending it, with the URL it was for and
+    the region it was signed for (botocore's, after any redirect it learned)."""
     if not urlsplit(request.url).path.endswith("/" + AIM):
         return None  # every other request goes out
-    return AWSResponse(request.url, 200, {"ETag": '"0"', _AIM_URL: request.url}, _Empty())
+    signed = _SCOPE.search(str(request.headers.get("Authorization", "")))
+    headers = {"ETag": '"0"', _AIM_URL: request.url, _AIM_REGION: signed[1] if signed else ""}
+    return AWSResponse(request.url, 200, headers, _Empty())
 
 
-def aim(s3: Any, bucket: str, folder: str) -> tuple[str, str]:
-    """The URL botocore's client `s3` sends an object of `bucket` in `folder` to, as a
-    request is made (endpoint rules, addressing, the bucket's place; a presigned URL may
-    differ: it names S3's global endpoint), and the object's key. Nothing is sent."""
+_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/([^/,]+)/s3/aws4_request")
+_AIM_REGION = "x-publisher-aim-region"
+
+
+@dataclass(frozen=True)
+class Aim:
+    """Where botocore's client sends an object, as a request is made: its URL, its key,
+    and the region it is signed for."""
+
+    url: str
+    key: str
+    region: str
+
+
+def aim(s3: Any, bucket: str, folder: str) -> Aim:
+    """Where botocore's client `s3` sends an object of `bucket` in `folder` (endpoint
+    rules, addressing, the bucket's place and region; a presigned URL may differ: it names
+    S3's global endpoint). Nothing is sent."""
     key = f"{folder}{AIM}"
     try:
         answer = s3.put_object(Bucket=bucket, Key=key, Body=b"")
@@ -260,4 +304,12 @@ def aim(s3: Any, bucket: str, folder: str) -> tuple[str, str]:
         from .errors import translate
 
         raise translate(exc, f"bucket {bucket}", "the store") from None
-    return str(answer["ResponseMetadata"]["HTTPHeaders"][_AIM_URL]), key
+    headers = answer["ResponseMetadata"]["HTTPHeaders"]
+    return Aim(str(headers[_AIM_URL]), key, str(headers.get(_AIM_REGION) or ""))
+
+
+def _profile_source(options: AwsOptions) -> str:
+    """Where the profile's name came from."""
+    if options.profile:
+        return "--profile"
+    return "AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE"

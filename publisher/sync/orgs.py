@@ -28,7 +28,7 @@ from ..settings import PublishOptions
 from ..state import State
 from ..state.reuse import SHORT, OrgReuse, Reused, key_short, salted, short_hash
 from .manifest import Manifest
-from .quick import fingerprint
+from .marker import fingerprint
 
 
 def org_reuse(manifest: Manifest | None, options: PublishOptions) -> OrgReuse:

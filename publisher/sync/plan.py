@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from ..documents.render import Document
 from ..errors import PlanRefusedError
 from ..redact import key_hash, plural
-
-
-class LiveObject(NamedTuple):
-    """A document found on the target; `md5` is None where the store's ETag is not an MD5."""
-
-    md5: str | None
+from .targets.base import LiveObject
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from typing import NamedTuple
 from ..delivery.hooks import Hook, resolve_hooks
 from ..documents.render import Rendered, render_documents
 from ..documents.validate import validate_documents
+from ..progress import timed
 from ..settings import PublishOptions
 from ..state import State, load_state
 from ..state.reuse import OrgReuse
-from .snapshot import timed
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def prepare(
     `secrets=False` skips the secrets (no hooks): printing a document needs none.
     `reuse`: organizations a complete publish already checked are not read again.
     """
-    with timed("loaded the state"):
+    with timed("loaded the state", log):
         loaded = state if isinstance(state, State) else load_state(state, reuse)
         if loaded.reused:
             log.info(
@@ -47,8 +47,8 @@ def prepare(
             )
     environ = os.environ if options.environ is None else options.environ
     hooks = resolve_hooks(loaded, environ) if secrets else []
-    with timed("rendered the documents"):
+    with timed("rendered the documents", log):
         rendered = render_documents(loaded, options.stopped_policy)
-    with timed("validated the documents"):
+    with timed("validated the documents", log):
         validate_documents(rendered, options.max_document_bytes)
     return Prepared(loaded, rendered, hooks)

@@ -17,7 +17,7 @@ from ..delivery.sender import Sender
 from ..delivery.webhooks import scope_shas
 from ..documents.render import Rendered
 from ..errors import DocumentError, PlanRefusedError, PublisherError, StateError, StorageError
-from ..progress import Progress, Silent
+from ..progress import Progress, Silent, timed
 from ..redact import key_hash, plural
 from ..settings import PublishOptions
 from ..state import State
@@ -29,13 +29,13 @@ from .history import Change, note_delivery, reads_ahead
 from .history import record as record_history
 from .lock import LockInfo, new_lock
 from .manifest import NewGeneration, manifest_documents, record_generation
+from .marker import QUICK, SETTLED, UNSETTLED, marker
 from .orgs import org_section
 from .plan import Plan, StaleReuse, check_deletes
 from .prepare import Prepared
 from .preview import dry_run
-from .quick import marker
 from .result import PublishIncomplete, PublishRefused, PublishResult
-from .snapshot import QUICK, SETTLED, UNSETTLED, Snapshot, timed
+from .snapshot import Snapshot
 from .survey import first_look, plan_for, read_live, survey
 from .targets import Target
 from .writes import WriteBehind
@@ -286,7 +286,7 @@ def _upload(run: PublishRun, plan: Plan, result: PublishResult, held: Held) -> N
     """Put every planned document; a failure says how many were written."""
     count = len(plan.puts)
     run.progress.start("upload", count)
-    with timed(f"wrote {count} {plural(count, 'document')}"):
+    with timed(f"wrote {count} {plural(count, 'document')}", log):
         try:
             tick = refresher(run.target, held.info, run.options.lock_ttl)
             result.written = apply_puts(run.target, plan.puts, run.progress, tick, held.workers)

@@ -15,39 +15,16 @@ the next publish retries it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from typing import Any
 
 from ..documents.render import Rendered
-from ..settings import VERSION, PublishOptions
-from .manifest import FORMAT
+from ..settings import PublishOptions
+from .marker import fingerprint, parse_marker
 from .plan import Plan
 from .result import PublishResult
 from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
-
-
-def fingerprint(options: PublishOptions) -> str:
-    """What, besides the state's bytes, decides the documents and their checks."""
-    shaping = [FORMAT, VERSION, str(options.stopped_policy), options.max_document_bytes]
-    return hashlib.sha256(json.dumps(shaping).encode()).hexdigest()
-
-
-def marker(
-    generation: int, state_sha256: str, options: PublishOptions, rendered: Rendered
-) -> bytes:
-    """The marker a publish completed in full leaves behind."""
-    value = {
-        "generation": generation,
-        "state_sha256": state_sha256,
-        "fingerprint": fingerprint(options),
-        "documents": rendered.count(),
-        "distinct": rendered.distinct_count(),
-    }
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
 def quick_noop(
@@ -58,7 +35,7 @@ def quick_noop(
     what is pending, the marker), `state_sha256` the state file's digest."""
     if options.dry_run or options.full_scan or options.prune_unmanaged:
         return None
-    found = _parse(head.quick)
+    found = parse_marker(head.quick)
     if found.get("state_sha256") != state_sha256 or found.get("fingerprint") != fingerprint(
         options
     ):
@@ -81,11 +58,3 @@ def quick_noop(
     distinct = found.get("distinct")
     result.quick = distinct if isinstance(distinct, int) else 0
     return result
-
-
-def _parse(raw: bytes | None) -> dict[str, Any]:
-    try:
-        value = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -39,9 +39,10 @@ from .history import (
 from .history import record as record_history
 from .lock import LockInfo, new_lock
 from .manifest import MANIFEST, Manifest, NewGeneration, parse_manifest, record_generation
-from .plan import LiveObject, Plan, Put, check_deletes
-from .snapshot import QUICK, UNSETTLED
+from .marker import QUICK, UNSETTLED
+from .plan import Plan, Put, check_deletes
 from .targets import Target
+from .targets.base import LiveObject
 
 
 @dataclass

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..delivery.purge import read_pending
 from ..delivery.record import RECORD, Record
 from ..documents.render import Rendered
+from ..progress import timed
 from ..settings import DEFAULT_FULL_SCAN_EVERY
 from ..threads import side_by_side
 from .manifest import MANIFEST, Manifest, parse_manifest
+from .marker import QUICK, UNSETTLED
 from .plan import (
-    LiveObject,
     Plan,
     StaleReuse,
     keep_changed_by_others,
@@ -24,17 +23,9 @@ from .plan import (
     plan_sync,
 )
 from .targets import Target
+from .targets.base import LiveObject
 
 log = logging.getLogger(__name__)
-
-QUICK = "quick.json"
-"""The marker of the last complete publish (quick.py), or UNSETTLED."""
-UNSETTLED = b'{"unsettled":true}\n'
-"""Written there before any document is: until a publish completes, the next one lists."""
-SETTLED = b'{"settled":true}\n'
-"""Written there when every document and the manifest are written but a CDN purge or a
-webhook failed: the next publish retries those, without a listing and without the quick
-no-op."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +64,7 @@ class Snapshot:
         """Read the manifest and what is pending; list what is live only when a full scan is
         due: forced, the manifest missing or not intact, or the last one too old."""
         now = time.time() if now is None else now
-        with timed(f"read what is live at {target.description}"):
+        with timed(f"read what is live at {target.description}", log):
             # Four small reads side by side: one round trip, not four.
             reads: list[Any] = side_by_side(
                 [
@@ -150,11 +141,3 @@ class Snapshot:
             return plan
         live = {key: target.document_sha256(key) for key in plan.deletes}
         return keep_changed_by_others(plan, self.manifest.documents, live, self.manifest.salt)
-
-
-@contextmanager
-def timed(what: str) -> Iterator[None]:
-    """Log how long a step took (shown with --verbose)."""
-    start = time.perf_counter()
-    yield
-    log.info("%s in %.2f s", what, time.perf_counter() - start)

@@ -20,9 +20,9 @@ from ..redact import url_for_display
 from ..settings import PublishOptions
 from ..state import State
 from .manifest import MANIFEST, parse_manifest
-from .plan import LiveObject
 from .prepare import prepare
 from .targets import Target
+from .targets.base import LiveObject
 
 MISSING, DIFFERENT, EXTRA = "missing", "different", "extra"
 EDGE_MISSING, EDGE_STALE = "missing at the edge", "stale at the edge"

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ...documents.render import Document
 from ..lock import LockInfo
-from ..plan import LiveObject
 
 CONFIG = "config"
 META = "_publisher"
+
+
+class LiveObject(NamedTuple):
+    """A document found on the target; `md5` is None where the store's ETag is not an MD5."""
+
+    md5: str | None
 
 
 class Target(Protocol):

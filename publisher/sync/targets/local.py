@@ -15,8 +15,7 @@ from ...errors import LockHeldError, StorageError, UsageError
 from ...files import write_atomic
 from ...redact import KEY_NAME, key_label
 from ..lock import LockInfo, decode_lock, is_stale
-from ..plan import LiveObject
-from .base import CONFIG, META
+from .base import CONFIG, META, LiveObject
 
 
 class LocalTarget:

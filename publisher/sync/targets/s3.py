@@ -13,12 +13,11 @@ from typing import Protocol
 from ...aws import BOOKKEEPING, Headers, S3Bucket, is_not_implemented, is_precondition_failed
 from ...documents.render import CONTENT_TYPE, Document
 from ...errors import LockHeldError, Problem, StorageError, UsageError
-from ...redact import KEY_NAME, key_label, plural
+from ...redact import KEY_NAME, key_label, plural, printable
 from ...settings import DEFAULT_CACHE_CONTROL
 from ...threads import to_the_end
 from ..lock import LockInfo, decode_lock, is_stale
-from ..plan import LiveObject
-from .base import CONFIG, META
+from .base import CONFIG, META, LiveObject
 from .ranges import list_ranges
 
 log = logging.getLogger(__name__)
@@ -41,11 +40,14 @@ def parse_s3_url(url: str) -> S3Location:
     """Split `s3://bucket[/prefix]`; raise a usage error for anything else."""
     rest = url.removeprefix("s3://")
     bucket, _, prefix = rest.partition("/")
+    shown = printable(url)
     if not _BUCKET.fullmatch(bucket):
-        raise UsageError(f"{url}: not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
+        raise UsageError(f"{shown}: not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
     prefix = prefix.strip("/")
-    if ".." in prefix.split("/") or "//" in prefix:
-        raise UsageError(f"{url}: the prefix must not contain '..' or empty segments")
+    if {".", ".."} & set(prefix.split("/")) or "//" in prefix:
+        raise UsageError(f"{shown}: the prefix must not contain '.', '..' or empty segments")
+    if any(c < " " or c == "\x7f" for c in prefix):
+        raise UsageError(f"{shown}: the prefix must not contain a control character")
     return S3Location(bucket, f"{prefix}/" if prefix else "")
 
 
