@@ -19,7 +19,7 @@ from bench import edge
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from publisher.sync.manifest import scan_bounds  # noqa: E402
+from publisher.bookkeeping.manifest import scan_bounds  # noqa: E402
 
 Timed = Callable[..., dict[str, Any]]
 

@@ -13,7 +13,7 @@ import argparse
 import json
 
 from publisher.settings import StorageSettings
-from publisher.sync.targets import open_target
+from publisher.targets import open_target
 
 
 def main() -> None:

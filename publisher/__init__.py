@@ -11,10 +11,10 @@ from .delivery.signatures import SignatureError
 from .delivery.signatures import verify as verify_webhook
 from .documents import render_documents, validate_documents
 from .errors import PublisherError
+from .publishing.result import PublishResult
 from .servers.pull import Fetched, fetch_overrides
 from .settings import VERSION, CdnKind, CdnSettings, PublishOptions, StorageSettings
 from .state import State, StoppedPolicy, load_state
-from .sync.result import PublishResult
 
 __version__ = VERSION
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .bookkeeping.history import Generation, generations
+from .bookkeeping.manifest import MANIFEST, parse_manifest
 from .delivery.cdn import Purger
 from .delivery.edge_wait import EdgeWait, wait_for_edge
 from .delivery.purge import make_purger
@@ -12,19 +14,17 @@ from .delivery.sender import Sender
 from .delivery.webhooks import Delivery, send_now
 from .errors import UsageError
 from .fetch import check_base_url
+from .operations.rollback import RollbackResult
+from .operations.rollback import rollback as rollback_target
+from .operations.verify import VerifyResult
+from .operations.verify import verify as verify_target
 from .progress import Progress, Silent
+from .publishing.load_and_render import Prepared, prepare
+from .publishing.result import PublishResult
+from .publishing.run import PublishRun
 from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
 from .state import State, load_state
-from .sync.history import Generation, generations
-from .sync.manifest import MANIFEST, parse_manifest
-from .sync.prepare import Prepared, prepare
-from .sync.publish import PublishRun
-from .sync.result import PublishResult
-from .sync.rollback import RollbackResult
-from .sync.rollback import rollback as rollback_target
-from .sync.targets import Target, open_target
-from .sync.verify import VerifyResult
-from .sync.verify import verify as verify_target
+from .targets import Target, open_target
 
 
 def publish(

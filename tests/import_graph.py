@@ -17,20 +17,24 @@ PACKAGE = Path(__file__).resolve().parent.parent / "publisher"
 MAX_FUNCTION_LINES = 60
 MAX_PARAMETERS = 7
 
-# The pipeline, bottom up: a module may import its own layer and the ones below.
-# sync and servers are siblings: neither imports the other.
+# The pipeline, bottom up: a module may import its own layer and the ones below. Stages
+# of one rank are siblings that never import each other: the files kept under
+# _publisher/ (bookkeeping), where documents go (targets), and the servers' side.
 LAYERS = {
     "state": 1,
     "settings": 2,
     "documents": 3,
     "delivery": 4,
-    "sync": 5,
+    "bookkeeping": 5,
+    "targets": 5,
     "servers": 5,
-    "api": 6,
-    "pages": 6,  # what people read: beside the library API, used by the CLI
-    "": 7,  # the package itself: the library API
-    "cli": 8,
-    "__main__": 9,
+    "publishing": 6,
+    "operations": 7,
+    "api": 8,
+    "pages": 8,  # what people read: beside the library API, used by the CLI
+    "": 9,  # the package itself: the library API
+    "cli": 10,
+    "__main__": 11,
 }
 BASE = 0  # errors, redact, files, gcpause, schemas, aws: used by every stage
 
@@ -148,6 +152,7 @@ def problems() -> list[str]:
         if "typer" in names and not name.startswith("publisher.cli"):
             found.append(f"{name} imports typer (only publisher.cli may)")
     found += [f"{where}: {why}" for where, why in long_functions()]
+    found += [f"two modules named {name}: {', '.join(paths)}" for name, paths in same_names()]
     return found
 
 

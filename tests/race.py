@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from publisher.errors import LockHeldError
-from publisher.sync.lock import new_lock
+from publisher.targets.publish_lock import new_lock
 
 
 def dead_pid() -> int:

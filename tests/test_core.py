@@ -11,12 +11,7 @@ import textwrap
 import pytest
 import yaml
 
-from publisher.documents.render import Document, canonical
-from publisher.errors import PlanRefusedError, UsageError
-from publisher.redact import key_hash
-from publisher.state import edit_json, edit_yaml
-from publisher.sync.lock import LockInfo, decode_lock, is_stale, new_lock
-from publisher.sync.manifest import (
+from publisher.bookkeeping.manifest import (
     Manifest,
     NewGeneration,
     build_manifest,
@@ -24,8 +19,13 @@ from publisher.sync.manifest import (
     parse_manifest,
     record_generation,
 )
-from publisher.sync.plan import Plan, check_deletes, plan_from_manifest, plan_sync
-from publisher.sync.targets.base import LiveObject
+from publisher.documents.render import Document, canonical
+from publisher.errors import PlanRefusedError, UsageError
+from publisher.publishing.plan import Plan, check_deletes, plan_from_manifest, plan_sync
+from publisher.redact import key_hash
+from publisher.state import edit_json, edit_yaml
+from publisher.targets.interface import LiveObject
+from publisher.targets.publish_lock import LockInfo, decode_lock, is_stale, new_lock
 from tests.race import dead_pid
 
 SALT = "5a17" * 8  # a target's salt, fixed for the tables below

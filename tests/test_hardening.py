@@ -28,8 +28,8 @@ from publisher.delivery.signatures import sign
 from publisher.servers.receive import ReceiveServer
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
-from publisher.sync.lock import LockInfo
-from publisher.sync.targets import LocalTarget
+from publisher.targets import LocalTarget
+from publisher.targets.publish_lock import LockInfo
 from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli, tree, unnamed
 from tests.race import dead_pid, winners
 
@@ -889,7 +889,7 @@ def test_a_trickling_webhook_cannot_hold_the_publish(tmp_path: Path) -> None:
     (urllib's was per read), so the publish releases its lock in time."""
     import publisher
     from publisher.delivery.sender import Sender
-    from publisher.sync.result import PublishIncomplete
+    from publisher.publishing.result import PublishIncomplete
 
     class Slow(BaseHTTPRequestHandler):
         def do_POST(self) -> None:

@@ -204,8 +204,8 @@ def test_a_prune_of_keys_gone_from_the_state_lists_to_name_them(
 def test_bookkeeping_lands_before_the_manifest_or_no_manifest_is_written() -> None:
     import time
 
-    from publisher.sync.manifest import MANIFEST
-    from publisher.sync.writes import WriteBehind
+    from publisher.bookkeeping.manifest import MANIFEST
+    from publisher.bookkeeping.write_behind import WriteBehind
 
     class Store:
         def __init__(self, failing: str | None = None, delay: float = 0.0) -> None:

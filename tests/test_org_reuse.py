@@ -20,10 +20,10 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from publisher.bookkeeping.manifest import MANIFEST
+from publisher.publishing.run import sync_target
 from publisher.settings import PublishOptions
-from publisher.sync.manifest import MANIFEST
-from publisher.sync.publish import sync_target
-from publisher.sync.targets.local import LocalTarget
+from publisher.targets.directory import LocalTarget
 from tests.conftest import run_cli, tree
 from tests.test_properties import JSON_MUTATIONS, states
 

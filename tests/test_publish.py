@@ -18,8 +18,8 @@ from publisher.documents.render import Document, render_documents
 from publisher.errors import StorageError
 from publisher.redact import key_hash, key_label
 from publisher.state import load_state
-from publisher.sync.lock import new_lock
-from publisher.sync.targets import LocalTarget
+from publisher.targets import LocalTarget
+from publisher.targets.publish_lock import new_lock
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state, run_cli, tree
 
 OLD = 1_000_000_000  # an mtime no write of this test can produce

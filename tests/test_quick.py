@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import publisher
-from publisher.sync import prepare as prepare_module
+from publisher.publishing import load_and_render as prepare_module
 from tests.conftest import KEY_G, base_state, dump_state, run_cli
 
 

@@ -26,8 +26,8 @@ from publisher.errors import (
 from publisher.redact import key_hash
 from publisher.settings import DEFAULT_CACHE_CONTROL
 from publisher.state import load_state
-from publisher.sync.lock import new_lock
-from publisher.sync.targets.s3 import S3Location, S3Target, parse_s3_url
+from publisher.targets.publish_lock import new_lock
+from publisher.targets.s3_target import S3Location, S3Target, parse_s3_url
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state
 from tests.s3util import BUCKET, CREDENTIALS
 

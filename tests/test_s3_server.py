@@ -409,7 +409,7 @@ def test_prune_leaves_objects_publisher_did_not_write(
 
 def _s3_target(endpoint: str, bucket: str) -> Any:
     from publisher.settings import StorageSettings
-    from publisher.sync.targets import open_target
+    from publisher.targets import open_target
 
     return open_target(f"s3://{bucket}", StorageSettings(endpoint_url=endpoint))
 
@@ -418,7 +418,7 @@ def test_s3_stale_lock_takeover_has_one_winner(endpoint: str, bucket: str) -> No
     """30 rounds of two processes taking over an expired S3 lock: never two holders."""
     import functools
 
-    from publisher.sync.lock import LockInfo
+    from publisher.targets.publish_lock import LockInfo
     from tests.race import winners
 
     client: Any = s3_client(endpoint)

@@ -23,9 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.aws import AwsOptions, S3Bucket, client
-from publisher.redact import KEY_NAME, shown_prefix
-from publisher.settings import PublishOptions
-from publisher.sync.manifest import (
+from publisher.bookkeeping.manifest import (
     KEYS_PER_RANGE,
     Manifest,
     NewGeneration,
@@ -33,10 +31,12 @@ from publisher.sync.manifest import (
     parse_manifest,
     scan_bounds,
 )
-from publisher.sync.publish import sync_target
-from publisher.sync.targets.local import LocalTarget
-from publisher.sync.targets.ranges import list_ranges
-from publisher.sync.targets.s3 import S3Target, parse_s3_url
+from publisher.publishing.run import sync_target
+from publisher.redact import KEY_NAME, shown_prefix
+from publisher.settings import PublishOptions
+from publisher.targets.directory import LocalTarget
+from publisher.targets.listing_ranges import list_ranges
+from publisher.targets.s3_target import S3Target, parse_s3_url
 from tests.conftest import base_state, dump_state, run_cli
 from tests.s3util import CREDENTIALS, Proxy, count, moto_server, s3_client
 

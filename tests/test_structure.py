@@ -36,8 +36,9 @@ def test_cycles_are_found() -> None:
 
 
 def test_layers_order_the_pipeline() -> None:
-    """A stage ranks above what it imports; sync and servers are siblings."""
+    """A stage ranks above what it imports; bookkeeping, targets and servers are siblings."""
     rank = {name: import_graph.layer(f"publisher.{name}.x")[1] for name in import_graph.LAYERS}
-    assert rank["state"] < rank["documents"] < rank["delivery"] < rank["sync"] < rank["cli"]
-    assert rank["sync"] == rank["servers"]
+    assert rank["state"] < rank["documents"] < rank["delivery"] < rank["targets"]
+    assert rank["targets"] < rank["publishing"] < rank["operations"] < rank["cli"]
+    assert rank["bookkeeping"] == rank["targets"] == rank["servers"]
     assert import_graph.layer("publisher.errors")[1] == import_graph.BASE

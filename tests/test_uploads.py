@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from publisher.redact import key_label
-from publisher.sync.targets.s3 import auto_concurrency
+from publisher.targets.s3_target import auto_concurrency
 from tests.conftest import KEY_A, base_state, dump_state, run_cli, tree
 from tests.s3util import CREDENTIALS, Faults, Proxy, count, moto_server, s3_client
 
@@ -326,8 +326,8 @@ class Panic(BaseException):
 def test_a_put_that_dies_with_a_base_exception_is_a_failure_not_a_success(
     tmp_path: Path,
 ) -> None:
-    from publisher.sync.apply import UploadError, apply_puts
-    from publisher.sync.targets import LocalTarget
+    from publisher.publishing.uploads import UploadError, apply_puts
+    from publisher.targets import LocalTarget
 
     class Dying(LocalTarget):
         def put_document(self, key: str, document: Any) -> None:
@@ -337,7 +337,7 @@ def test_a_put_that_dies_with_a_base_exception_is_a_failure_not_a_success(
 
     state = many_keys(20)
     published = publisher_api().check(dump_state(tmp_path / "s.yaml", state)).rendered
-    from publisher.sync.plan import Put
+    from publisher.publishing.plan import Put
 
     puts = [Put(k, d, "added") for k, d in published.documents.items()]
     with pytest.raises(UploadError) as raised:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from .bucket_setup import BucketSetup, lists_publicly
 from .client import client
 from .cloudfront import CloudFront
-from .errors import is_not_implemented, is_precondition_failed, translate
 from .options import AwsOptions
-from .s3 import BOOKKEEPING, Headers, Object, S3Bucket
+from .s3_bucket import BOOKKEEPING, Headers, Object, S3Bucket
 from .store import Store
+from .translate import is_not_implemented, is_precondition_failed, translate
 
 __all__ = [
     "BOOKKEEPING",

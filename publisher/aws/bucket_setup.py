@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import ClientError, error_code, http_status
-from .s3 import S3Bucket
+from .s3_bucket import S3Bucket
+from .translate import ClientError, error_code, http_status
 
 
 def lists_publicly(policy: str) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import StorageError, TooManyInvalidationsError
-from .errors import ClientError, WaiterError, error_code, translate
+from .translate import ClientError, WaiterError, error_code, translate
 
 
 class CloudFront:

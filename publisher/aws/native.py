@@ -27,8 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import PublisherError, StorageError
 from ..redact import redact_paths
-from .errors import no_credentials, tls_failed, translate
 from .store import Aim, Store, aim
+from .translate import no_credentials, tls_failed, translate
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from botocore.utils import ensure_boolean
 
 from ..errors import UsageError
 from ..redact import printable
-from .errors import credentials_failed, without_secrets
 from .listing import install as install_quick_listing
 from .options import AwsOptions, check_endpoint, check_options, check_pem, shown_url
+from .translate import credentials_failed, without_secrets
 
 DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 5
@@ -301,7 +301,7 @@ def aim(s3: Any, bucket: str, folder: str) -> Aim:
     try:
         answer = s3.put_object(Bucket=bucket, Key=key, Body=b"")
     except Exception as exc:
-        from .errors import translate
+        from .translate import translate
 
         raise translate(exc, f"bucket {bucket}", "the store") from None
     headers = answer["ResponseMetadata"]["HTTPHeaders"]

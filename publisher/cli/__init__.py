@@ -9,20 +9,29 @@ import gc
 import signal
 from types import FrameType
 
-from . import admin, edge, operate, publish, report, rollback, servers, state_cmds
+from . import (
+    edge,
+    housekeeping,
+    publish_command,
+    report_command,
+    rollback_command,
+    servers,
+    state_cmds,
+    verify_history,
+)
 from .app import app
 
 __all__ = [
-    "admin",
     "app",
     "edge",
+    "housekeeping",
     "main",
-    "operate",
-    "publish",
-    "report",
-    "rollback",
+    "publish_command",
+    "report_command",
+    "rollback_command",
     "servers",
     "state_cmds",
+    "verify_history",
 ]
 
 

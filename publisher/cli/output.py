@@ -11,8 +11,8 @@ from typing import Any
 from ..delivery.edge_wait import EdgeWait
 from ..documents.render import KeyInfo
 from ..errors import EXIT_INVALID, EXIT_OK, Problem, PublisherError, StorageError
+from ..publishing.result import PublishResult
 from ..redact import key_label, plural, printable, url_for_display
-from ..sync.result import PublishResult
 
 MAX_LISTED = 20
 

@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
+from ..publishing.load_and_render import prepare
 from ..redact import key_label, plural
 from ..settings import DEFAULT_MAX_DOCUMENT_BYTES, PublishOptions
 from ..state.model import StoppedPolicy
-from ..sync.prepare import prepare
 from .app import app
 from .common import JsonOpt, MaxBytesOpt, PolicyOpt, StateArg, errors, say, say_json
 

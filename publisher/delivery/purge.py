@@ -9,7 +9,7 @@ from ..errors import Problem, StorageError, UsageError
 from ..redact import key_label, plural
 from ..settings import CdnKind, CdnSettings, StorageSettings
 from .cdn import CloudFrontPurger, HttpPurger, Purger
-from .store import Bookkeeping
+from .target_files import Bookkeeping
 
 PENDING_PURGE = "pending-purge.json"
 

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 
 from ..documents.render import Document
 from .hooks import Hook
-from .record import RECORD, Record
 from .sender import Sender
-from .store import Bookkeeping
+from .target_files import Bookkeeping
+from .webhook_record import RECORD, Record
 from .webhooks import Delivery, payload
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from ..documents.render import DOCUMENT_PREFIX, Document, Rendered
 from .hooks import Hook
-from .record import RECORD, Record
 from .sender import Sender
-from .store import Bookkeeping
+from .target_files import Bookkeeping
+from .webhook_record import RECORD, Record
 
 
 def payload(document: Document, timestamp: int) -> bytes:

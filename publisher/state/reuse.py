@@ -4,8 +4,8 @@ A daily publish changes a few organizations of thousands. The last publish recor
 for each organization, a digest of its exact text (salted with the target's salt, and
 with a fingerprint of everything else that shapes its documents); an organization whose
 text has the same digest now is not decoded, checked or rendered again: its documents
-are the ones the manifest records. Pure: the caller (sync/orgs.py) builds the index from
-the manifest and records the new one.
+are the ones the manifest records. Pure: the caller (bookkeeping/reusable_orgs.py)
+builds the index from the manifest and records the new one.
 
 Only organizations without webhooks are reused, and only from a JSON state (a span of
 text is one organization there; YAML is read whole). Anything uncertain (two reused

@@ -1,0 +1,174 @@
+"""`publisher rollback`: make what was live at a generation live again, without its state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .. import api
+from ..errors import Problem, StorageError
+from ..operations.rollback import RollbackResult
+from ..redact import key_label, plural
+from ..settings import (
+    DEFAULT_KEEP_GENERATIONS,
+    DEFAULT_LOCK_TTL,
+    DEFAULT_MAX_DELETES,
+    DEFAULT_TARGET,
+    CdnKind,
+    CdnSettings,
+    PublishOptions,
+    StorageSettings,
+)
+from .app import app
+from .common import (
+    CdnOpt,
+    DistributionIdOpt,
+    EndpointOpt,
+    ForceOpt,
+    JsonOpt,
+    KeepOpt,
+    LockTtlOpt,
+    MaxDeletesOpt,
+    ProfileOpt,
+    PurgeUrlOpt,
+    RegionOpt,
+    TargetOpt,
+    errors,
+    fail,
+    say,
+    say_json,
+)
+from .output import MAX_LISTED
+
+
+@app.command()
+def rollback(
+    to: Annotated[int, typer.Option("--to", min=1, help="The generation to make live again.")],
+    target: TargetOpt = DEFAULT_TARGET,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="A state file naming keys whose documents were deleted since (their keys "
+            "are kept nowhere else); its webhooks are pushed the scopes put back.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Print what would change; change nothing.")
+    ] = False,
+    max_deletes: MaxDeletesOpt = DEFAULT_MAX_DELETES,
+    force: ForceOpt = False,
+    lock_ttl: LockTtlOpt = DEFAULT_LOCK_TTL,
+    keep_generations: KeepOpt = DEFAULT_KEEP_GENERATIONS,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    cdn: CdnOpt = CdnKind.none,
+    distribution_id: DistributionIdOpt = None,
+    purge_url: PurgeUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make what is live exactly what was live at generation --to, without its state.
+
+    Puts back the documents that differ, deletes those of keys the generation did not
+    have (under --max-deletes and the half guard, as --prune), records a generation of
+    kind rollback and purges the CDN. A document deleted since can be put back only if
+    its key is known: live, or in --state; those that cannot are named and the exit
+    code is 4. A rollback cut short converges when run again.
+    """
+    options = PublishOptions(
+        max_deletes=max_deletes,
+        force=force,
+        dry_run=dry_run,
+        lock_ttl=lock_ttl,
+        keep_generations=keep_generations,
+    )
+    with errors(as_json):
+        result = api.rollback(
+            to,
+            target,
+            options,
+            state=state,
+            storage=StorageSettings(endpoint_url, region, profile),
+            cdn=CdnSettings(
+                kind=CdnKind(cdn),
+                distribution_id=distribution_id,
+                purge_urls=tuple(purge_url or ()),
+            ),
+        )
+    if as_json:
+        say_json(_rollback_json(result))
+    else:
+        say(_rollback_text(result))
+    if result.purge_error is not None:
+        fail(result.purge_error, as_json=False)
+    if result.webhooks.failed:
+        problems = [Problem(label, why) for label, why in sorted(result.webhooks.failed.items())]
+        fail(StorageError("rolled back, but webhook deliveries failed", problems), as_json=False)
+    if result.unrestorable and not dry_run:
+        count = len(result.unrestorable)
+        fail(
+            StorageError(
+                f"{count} {plural(count, 'document')} of generation {to} could not be put "
+                "back: the key is not live and not in --state",
+                [Problem(label, "key unknown") for label in result.unrestorable],
+            ),
+            as_json=False,
+        )
+
+
+def _rollback_json(result: RollbackResult) -> dict[str, Any]:
+    plan = result.plan
+    return {
+        "to": result.to,
+        "dry_run": result.dry_run,
+        "generation": result.generation,
+        "put_back": [key_label(p.key) for p in plan.puts],
+        "deleted": [key_label(k) for k in plan.deletes],
+        "unchanged": plan.unchanged,
+        "unrestorable": result.unrestorable,
+        "purged": len(result.purged),
+        "webhooks": {"delivered": result.webhooks.delivered, "failed": result.webhooks.failed},
+    }
+
+
+def _rollback_text(result: RollbackResult) -> str:
+    plan = result.plan
+    did = "would put back" if result.dry_run else "put back"
+    gone = "would delete" if result.dry_run else "deleted"
+    head = (
+        f"Rollback of {result.target} to generation {result.to}"
+        f"{' (dry run)' if result.dry_run else ''}: {did} {len(plan.puts):,}, "
+        f"{gone} {len(plan.deletes):,}, {plan.unchanged:,} already as they were"
+    )
+    lines = [head]
+    since = {"added": "deleted since", "changed": "changed since"}
+    lines += [f"  ↺ {key_label(p.key)}: {since[p.reason]}" for p in plan.puts[:MAX_LISTED]]
+    lines += [
+        f"  ! {key_label(k)}: revoked in the state, and live again (it was at generation "
+        f"{result.to}): publish with --prune to delete it"
+        for k in result.revived
+    ]
+    lines += [
+        f"  - {key_label(k)}: not in generation {result.to}" for k in plan.deletes[:MAX_LISTED]
+    ]
+    lines += [f"  ? {label}: key unknown, not put back" for label in result.unrestorable]
+    if result.recorded:
+        lines.append(f"Generation {result.generation} recorded (kind rollback)")
+        lines.append(
+            "Fix the state before the next publish: publishing it as it is puts the "
+            "rolled-back change live again"
+        )
+    elif not result.dry_run:
+        lines.append(f"Nothing changed: generation {result.generation} stays live")
+    for label in result.webhooks.delivered:
+        lines.append(f"Webhook {label}: delivered")
+    for label, why in sorted(result.webhooks.failed.items()):
+        lines.append(f"Webhook {label}: failed ({why})")
+    if result.purged:
+        lines.append(
+            f"Purged {len(result.purged):,} {plural(len(result.purged), 'path')} from the CDN"
+        )
+    return "\n".join(lines)

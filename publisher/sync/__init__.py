@@ -1,1 +1,0 @@
-"""Sync documents to a target: plan (pure), apply, lock, manifest, the publish algorithm."""
