@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from publisher.delivery.signatures import sign
+from publisher.retry import Backoff
 from publisher.servers.receive import ReceiveServer
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
@@ -919,7 +920,7 @@ def test_a_trickling_webhook_cannot_hold_the_publish(tmp_path: Path) -> None:
                 path,
                 tmp_path / "out",
                 publisher.PublishOptions(environ={"HOOK_S": SECRET}),
-                sender=Sender(timeout=1, attempts=1),
+                sender=Sender(timeout=1, backoff=Backoff(1)),
             )
     finally:
         server.shutdown()

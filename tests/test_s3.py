@@ -24,6 +24,7 @@ from publisher.errors import (
     TooManyInvalidationsError,
 )
 from publisher.redact import key_hash
+from publisher.retry import Backoff
 from publisher.settings import DEFAULT_CACHE_CONTROL
 from publisher.state import load_state
 from publisher.targets.publish_lock import new_lock
@@ -350,5 +351,7 @@ def test_cloudfront_backoff() -> None:
     assert api.batches == [["/config/a"]]
     stuck = BusyCloudFront(busy=99)
     with pytest.raises(StorageError) as err:
-        CloudFrontPurger(stuck, "/config/*", attempts=3, sleep=slept.append).purge(["/config/a"])  # type: ignore[arg-type]
+        CloudFrontPurger(
+            stuck, "/config/*", backoff=Backoff(3, first=1.0), sleep=slept.append
+        ).purge(["/config/a"])  # type: ignore[arg-type]
     assert "too many invalidations in progress (tried 3 times)" in err.value.message

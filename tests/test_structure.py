@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ast
+import json
+from pathlib import Path
 
+from publisher.redact import KEY_PATTERN
 from tests import import_graph
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_package_keeps_its_shape() -> None:
@@ -42,3 +47,25 @@ def test_layers_order_the_pipeline() -> None:
     assert rank["targets"] < rank["publishing"] < rank["operations"] < rank["cli"]
     assert rank["bookkeeping"] == rank["targets"] == rank["servers"]
     assert import_graph.layer("publisher.errors")[1] == import_graph.BASE
+
+
+def test_the_schema_and_the_code_say_the_same_key_pattern() -> None:
+    """An API key is what state.schema.json's `key` pattern says: the pattern redaction and
+    the targets use (redact.KEY_PATTERN) is that same one."""
+    schema = json.loads((ROOT / "schema" / "state.schema.json").read_text())
+    found = [p["pattern"] for p in _properties(schema)]  # the API key's: the only one
+    assert found == [f"^{KEY_PATTERN}$"]
+
+
+def _properties(node: object) -> list[dict[str, str]]:
+    """Every `key` property schema in the state schema, however deep."""
+    found: list[dict[str, str]] = []
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name == "key" and isinstance(value, dict) and "pattern" in value:
+                found.append(value)
+            found += _properties(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _properties(value)
+    return found

@@ -16,13 +16,14 @@ import publisher
 from publisher.delivery.sender import Sender
 from publisher.documents.render import render_documents
 from publisher.errors import StateError, StorageError
+from publisher.retry import Backoff
 from publisher.state import load_state
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, base_state, dump_state, run_cli
 from tests.webhook_util import Push, receiver
 
 SECRET = "hook-secret-1"
 ENV = {"ACME_HOOK": SECRET, "ACME_CHECKOUT_HOOK": "other-secret"}
-FAST = Sender(backoff=0.01, timeout=5)
+FAST = Sender(backoff=Backoff(3, first=0.01), timeout=5)
 
 
 def with_hooks(path: Path, url: str, checkout_url: str | None = None) -> Path:

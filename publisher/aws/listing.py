@@ -1,10 +1,10 @@
 """A listing page's objects read straight from its XML: name and ETag, nothing else.
 
-botocore turns each of a page's 1,000 `<Contents>` into a dict through its shape model:
-about 20 ms of CPU a page, which on a full scan of 100,000 documents outweighs a 30 ms
-round trip, so ranges listed side by side would wait on the interpreter, not the
-network. `quick_contents` (a `before-parse` hook on ListObjectsV2) takes the objects out
-of the body first with regular expressions, as `Contents` of the shape botocore gives
+botocore turns each of a page's 1,000 `<Contents>` into a dict through its shape model,
+which costs more of the interpreter than a distant store's round trip, so ranges listed
+side by side would wait on the interpreter, not the network (bench/README.md).
+`quick_contents` (a `before-parse` hook on ListObjectsV2) takes the objects out of the
+body first with regular expressions, as `Contents` of the shape botocore gives
 (`Key` and `ETag` only), and leaves the rest of the page (the continuation token,
 truncation) to botocore, whose own after-call hook still URL-decodes each key. A page it
 does not understand is left whole for botocore.
@@ -19,8 +19,8 @@ from typing import Any
 
 import botocore.handlers
 
-# botocore checks every S3 page for an error sent with a 200 by parsing it whole (5 ms a
-# listing page). `install` runs that same check after the objects are taken out.
+# botocore checks every S3 page for an error sent with a 200 by parsing it whole;
+# `install` runs that same check after the objects are taken out.
 _CHECK_200 = getattr(botocore.handlers, "_handle_200_error", None)
 
 _BLOCK = re.compile(rb"<Contents>(.*?)</Contents>", re.S)

@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import PublisherError, StorageError
 from ..redact import redact_paths
+from ..retry import STORE
 from .store import Aim, Store, aim
 from .translate import no_credentials, tls_failed, translate
 
@@ -184,9 +185,9 @@ def _obstore(store: Store, bucket: str, where: Aim, proxy: str | None) -> Any:
             "max_retries": max(0, store.max_attempts - 1),
             "retry_timeout": timedelta(seconds=options.read_timeout * store.max_attempts),
             "backoff": {
-                "init_backoff": timedelta(milliseconds=100),
-                "max_backoff": timedelta(seconds=20),
-                "base": 2,
+                "init_backoff": timedelta(seconds=STORE.first),
+                "max_backoff": timedelta(seconds=STORE.most),
+                "base": STORE.factor,
             },
         },
     )

@@ -3,15 +3,12 @@ pass before it is used: a whole http(s) URL, a region name."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from ..names import REGION_NAME
 from ..redact import printable, url_for_display
-
-REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
-"""A region name, by botocore's own rule."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ def check_options(options: AwsOptions) -> None:
     """Raise a usage error for a flag's endpoint or region botocore would choke on."""
     if options.endpoint_url is not None:
         check_endpoint(options.endpoint_url, "--endpoint-url")
-    if options.region is not None and not REGION.fullmatch(options.region):
+    if options.region is not None and not REGION_NAME.fullmatch(options.region):
         raise UsageError(
             f"--region {printable(options.region)!r}: not a region name such as eu-west-1"
         )

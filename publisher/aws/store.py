@@ -28,12 +28,13 @@ from botocore.utils import ensure_boolean
 
 from ..errors import UsageError
 from ..redact import printable
+from ..retry import STORE
 from .listing import install as install_quick_listing
 from .options import AwsOptions, check_endpoint, check_options, check_pem, shown_url
 from .translate import credentials_failed, without_secrets
 
 DEFAULT_RETRY_MODE = "standard"
-DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_ATTEMPTS = STORE.attempts
 RETRY_MODES = ("standard", "adaptive", "legacy")
 
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from ..documents.render import Rendered
+from ..meta_json import encode_meta
 from ..settings import VERSION, PublishOptions
 from .manifest import FORMAT
 
@@ -38,7 +39,7 @@ def marker(
         "documents": rendered.count(),
         "distinct": rendered.distinct_count(),
     }
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+    return encode_meta(value)
 
 
 def parse_marker(raw: bytes | None) -> dict[str, Any]:

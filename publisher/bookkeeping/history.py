@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from ..documents.render import Document
 from ..errors import StorageError, UsageError
+from ..meta_json import encode_meta
 from ..redact import key_hash, stored_label
 from ..settings import DEFAULT_KEEP_GENERATIONS
 from ..threads import bounded
@@ -124,9 +125,9 @@ def record(
     bodies = dict(previous.bodies)
     new = {d.sha256: d.body.decode() for d in live.values() if d.sha256 not in bodies}
     if new:
-        target.write_meta(pack_name(generation), _dump({"bodies": dict(sorted(new.items()))}))
+        target.write_meta(pack_name(generation), encode_meta({"bodies": dict(sorted(new.items()))}))
         bodies.update((sha, generation) for sha in new)
-    del new  # the bodies' text (40 MB at 100,000 keys) is not held while the base is made
+    del new  # the bodies' text (tens of MB at scale) is not held while the base is made
     salt = previous.salt
     named = live if fresh else change.changed_keys
     labels = {key_hash(k, salt): stored_label(k) for k in named}
@@ -187,7 +188,7 @@ def note_delivery(target: Meta, generation: int, purge: str, webhooks: str) -> N
     found = read_record(target, generation)
     if found is not None:
         found.update(purge=purge, webhooks=webhooks)
-        target.write_meta(generation_name(generation), _dump(found))
+        target.write_meta(generation_name(generation), encode_meta(found))
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ def _read_base(target: Meta, generation: int) -> Documents:
 
 def _write_base(target: Meta, generation: int, documents: Documents) -> None:
     target.write_meta(
-        base_name(generation), _dump({"generation": generation, "documents": documents})
+        base_name(generation), encode_meta({"generation": generation, "documents": documents})
     )
 
 
@@ -301,7 +302,3 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"

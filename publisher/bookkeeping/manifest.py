@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..gcpause import no_cycles
+from ..meta_json import encode_meta
 from ..redact import key_hash, new_salt, shown_prefix
 
 log = logging.getLogger(__name__)
@@ -208,10 +209,10 @@ def build_manifest(
         **new.extra,
     }
     history = new.history or History()
-    record = _dump({**summary, **history.summary})
+    record = encode_meta({**summary, **history.summary})
     if on_record is not None:
         on_record(generation, record)
-        record = b""  # sent: not held while the manifest is made (15 MB at 100,000 keys)
+        record = b""  # sent: not held while the manifest (as large) is made
     signed = digest(generation, new.documents, previous.salt)
     manifest = {
         **summary,
@@ -224,11 +225,7 @@ def build_manifest(
         **({"orgs": new.orgs(signed)} if new.orgs is not None else {}),
         "documents": new.documents,
     }
-    return generation, _dump(manifest), record
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"  # C encoder: 100k keys
+    return generation, encode_meta(manifest), record
 
 
 class MetaWriter(Protocol):

@@ -13,9 +13,8 @@ from .manifest import MANIFEST
 
 AT_ONCE_MOST = 8 << 20
 """Bytes of one bookkeeping write sent beside what follows; a larger one (a pack, base,
-record or manifest at 100,000 keys: 15-20 MB each) waits for those in flight and goes
-alone, so that two of them are never held at once (a cold 100,000-key publish peaked
-at 422 MiB with all four in flight, against 353 MiB one at a time)."""
+record or manifest of a large target) waits for those in flight and goes alone, so that
+two of them are never held in memory at once (bench/README.md has the peak memory)."""
 
 
 class WriteBehind:

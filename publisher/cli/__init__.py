@@ -54,5 +54,5 @@ def main() -> None:
         raise
     finally:
         # The interpreter's exit runs the collector over everything still held: after a
-        # 10,000-key publish that was 70-90 ms of the run, for memory about to be freed.
+        # large publish a visible share of the run, for memory about to be freed.
         gc.freeze()

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from ..errors import PublisherError, UsageError
 from ..files import write_atomic
 from ..redact import printable, scrub
-from ..settings import CdnKind
+from ..settings import CdnKind, PublishOptions
 from ..state.model import StoppedPolicy
 from .output import error_json
 
@@ -53,6 +53,12 @@ def header_value(value: str) -> str:
             f"{value!r}: give a value of printable ASCII (no newline or control character)"
         )
     return value
+
+
+def publish_options(stopped_policy: str, **values: Any) -> PublishOptions:
+    """The options of a publish from a command's: the one place a --stopped-policy value
+    (checked by its callback) becomes the policy."""
+    return PublishOptions(stopped_policy=StoppedPolicy(stopped_policy), **values)
 
 
 def choice_metavar(kind: type[StrEnum]) -> str:

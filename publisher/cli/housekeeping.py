@@ -10,7 +10,7 @@ from .. import api
 from ..documents.render import render_documents
 from ..errors import StorageError
 from ..redact import key_label, plural
-from ..settings import PublishOptions, StorageSettings
+from ..settings import StorageSettings
 from ..state import load_state
 from ..state.keys import create_key, list_keys, revoke_key
 from ..state.model import StoppedPolicy
@@ -23,6 +23,7 @@ from .common import (
     RegionOpt,
     StateArg,
     errors,
+    publish_options,
     say,
     say_json,
 )
@@ -87,7 +88,7 @@ def webhooks_send(
 ) -> None:
     """Send the current document to an organization's webhooks now (to test a receiver)."""
     with errors():
-        options = PublishOptions(stopped_policy=StoppedPolicy(stopped_policy))
+        options = publish_options(stopped_policy)
         delivery = api.send_webhooks(state, org, project, options)
         for label in delivery.delivered:
             say(f"{label}: delivered")

@@ -53,6 +53,7 @@ from .common import (
     errors,
     fail,
     header_value,
+    publish_options,
     say,
 )
 from .output import stale_edges
@@ -227,8 +228,8 @@ def publish_cmd(
     Exit codes: 0 done · 2 usage · 3 invalid state or document, or a refused prune
     (nothing published) · 4 storage or CDN failure (safe to re-run) · 5 the target is locked.
     """
-    options = PublishOptions(
-        stopped_policy=StoppedPolicy(stopped_policy),
+    options = publish_options(
+        stopped_policy,
         prune=prune or prune_unmanaged,
         prune_unmanaged=prune_unmanaged,
         max_deletes=max_deletes,

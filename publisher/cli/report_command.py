@@ -10,7 +10,7 @@ import typer
 from .. import api
 from ..pages.status_page import status_page
 from ..publishing.load_and_render import prepare
-from ..settings import PublishOptions, StorageSettings
+from ..settings import StorageSettings
 from ..state.model import StoppedPolicy
 from .app import app
 from .common import (
@@ -20,6 +20,7 @@ from .common import (
     RegionOpt,
     StateArg,
     errors,
+    publish_options,
     say,
     write_output,
 )
@@ -50,7 +51,7 @@ def report(
     and the recent generations.
     """
     with errors():
-        options = PublishOptions(stopped_policy=StoppedPolicy(stopped_policy))
+        options = publish_options(stopped_policy)
         prepared = prepare(state, options, secrets=False)
         checked, history = None, []
         if target is not None:

@@ -12,10 +12,19 @@ import typer
 from ..errors import UsageError
 from ..publishing.load_and_render import prepare
 from ..redact import key_label, plural
-from ..settings import DEFAULT_MAX_DOCUMENT_BYTES, PublishOptions
+from ..settings import DEFAULT_MAX_DOCUMENT_BYTES
 from ..state.model import StoppedPolicy
 from .app import app
-from .common import JsonOpt, MaxBytesOpt, PolicyOpt, StateArg, errors, say, say_json
+from .common import (
+    JsonOpt,
+    MaxBytesOpt,
+    PolicyOpt,
+    StateArg,
+    errors,
+    publish_options,
+    say,
+    say_json,
+)
 
 
 @app.command()
@@ -52,9 +61,7 @@ def validate(
     """Check the state, every document it renders and that webhook secrets are set; write
     nothing (exit 3 on a problem)."""
     with errors(as_json):
-        options = PublishOptions(
-            stopped_policy=StoppedPolicy(stopped_policy), max_document_bytes=max_document_bytes
-        )
+        options = publish_options(stopped_policy, max_document_bytes=max_document_bytes)
         loaded, rendered, hooks = prepare(state, options)
     short = [key_label(k) for k in rendered.keys if len(k) < SHORT_KEY]
     revoked = sum(1 for k in rendered.keys.values() if k.revoked)
@@ -93,7 +100,7 @@ def render(
 ) -> None:
     """Print the document one API key would get, exactly as it would be published."""
     with errors():
-        options = PublishOptions(stopped_policy=StoppedPolicy(stopped_policy))
+        options = publish_options(stopped_policy)
         _, rendered, _ = prepare(state, options, secrets=False)  # printing needs no secret
         doc = rendered.documents.get(key)
         if doc is None:

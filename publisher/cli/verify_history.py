@@ -11,7 +11,7 @@ from .. import api
 from ..bookkeeping.history import Generation
 from ..operations.verify import VerifyResult
 from ..redact import key_label, plural
-from ..settings import DEFAULT_TARGET, PublishOptions, StorageSettings
+from ..settings import DEFAULT_TARGET, StorageSettings
 from ..state.model import StoppedPolicy
 from .app import app
 from .common import (
@@ -23,6 +23,7 @@ from .common import (
     StateArg,
     TargetOpt,
     errors,
+    publish_options,
     say,
     say_json,
 )
@@ -66,7 +67,7 @@ def verify(
         result = api.verify(
             state,
             target,
-            PublishOptions(stopped_policy=StoppedPolicy(stopped_policy)),
+            publish_options(stopped_policy),
             storage=StorageSettings(endpoint_url, region, profile),
             edges=edge or [],
             sample=sample,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..errors import StorageError, TooManyInvalidationsError
 from ..fetch import send as http_send
 from ..redact import plural, url_for_display
+from ..retry import CLOUDFRONT, Backoff
 from ..settings import DEFAULT_INVALIDATION_THRESHOLD
 
 if TYPE_CHECKING:  # boto3 is imported only when a CloudFront purge is asked for
@@ -40,7 +41,7 @@ class CloudFrontPurger:
         threshold: int = DEFAULT_INVALIDATION_THRESHOLD,
         wait: bool = False,
         wait_timeout: float = 900,
-        attempts: int = 6,
+        backoff: Backoff = CLOUDFRONT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api = api
@@ -48,7 +49,7 @@ class CloudFrontPurger:
         self.threshold = threshold
         self.wait = wait
         self.wait_timeout = wait_timeout
-        self.attempts = attempts
+        self.backoff = backoff
         self.sleep = sleep
         self.invalidation_id: str | None = None
 
@@ -71,19 +72,20 @@ class CloudFrontPurger:
         if not paths:
             return
         items = self.batch(paths)
-        delay = 1.0
-        for attempt in range(1, self.attempts + 1):
+        waits = self.backoff.waits()
+        made: str | None = None
+        while made is None:
             try:
-                self.invalidation_id = self.api.invalidate(items)
-                break
+                made = self.invalidation_id = self.api.invalidate(items)
             except TooManyInvalidationsError:
-                if attempt == self.attempts:
+                wait = next(waits, None)
+                if wait is None:
                     raise StorageError(
-                        f"CloudFront has too many invalidations in progress (tried {attempt} times)"
+                        "CloudFront has too many invalidations in progress (tried "
+                        f"{self.backoff.attempts} times)"
                     ) from None
-                log.warning("too many invalidations in progress; retrying in %.0f s", delay)
-                self.sleep(delay)
-                delay *= 2
+                log.warning("too many invalidations in progress; retrying in %.0f s", wait)
+                self.sleep(wait)
         if self.wait and self.invalidation_id:
             self.api.wait(self.invalidation_id, self.wait_timeout)
 

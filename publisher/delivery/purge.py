@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 
 from ..errors import Problem, StorageError, UsageError
+from ..meta_json import encode_meta
 from ..redact import key_label, plural
 from ..settings import CdnKind, CdnSettings, StorageSettings
 from .cdn import CloudFrontPurger, HttpPurger, Purger
@@ -86,4 +87,4 @@ def read_pending(target: Bookkeeping) -> list[str]:
 
 
 def _pending_bytes(hashes: list[str]) -> bytes:
-    return json.dumps({"keys": sorted(hashes)}, indent=1).encode() + b"\n"
+    return encode_meta({"keys": sorted(hashes)})

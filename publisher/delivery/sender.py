@@ -13,13 +13,13 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ..errors import StorageError
 from ..fetch import send as http_send
 from ..redact import redact_url_text
+from ..retry import WEBHOOKS, Backoff
 from .hooks import Hook
 from .signatures import sign
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
-ATTEMPTS = 3
 
 
 @dataclass
@@ -27,8 +27,7 @@ class Sender:
     """POST signed payloads with a timeout, bounded retries and backoff, concurrently."""
 
     timeout: float = DEFAULT_TIMEOUT
-    attempts: int = ATTEMPTS
-    backoff: float = 0.5
+    backoff: Backoff = WEBHOOKS
     sleep: Callable[[float], None] = time.sleep
     concurrency: int = 8
 
@@ -42,14 +41,13 @@ class Sender:
 
     def send(self, hook: Hook, body: bytes) -> str | None:
         """Deliver one body; return None, or why the last attempt failed."""
-        error = None
-        for attempt in range(self.attempts):
-            if attempt:
-                self.sleep(self.backoff * 2 ** (attempt - 1))
-            error = self._post(hook, body)
+        error = self._post(hook, body)
+        for attempt, wait in enumerate(self.backoff.waits(), start=2):
             if error is None:
                 return None
-            log.info("webhook %s: attempt %d failed: %s", hook.label, attempt + 1, error)
+            log.info("webhook %s: attempt %d failed: %s", hook.label, attempt - 1, error)
+            self.sleep(wait)
+            error = self._post(hook, body)
         return error
 
     def _post(self, hook: Hook, body: bytes) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..meta_json import encode_meta
 from .hooks import Hook
 
 RECORD = "webhooks.json"
@@ -28,7 +29,7 @@ class Record:
             return cls()
 
     def encode(self) -> bytes:
-        return json.dumps({"version": 1, "hooks": self.hooks}, sort_keys=True).encode() + b"\n"
+        return encode_meta({"version": 1, "hooks": self.hooks})
 
     def due(self, hooks: list[Hook], scope_sha: Mapping[str, str]) -> list[Hook]:
         """Hooks whose scope's document differs from what they last received."""

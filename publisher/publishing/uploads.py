@@ -44,8 +44,8 @@ class UploadError(StorageError):
 
 class Workers:
     """Upload threads started ahead (by a helper thread, while the lock is taken and the
-    manifest checked), waiting for the puts; starting 480 threads costs about 0.05 s of
-    the interpreter, and 0.6 s when they start while the first ones upload.
+    manifest checked), waiting for the puts: started while the first ones upload, the
+    threads would take the interpreter from them.
 
     A worker takes the next put when it is given (`send`), calls `put_document` (on S3 it
     lets go of the interpreter lock while its request is out) and reports (index, None or

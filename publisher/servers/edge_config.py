@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # imported when a configuration is rendered: a publish needs 
     import jinja2
 
 from ..errors import UsageError
+from ..names import AWS_REGION_NAME, BUCKET_NAME
 from ..redact import url_for_display
 from ..settings import VERSION
 
@@ -120,9 +121,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _ARN = re.compile(r"arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/[A-Z0-9]{8,20}")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 
 
 def cloudfront_path(prefix: str) -> str:
@@ -162,7 +161,7 @@ def render_cloudfront(bucket: str, prefix: str, region: str) -> str:
     """A CloudFormation template: the distribution, its /config/* behavior with a cache
     policy and a CORS response headers policy, and origin access control."""
     _check_bucket(bucket)
-    if not _REGION.fullmatch(region):
+    if not AWS_REGION_NAME.fullmatch(region):
         raise UsageError(f"--region {region!r}: an AWS region such as eu-west-1")
     return (
         _environment()
@@ -185,5 +184,5 @@ def _check_cache_path(path: str) -> None:
 
 
 def _check_bucket(bucket: str) -> None:
-    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+    if not BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
         raise UsageError(f"--bucket {bucket!r}: not a bucket name (3-63 of a-z, 0-9, '.', '-')")

@@ -1,7 +1,7 @@
 """The quick read of a YAML state: plain data from libyaml's events, no lines noted.
 
 Most states are plain: no anchors, aliases or tags, no duplicate keys, no dates. For
-those, this reader builds the data in one tight loop (a quarter of the careful
+those, this reader builds the data in one tight loop (a fraction of the careful
 builder's time) and hands each organization on as it completes. Anything else raises
 `Unusual` and the caller reads the file again with the careful builder
 (`yaml_build.Builder`), which notes the line of every location, says what is wrong,

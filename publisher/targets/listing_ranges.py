@@ -1,8 +1,8 @@
 """A full listing in key ranges: side by side where the store answers requests together,
 one chain where it answers them one after another.
 
-A store far away (S3, R2: ~30 ms a request) lists ranges side by side several times as
-fast as one chain of pages. A local server bound by its own CPU (moto filters its whole
+A store far away (S3, R2: tens of ms a request) lists ranges side by side several
+times as fast as one chain of pages. A local server bound by its own CPU (moto filters its whole
 bucket for every page) answers them one after another, and every range's extra page
 then costs a whole page. So the first range's first page is asked for alone, then the
 other ranges' first pages at once: about as long as that one, the store answers them

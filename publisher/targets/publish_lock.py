@@ -10,6 +10,8 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
+from ..meta_json import encode_meta
+
 
 @dataclass(frozen=True)
 class LockInfo:
@@ -20,7 +22,7 @@ class LockInfo:
     expires_at: float
 
     def encode(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
+        return encode_meta(asdict(self))
 
     def renewed(self, ttl: float, now: float | None = None) -> LockInfo:
         """Return the same lock with its expiry pushed `ttl` seconds past now."""

@@ -13,6 +13,7 @@ from typing import Protocol
 from ..aws import BOOKKEEPING, Headers, S3Bucket, is_not_implemented, is_precondition_failed
 from ..documents.render import CONTENT_TYPE, Document
 from ..errors import LockHeldError, Problem, StorageError, UsageError
+from ..names import BUCKET_NAME
 from ..redact import KEY_NAME, key_label, plural, printable
 from ..settings import DEFAULT_CACHE_CONTROL
 from ..threads import to_the_end
@@ -23,7 +24,6 @@ from .publish_lock import LockInfo, decode_lock, is_stale
 log = logging.getLogger(__name__)
 
 _MD5 = re.compile(r"[0-9a-f]{32}")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def parse_s3_url(url: str) -> S3Location:
     rest = url.removeprefix("s3://")
     bucket, _, prefix = rest.partition("/")
     shown = printable(url)
-    if not _BUCKET.fullmatch(bucket):
+    if not BUCKET_NAME.fullmatch(bucket):
         raise UsageError(f"{shown}: not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
     prefix = prefix.strip("/")
     if {".", ".."} & set(prefix.split("/")) or "//" in prefix:
@@ -59,18 +59,16 @@ class Uploads(Protocol):
 
 ROUND_TRIP_RATE = 16_000
 """PUTs a second the native uploads can send: in flight, this rate times the store's round
-trip keeps a distant store busy (30 ms: 480 in flight). `python bench/upload_clients.py`
-(10,000 PUTs to the null S3 30 ms away, obstore's blocking put on that many threads):
-240 threads sent 7,421 a second, 480 11,677, 720 9,589 and 960 11,323 (the interpreter
-lock, handed between more threads, costs more than they add). A cold 100,000-key
-publish there peaked at 389 MiB with 480 in flight (bench/README.md)."""
+trip keeps a distant store busy. Past MOST threads the interpreter lock, handed between
+more of them, costs more than they add; `python bench/upload_clients.py` measures it
+(bench/README.md has the figures and the memory they cost)."""
 FEWEST, MOST, THREADS_MOST = 32, 512, 64
 
 
 def auto_concurrency(round_trips: Sequence[float]) -> int:
-    """Uploads in flight for a store whose requests took `round_trips` seconds: 32 for a
-    store on this machine or next to it (more only queue at moto or a small MinIO), 480
-    for one 30 ms away, at most 512."""
+    """Uploads in flight for a store whose requests took `round_trips` seconds: FEWEST for
+    a store on this machine or next to it (more only queue at moto or a small MinIO),
+    more for one farther away (the round trip times ROUND_TRIP_RATE), at most MOST."""
     if not round_trips:
         return FEWEST
     typical = sorted(round_trips)[len(round_trips) // 2]
