@@ -8,7 +8,7 @@ path sends Content-MD5 instead of a CRC32 trailer. The peers get the same Conten
 Cache-Control and a `sha256` metadata entry; a tool that sets one value for every file
 gets a placeholder of the same length (64 hex digits), so the same bytes go on the wire,
 not each document's own digest. What each one does send is captured, not assumed:
-`python bench/nulls3.py --headers` prints it (bench/README.md has the table).
+`python bench/headers.py` prints it (bench/README.md has the table).
 """
 
 from __future__ import annotations
