@@ -13,6 +13,8 @@ AWSCLI := bench/.awscli/bin/aws
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# The distribution was called `publisher` before it became `overrides-publisher`.
+	$(BIN)/python -m pip uninstall --quiet --yes publisher 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

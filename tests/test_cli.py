@@ -180,7 +180,9 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
 
 
 def test_wheel_ships_the_schemas(tmp_path: Path) -> None:
-    """The built wheel contains both JSON Schemas and the example state inside the package."""
+    """The built wheel is the distribution `overrides-publisher` (PyPI's `publisher` is
+    another project), installs the command `publisher`, and contains both JSON Schemas and
+    the example state inside the package `publisher`."""
     subprocess.run(
         [
             sys.executable,
@@ -197,8 +199,14 @@ def test_wheel_ships_the_schemas(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    wheel = next(tmp_path.glob("publisher-*.whl"))
+    wheel = next(tmp_path.glob("overrides_publisher-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
+    with zipfile.ZipFile(wheel) as zf:
+        info = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        assert "\nName: overrides-publisher\n" in zf.read(info).decode()
+        scripts = zf.read(info.replace("METADATA", "entry_points.txt")).decode()
+        assert "publisher = publisher.cli:main" in scripts
+    assert not [n for n in names if n.split("/")[0] not in ("publisher",) and ".dist-info" not in n]
     for name in (
         "publisher/schema/state.schema.json",
         "publisher/schema/overrides.schema.json",
