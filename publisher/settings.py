@@ -30,7 +30,7 @@ DEFAULT_KEEP_GENERATIONS = 100
 
 @dataclass(frozen=True)
 class PublishOptions:
-    """How the publish algorithm behaves (SPEC §5)."""
+    """How the publish algorithm behaves."""
 
     stopped_policy: StoppedPolicy = StoppedPolicy.winners_only
     prune: bool = False
@@ -101,7 +101,7 @@ class StorageSettings:
 
 
 class CdnKind(StrEnum):
-    """Which CDN to purge after a publish (SPEC §6)."""
+    """Which CDN to purge after a publish."""
 
     none = "none"
     cloudfront = "cloudfront"

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 
+from publisher.cli import app
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
 from tests.conftest import KEY_A, base_state, dump_state, run_cli, write_yaml
@@ -251,10 +253,16 @@ def test_a_bad_choice_reads_like_click_with_a_guess(tmp_path: Path) -> None:
 
 
 def test_verbose_after_the_command_and_completion(tmp_path: Path) -> None:
-    """`publish -v` logs the steps; shell completion is offered."""
+    """`publish -v` logs the steps, each line labelled by its stage (not a module path);
+    shell completion is offered."""
     path = dump_state(tmp_path / "s.yaml", base_state())
     result = run_cli("publish", path, "--target", tmp_path / "out", "-v")
-    assert result.exit_code == 0 and "INFO publisher" in result.stderr
+    assert result.exit_code == 0
+    logged = [line for line in result.stderr.splitlines() if line.startswith("INFO ")]
+    assert "INFO publishing: wrote 3 documents in " in result.stderr
+    stages = {line.split(" ")[1].rstrip(":") for line in logged}
+    assert stages and stages <= {"state", "documents", "publishing", "targets", "bookkeeping"}
+    assert "publisher." not in result.stderr
     assert "--install-completion" in run_cli("--help").stdout
     completion = run_cli("--show-completion", "bash")
     assert completion.exit_code == 0 and "complete" in completion.stdout
@@ -360,3 +368,67 @@ def test_pull_says_there_is_no_copy_and_what_the_server_said(tmp_path: Path) -> 
     assert result.exit_code == 4
     assert "answered HTTP 400 (Invalid API key); there is no last good copy yet" in result.stderr
     assert "over --max-stale" not in result.stderr
+
+
+# --- options every command shares ------------------------------------------------------
+
+
+def every_command() -> dict[str, Any]:
+    """Each command of the app (keys and webhooks' too) by its full name."""
+    found: dict[str, Any] = {}
+
+    def walk(group: Any, prefix: str) -> None:
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                walk(command, f"{prefix}{name} ")
+            else:
+                found[f"{prefix}{name}"] = command
+
+    walk(typer.main.get_command(app), "")
+    return found
+
+
+def test_every_command_takes_verbose_and_quiet() -> None:
+    """-v/--verbose and -q/--quiet are options of every command, as of the app itself."""
+    for name, command in every_command().items():
+        options = {opt for param in command.params for opt in param.opts}
+        assert {"-v", "--verbose", "-q", "--quiet"} <= options, name
+
+
+def test_a_short_option_means_one_thing_everywhere() -> None:
+    """Each short option stands for the same long option in every command that has it
+    (`pull --out` is also `--output`, as -o is everywhere else)."""
+    meanings: dict[str, list[set[str]]] = {}
+    for command in every_command().values():
+        for param in (p for p in command.params if p.param_type_name == "option"):
+            longs = {o for o in param.opts if o.startswith("--")}
+            for short in (o for o in param.opts if not o.startswith("--")):
+                meanings.setdefault(short, []).append(longs)
+    shared = {short: set.intersection(*longs) for short, longs in meanings.items()}
+    assert {short for short, longs in shared.items() if len(longs) != 1} == set()
+    assert shared["-n"] == {"--dry-run"} and shared["-o"] == {"--output"}
+    assert shared["-t"] == {"--target"} and shared["-q"] == {"--quiet"}
+
+
+def test_quiet_and_verbose_before_or_after_any_command(tmp_path: Path) -> None:
+    """`publisher -q publish` and `publisher publish -q` both work, as -v does."""
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    target = tmp_path / "out"
+    before = run_cli("-q", "publish", path, "--target", target)
+    assert before.exit_code == 0, before.stderr
+    assert before.stdout.startswith("Published 3 documents") and before.stderr == ""
+    after = run_cli("history", "--target", target, "-q")
+    assert after.exit_code == 0 and after.stdout.startswith("gen  time (UTC)")
+    logged = run_cli("-v", "validate", path)
+    assert logged.exit_code == 0 and "INFO publishing: loaded the state in " in logged.stderr
+    assert "INFO " in run_cli("validate", path, "-v").stderr
+    assert "INFO " not in run_cli("validate", path).stderr  # -v does not outlive its run
+
+
+def test_no_help_names_a_document_that_does_not_ship() -> None:
+    """No help text and no README line refers to the SPEC (it is not shipped)."""
+    for name in every_command():
+        shown = run_cli(*name.split(), "--help")
+        assert shown.exit_code == 0 and "SPEC" not in shown.stdout, name
+    assert "SPEC" not in run_cli("--help").stdout
+    assert "SPEC" not in (Path(__file__).resolve().parent.parent / "README.md").read_text()

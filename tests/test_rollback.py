@@ -182,7 +182,7 @@ def test_old_generations_are_collected(tmp_path: Path) -> None:
     state_file = tmp_path / "s.yaml"
     for i in range(14):
         publish(site, state_file, state_with(round(0.05 * (i + 1), 2)), "--keep-generations", "3")
-    history = json.loads(run_cli("history", *site.args, "--json", "-n", "20").stdout)
+    history = json.loads(run_cli("history", *site.args, "--json", "--limit", "20").stdout)
     restorable = [g["generation"] for g in history if g["restorable"]]
     assert restorable[0] == 14 and len(restorable) >= 3 and len(restorable) < 14
     oldest = min(restorable)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import sys
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -52,10 +54,13 @@ def _name_values(params: list[Any]) -> None:
 
 
 class Command(TyperCommand):
-    """A command whose help names values as click does: STATE, TEXT, INTEGER."""
+    """A command whose help names values as click does (STATE, TEXT, INTEGER), and that
+    takes -v/--verbose and -q/--quiet after its name as the app does before it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        names = {param.name for param in self.params}
+        self.params += [p for p in _output_options() if p.name not in names]
         _name_values(self.params)
 
 
@@ -115,6 +120,56 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(webhooks_app, name="webhooks")
 
 
+@dataclass
+class Output:
+    """How much a command says besides its result: -v logs each step, -q draws no
+    progress display and logs no request (results and errors always print)."""
+
+    verbose: bool = False
+    quiet: bool = False
+
+
+OUTPUT = Output()
+"""This run's -v/-q, given before the command or after it."""
+
+
+def _set_verbose(value: bool) -> bool:
+    if value:
+        OUTPUT.verbose = True
+        configure_logging(True)
+    return value
+
+
+def _set_quiet(value: bool) -> bool:
+    if value:
+        OUTPUT.quiet = True
+    return value
+
+
+VERBOSE_HELP = "Log each step and how long it took, labelled by its stage (stderr)."
+QUIET_HELP = "No progress display and no request log; results and errors still print."
+VerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", callback=_set_verbose, expose_value=False, help=VERBOSE_HELP),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", callback=_set_quiet, expose_value=False, help=QUIET_HELP),
+]
+
+
+@functools.cache
+def _output_options() -> list[Any]:
+    """The -v and -q options every command takes (built by typer, as the commands' are)."""
+    probe = typer.Typer(add_completion=False)
+
+    @probe.command()
+    def options(verbose: VerboseOpt = False, quiet: QuietOpt = False) -> None:
+        pass  # only its options are used
+
+    return list(typer.main.get_command(probe).params)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"publisher {__version__}")
@@ -122,9 +177,12 @@ def _version(value: bool) -> None:
 
 
 class _SafeFormatter(logging.Formatter):
-    """Log lines pass the same redaction as every other line of output."""
+    """Log lines are labelled by their stage (`publisher.publishing.run` → `publishing`)
+    and pass the same redaction as every other line of output."""
 
     def format(self, record: logging.LogRecord) -> str:
+        parts = record.name.split(".")
+        record.stage = parts[1] if len(parts) > 1 else parts[0]
         return scrub(printable(super().format(record)))
 
 
@@ -135,7 +193,7 @@ def configure_logging(verbose: bool) -> None:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(stage)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
     logger.propagate = False
@@ -146,8 +204,9 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log what happens (also after the command).")
-    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
+    # -v and -q apply to whichever command follows (each command takes them too).
+    OUTPUT.verbose, OUTPUT.quiet = verbose, quiet
     configure_logging(verbose)

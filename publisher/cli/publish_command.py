@@ -29,7 +29,7 @@ from ..settings import (
     UploadClient,
 )
 from ..state.model import StoppedPolicy
-from .app import app, configure_logging
+from .app import OUTPUT, app
 from .common import (
     CDN,
     S3,
@@ -113,13 +113,6 @@ def publish_cmd(
     keep_generations: KeepOpt = DEFAULT_KEEP_GENERATIONS,
     list_all: Annotated[
         bool, typer.Option("--list-all", help="List every changed key, not the first 20.")
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log each step and how long it took.")
-    ] = False,
-    quiet: Annotated[
-        bool,
-        typer.Option("--quiet", "-q", help="No progress display (it shows only on a terminal)."),
     ] = False,
     as_json: JsonOpt = False,
     endpoint_url: EndpointOpt = None,
@@ -261,9 +254,7 @@ def publish_cmd(
         wait_edges=tuple(wait_edge or ()),
         wait_timeout=wait_timeout,
     )
-    if verbose:
-        configure_logging(True)
-    shown = _Shown(quiet, as_json, list_all, no_lock)
+    shown = _Shown(OUTPUT.quiet, as_json, list_all, no_lock)
     _publish(state, target, (options, storage, cdn_settings), shown, report)
 
 

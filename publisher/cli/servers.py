@@ -12,10 +12,8 @@ import typer
 from ..errors import UsageError
 from ..servers.serve import make_server
 from ..settings import DEFAULT_CACHE_CONTROL
-from .app import app
+from .app import OUTPUT, app
 from .common import errors, say
-
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Do not log each request to stderr.")]
 
 
 @app.command()
@@ -30,10 +28,9 @@ def serve(
     cache_control: Annotated[
         str, typer.Option("--cache-control", help="Cache-Control header of the documents.")
     ] = DEFAULT_CACHE_CONTROL,
-    quiet: QuietOpt = False,
 ) -> None:
-    """Serve GET|HEAD /config/<key> from a published directory (SPEC §7), for a self-hosted
-    setup or a local test: 400 for an unknown key, 404 elsewhere, nothing outside config/.
+    """Serve GET|HEAD /config/<key> from a published directory, for a self-hosted setup or
+    a local test: 400 for an unknown key, 404 elsewhere, nothing outside config/.
 
     One line per request goes to stderr (time, client, request with the key as a label,
     status, bytes, duration); --quiet turns it off.
@@ -47,7 +44,7 @@ def serve(
             server = make_server(directory, host, port, cache_control)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        server.access_log = None if quiet else _log_line
+        server.access_log = None if OUTPUT.quiet else _log_line
     say(
         f"Serving {directory}/config at http://{host}:{server.server_port}/config/<key> "
         "(Ctrl-C stops)",
@@ -59,7 +56,7 @@ def serve(
 @app.command()
 def pull(
     url: Annotated[str, typer.Argument(help="The document URL: https://cdn.example/config/<key>.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The file to keep current.")],
+    out: Annotated[Path, typer.Option("--output", "--out", "-o", help="The file to keep current.")],
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait.")] = 10,
     max_stale: Annotated[
         float | None,
@@ -91,13 +88,12 @@ def pull(
 
 @app.command()
 def receive(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The file to keep current.")],
+    out: Annotated[Path, typer.Option("--output", "--out", "-o", help="The file to keep current.")],
     secret_env: Annotated[
         str, typer.Option("--secret-env", help="Environment variable holding the signing secret.")
     ],
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port.")] = 3200,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    quiet: QuietOpt = False,
 ) -> None:
     """Accept signed webhook pushes and keep FILE current (the push side of pull).
 
@@ -116,7 +112,7 @@ def receive(
             server = ReceiveServer(host, port, secret, out)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        server.access_log = None if quiet else _log_line
+        server.access_log = None if OUTPUT.quiet else _log_line
     say(f"Receiving at http://{host}:{server.server_port}/ into {out} (Ctrl-C stops)", err=True)
     _run_until_interrupted(server)
 

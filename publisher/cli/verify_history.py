@@ -120,7 +120,7 @@ def _as_json(result: VerifyResult) -> dict[str, Any]:
 @app.command()
 def history(
     target: TargetOpt = DEFAULT_TARGET,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show this many.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show this many.")] = 20,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
