@@ -157,6 +157,55 @@ def test_init_writes_example_and_refuses_overwrite(
     assert run_cli("init", "--force").exit_code == 0
 
 
+def test_init_creates_missing_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`init sub/dir/x.yaml` creates the folders, says so in one line, and the file validates."""
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("init", "sub/dir/x.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Wrote sub/dir/x.yaml (created sub/). Next: ")
+    assert run_cli("validate", "sub/dir/x.yaml").exit_code == 0
+    Path("afile").write_text("")
+    blocked = run_cli("init", "afile/x.yaml")
+    assert blocked.exit_code == 2 and "Traceback" not in blocked.stderr
+    assert blocked.stderr == "error: afile/x.yaml: cannot create its folder: afile is a file\n"
+
+
+def test_init_writes_json_for_a_json_path(tmp_path: Path) -> None:
+    """`init x.json` writes the same example as JSON, which validate accepts and which
+    renders the very documents the YAML example does."""
+    assert run_cli("init", tmp_path / "x.json").exit_code == 0
+    assert run_cli("init", tmp_path / "x.yaml").exit_code == 0
+    data = json.loads((tmp_path / "x.json").read_text())  # JSON, not YAML
+    assert data["version"] == 1
+    assert run_cli("validate", tmp_path / "x.json").exit_code == 0
+    as_json = render_documents(load_state(tmp_path / "x.json")).documents
+    as_yaml = render_documents(load_state(tmp_path / "x.yaml")).documents
+    assert {k: d.body for k, d in as_json.items()} == {k: d.body for k, d in as_yaml.items()}
+
+
+@pytest.mark.parametrize("path", ["sub/", "sub", "."])
+def test_init_refuses_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A directory (or a path ending in /) is refused with exit 2; no file named `sub`."""
+    monkeypatch.chdir(tmp_path)
+    Path("sub").mkdir()
+    if path == "sub/":
+        Path("sub").rmdir()
+    result = run_cli("init", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}: names a directory: give the file to write")
+    assert not Path("sub").is_file()
+    assert list(tmp_path.rglob("*.yaml")) == []
+
+
+def test_init_refuses_an_unknown_extension(tmp_path: Path) -> None:
+    """`init x.txt` would write a file validate refuses: exit 2, nothing written."""
+    result = run_cli("init", tmp_path / "x.txt")
+    assert result.exit_code == 2 and "use .yaml, .yml or .json" in result.stderr
+    assert not (tmp_path / "x.txt").exists()
+
+
 def test_console_script_end_to_end(tmp_path: Path) -> None:
     """The installed `publisher` script and `python -m publisher` run init, publish and validate."""
     script = shutil.which("publisher", path=str(BIN)) or str(BIN / "publisher")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 from ..errors import UsageError
+from ..files import write_atomic
 from ..publishing.load_and_render import prepare
 from ..redact import key_label, plural
 from ..settings import DEFAULT_MAX_DOCUMENT_BYTES
+from ..state.load import state_format
 from ..state.model import StoppedPolicy
 from .app import app
 from .common import (
@@ -29,18 +34,48 @@ from .common import (
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the example state.")] = Path(
-        "experiments.yaml"
-    ),
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="Where to write the example state: a .yaml, .yml or .json file (missing "
+            "folders are created)."
+        ),
+    ] = "experiments.yaml",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented example state file to start from."""
+    """Write an example state file to start from: commented YAML, or JSON for a .json
+    path."""
     with errors():
-        if path.exists() and not force:
-            raise UsageError(f"{path} exists: pass --force to overwrite it")
-        example = files("publisher").joinpath("data/example.yaml").read_bytes()
-        path.write_bytes(example)
-    say(f"Wrote {path}. Next: publisher validate {path} && publisher publish {path}")
+        where, created = _write_example(path, force)
+    made = f" (created {created}/)" if created else ""
+    say(f"Wrote {where}{made}. Next: publisher validate {where} && publisher publish {where}")
+
+
+def _write_example(name: str, force: bool) -> tuple[Path, Path | None]:
+    """Write the example state at `name` in the format its extension says; return the
+    path and the outermost folder created for it (None: it was there)."""
+    path = Path(name)
+    if name.endswith(("/", os.sep)) or path.is_dir():
+        raise UsageError(
+            f"{name}: names a directory: give the file to write, e.g. "
+            f"{(path / 'experiments.yaml').as_posix()}"
+        )
+    fmt = state_format(path)  # an unknown extension is refused before anything is made
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists: pass --force to overwrite it")
+    example = files("publisher").joinpath("data/example.yaml").read_bytes()
+    if fmt == "json":  # the same example, without its comments (JSON has none)
+        example = (json.dumps(yaml.safe_load(example), indent=2) + "\n").encode()
+    missing = [p for p in path.parents if not p.exists()]
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UsageError(f"{path}: cannot create its folder: {above} is a file")
+    try:
+        write_atomic(path, example)
+    except OSError as exc:
+        where = missing[-1] if missing else path.parent
+        raise UsageError(f"{path}: cannot write in {where}: {exc.strerror}") from None
+    return path, missing[-1] if missing else None
 
 
 def _count(count: int, noun: str) -> str:
