@@ -26,9 +26,12 @@ class Run:
     stderr: str
 
 
-def run_cli(*args: str | Path) -> Run:
-    """Run the publisher CLI in-process and return its exit code and both streams."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
+def run_cli(
+    *args: str | Path, input: str | bytes | None = None, env: dict[str, str] | None = None
+) -> Run:
+    """Run the publisher CLI in-process and return its exit code and both streams
+    (`input`: its stdin; `env`: variables set for the run)."""
+    result = CliRunner().invoke(app, [str(a) for a in args], input=input, env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)

@@ -105,6 +105,7 @@ def test_validate_json(state_file: Path) -> None:
     """`validate --json` prints counts."""
     result = run_cli("validate", state_file, "--json")
     assert json.loads(result.stdout) == {
+        "file": str(state_file),
         "ok": True,
         "organizations": 2,
         "documents": 3,

@@ -296,7 +296,8 @@ def test_validate_warns_about_short_keys(tmp_path: Path) -> None:
     state["organizations"][1]["api_keys"][0]["key"] = "short_key_1"
     result = run_cli("validate", dump_state(tmp_path / "s.yaml", state))
     assert result.exit_code == 0
-    assert "warning: 1 API key has fewer than 16 characters" in result.stderr
+    assert ": 1 API key has fewer than 16 characters" in result.stderr
+    assert result.stderr.startswith("warning: ")
     assert "short_key_1" not in result.stderr and "sho…" in result.stderr
 
 

@@ -17,6 +17,7 @@ from . import (
     rollback_command,
     servers,
     state_cmds,
+    validate_command,
     verify_history,
 )
 from .app import app
@@ -31,6 +32,7 @@ __all__ = [
     "rollback_command",
     "servers",
     "state_cmds",
+    "validate_command",
     "verify_history",
 ]
 

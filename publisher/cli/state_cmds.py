@@ -1,4 +1,4 @@
-"""The commands that read or start a state file: init, validate, render."""
+"""The commands that start or read a state file: init, render (validate: validate_command.py)."""
 
 from __future__ import annotations
 
@@ -15,20 +15,16 @@ import yaml
 from ..errors import UsageError
 from ..files import write_atomic
 from ..publishing.load_and_render import prepare
-from ..redact import key_label, plural
-from ..settings import DEFAULT_MAX_DOCUMENT_BYTES
+from ..redact import key_label
 from ..state.load import state_format
 from ..state.model import StoppedPolicy
 from .app import app
 from .common import (
-    JsonOpt,
-    MaxBytesOpt,
     PolicyOpt,
     StateArg,
     errors,
     publish_options,
     say,
-    say_json,
 )
 
 
@@ -76,55 +72,6 @@ def _write_example(name: str, force: bool) -> tuple[Path, Path | None]:
         where = missing[-1] if missing else path.parent
         raise UsageError(f"{path}: cannot write in {where}: {exc.strerror}") from None
     return path, missing[-1] if missing else None
-
-
-def _count(count: int, noun: str) -> str:
-    return f"{count:,} {plural(count, noun)}"
-
-
-SHORT_KEY = 16
-"""Keys shorter than this get a warning: a document's key is its only secret."""
-
-
-@app.command()
-def validate(
-    state: StateArg,
-    stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
-    max_document_bytes: MaxBytesOpt = DEFAULT_MAX_DOCUMENT_BYTES,
-    as_json: JsonOpt = False,
-) -> None:
-    """Check the state, every document it renders and that webhook secrets are set; write
-    nothing (exit 3 on a problem)."""
-    with errors(as_json):
-        options = publish_options(stopped_policy, max_document_bytes=max_document_bytes)
-        loaded, rendered, hooks = prepare(state, options)
-    short = [key_label(k) for k in rendered.keys if len(k) < SHORT_KEY]
-    revoked = sum(1 for k in rendered.keys.values() if k.revoked)
-    summary = {
-        "ok": True,
-        "organizations": len(loaded.organizations),
-        "documents": rendered.count(),
-        "distinct": rendered.distinct_count(),
-        "revoked": revoked,
-        "webhooks": len(hooks),
-        "short_keys": short,
-    }
-    if short:
-        say(
-            f"warning: {_count(len(short), 'API key')} "
-            f"{'has' if len(short) == 1 else 'have'} fewer than {SHORT_KEY} characters and could "
-            f"be guessed: {', '.join(short[:10])}{' …' if len(short) > 10 else ''}; replace them "
-            "with `publisher keys create` (36 characters, 128 random bits)",
-            err=True,
-        )
-    if as_json:
-        say_json(summary)
-    else:
-        say(
-            f"{state}: valid: {_count(len(loaded.organizations), 'organization')}, "
-            f"{_count(rendered.count(), 'document')} "
-            f"({summary['distinct']} distinct), {_count(revoked, 'revoked key')}"
-        )
 
 
 @app.command()
