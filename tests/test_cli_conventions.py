@@ -230,7 +230,7 @@ def test_interrupt_says_how_far_it_got_and_releases_the_lock(
 def test_help_names_values_as_click_does() -> None:
     """Arguments as STATE and URL, values as TEXT, INTEGER, [a|b]; no typer-internal names."""
     publish = run_cli("publish", "--help").stdout
-    assert "publish [OPTIONS] STATE\n" in publish
+    assert "publish [OPTIONS] [STATE]\n" in publish
     for shown in ("--target TEXT", "--max-deletes INTEGER", "--cdn [none|cloudfront|http-purge]"):
         assert shown in publish
     for internal in ("<str>", "<int range>", "<list[str]>", "{state}", "<path>"):

@@ -10,6 +10,7 @@ import signal
 from types import FrameType
 
 from . import (
+    config_command,
     edge,
     housekeeping,
     publish_command,
@@ -24,6 +25,7 @@ from .app import app
 
 __all__ = [
     "app",
+    "config_command",
     "edge",
     "housekeeping",
     "main",

@@ -66,7 +66,7 @@ class Command(TyperCommand):
 
 _ORDER = [
     *("init", "validate", "render", "publish", "verify", "history", "rollback"),
-    *("report", "init-bucket", "edge-config"),
+    *("report", "init-bucket", "edge-config", "config"),
     *("serve", "pull", "receive", "keys", "webhooks"),
 ]
 
@@ -121,33 +121,54 @@ app.add_typer(webhooks_app, name="webhooks")
 
 
 @dataclass
-class Output:
-    """How much a command says besides its result: -v logs each step, -q draws no
-    progress display and logs no request (results and errors always print)."""
+class GlobalOptions:
+    """The options of every command, given before its name or after it: how much it says
+    besides its result (-v logs each step; -q draws no progress display and logs no
+    request; results and errors always print) and which project file it reads."""
 
     verbose: bool = False
     quiet: bool = False
+    config: str | None = None
 
 
-OUTPUT = Output()
-"""This run's -v/-q, given before the command or after it."""
+GLOBAL = GlobalOptions()
+"""This run's global options."""
 
 
 def _set_verbose(value: bool) -> bool:
     if value:
-        OUTPUT.verbose = True
+        GLOBAL.verbose = True
         configure_logging(True)
     return value
 
 
 def _set_quiet(value: bool) -> bool:
     if value:
-        OUTPUT.quiet = True
+        GLOBAL.quiet = True
     return value
 
 
 VERBOSE_HELP = "Log each step and how long it took, labelled by its stage (stderr)."
 QUIET_HELP = "No progress display and no request log; results and errors still print."
+CONFIG_HELP = (
+    "The project file: named targets and the state's default [default: PUBLISHER_CONFIG, "
+    "else publisher.toml if the working directory has one]."
+)
+
+
+def _set_config(value: str | None) -> str | None:
+    if value is not None:
+        GLOBAL.config = value
+    return value
+
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config", metavar="FILE", callback=_set_config, expose_value=False, help=CONFIG_HELP
+    ),
+]
+"""--config after the name of a command that reads the project file."""
 VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", callback=_set_verbose, expose_value=False, help=VERBOSE_HELP),
@@ -206,7 +227,10 @@ def _root(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    config: Annotated[
+        str | None, typer.Option("--config", metavar="FILE", help=CONFIG_HELP)
+    ] = None,
 ) -> None:
-    # -v and -q apply to whichever command follows (each command takes them too).
-    OUTPUT.verbose, OUTPUT.quiet = verbose, quiet
+    # They apply to whichever command follows (each command takes them too).
+    GLOBAL.verbose, GLOBAL.quiet, GLOBAL.config = verbose, quiet, config
     configure_logging(verbose)

@@ -16,13 +16,30 @@ import typer
 from ..errors import PublisherError, UsageError
 from ..files import write_atomic
 from ..redact import printable, scrub
-from ..settings import CdnKind, PublishOptions
+from ..settings import DEFAULT_TARGET, CdnKind, PublishOptions
 from ..state.model import StoppedPolicy
+from .app import GLOBAL
 from .output import error_json
+from .resolution import Resolved, resolve
 
 StateArg = Annotated[
     Path, typer.Argument(help="Experiment state file (.yaml, .yml or .json).", show_default=False)
 ]
+StateOrConfigArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Experiment state file (.yaml, .yml or .json) [default: PUBLISHER_STATE, else "
+        "the project file's state].",
+        show_default=False,
+    ),
+]
+
+
+def resolve_settings(fallback: str | None = DEFAULT_TARGET, **given: Any) -> Resolved:
+    """A command's settings from its flags (`given`; None: not given), then PUBLISHER_*
+    variables, then the project file (--config, PUBLISHER_CONFIG or ./publisher.toml),
+    then the defaults. `fallback`: the target when nothing names one."""
+    return resolve({"config": GLOBAL.config, **given}, fallback=fallback)
 
 
 def choice(kind: type[StrEnum]) -> Callable[[str], str]:
@@ -45,9 +62,11 @@ def choice(kind: type[StrEnum]) -> Callable[[str], str]:
     return check
 
 
-def header_value(value: str) -> str:
+def header_value(value: str | None) -> str | None:
     """Option callback: an HTTP header value is printable ASCII (a trailing newline from a
     YAML block would otherwise reach every PUT)."""
+    if value is None:
+        return value
     if not value.strip() or any(not (" " <= c <= "~") for c in value):
         raise typer.BadParameter(
             f"{value!r}: give a value of printable ASCII (no newline or control character)"
@@ -85,8 +104,9 @@ EndpointOpt = Annotated[
     str | None,
     typer.Option(
         "--endpoint-url",
-        help="S3-compatible endpoint (R2, MinIO, moto...) [default: AWS_ENDPOINT_URL_S3, "
-        "AWS_ENDPOINT_URL or the profile's endpoint_url, else AWS S3].",
+        help="S3-compatible endpoint (R2, MinIO, moto...) [default: PUBLISHER_ENDPOINT_URL, "
+        "the target's in the project file, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the "
+        "profile's endpoint_url, else AWS S3].",
         rich_help_panel=S3,
     ),
 ]
@@ -94,7 +114,8 @@ RegionOpt = Annotated[
     str | None,
     typer.Option(
         "--region",
-        help="Bucket region [default: AWS_DEFAULT_REGION or the profile's region, else us-east-1].",
+        help="Bucket region [default: PUBLISHER_REGION, the target's in the project file, "
+        "AWS_DEFAULT_REGION or the profile's region, else us-east-1].",
         rich_help_panel=S3,
     ),
 ]
@@ -116,12 +137,13 @@ ForceOpt = Annotated[
 ]
 
 CdnOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--cdn",
         callback=choice(CdnKind),
         metavar=choice_metavar(CdnKind),
-        help="Purge changed paths from this CDN.",
+        help="Purge changed paths from this CDN [default: PUBLISHER_CDN, the target's cdn in "
+        "the project file, else none].",
         rich_help_panel=CDN,
     ),
 ]
@@ -155,11 +177,13 @@ KeepOpt = Annotated[
     ),
 ]
 TargetOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--target",
         "-t",
-        help="A directory, or s3://bucket[/prefix]; documents go to <target>/config/<key>.",
+        help="A directory, s3://bucket[/prefix], or the name of a target of the project "
+        "file; documents go to <target>/config/<key> [default: PUBLISHER_TARGET, the "
+        "project file's default_target, else ./public].",
     ),
 ]
 ProfileOpt = Annotated[
@@ -167,7 +191,8 @@ ProfileOpt = Annotated[
     typer.Option(
         "--profile",
         help="AWS config profile (its endpoint_url, region, ca_bundle, s3.addressing_style "
-        "and credentials apply) [default: AWS_PROFILE, else default].",
+        "and credentials apply) [default: PUBLISHER_PROFILE, the target's in the project "
+        "file, AWS_PROFILE, else default].",
         rich_help_panel=S3,
     ),
 ]

@@ -8,13 +8,12 @@ import typer
 
 from .. import api
 from ..documents.render import render_documents
-from ..errors import StorageError
+from ..errors import StorageError, UsageError
 from ..redact import key_label, plural
-from ..settings import StorageSettings
 from ..state import load_state
 from ..state.keys import create_key, list_keys, revoke_key
 from ..state.model import StoppedPolicy
-from .app import app, keys_app, webhooks_app
+from .app import ConfigOpt, app, keys_app, webhooks_app
 from .common import (
     EndpointOpt,
     JsonOpt,
@@ -24,6 +23,7 @@ from .common import (
     StateArg,
     errors,
     publish_options,
+    resolve_settings,
     say,
     say_json,
 )
@@ -33,8 +33,13 @@ from .output import describe_key
 @app.command("init-bucket")
 def init_bucket(
     url: Annotated[
-        str, typer.Argument(help="s3://bucket[/prefix] to prepare.", show_default=False)
-    ],
+        str | None,
+        typer.Argument(
+            help="s3://bucket[/prefix] to prepare, or a target of the project file [default: "
+            "PUBLISHER_TARGET, else the project file's default_target].",
+            show_default=False,
+        ),
+    ] = None,
     create: Annotated[
         bool, typer.Option("--create", help="Create the bucket if it is missing.")
     ] = False,
@@ -58,15 +63,24 @@ def init_bucket(
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Prepare a bucket: create it (--create), allow GET/HEAD from any origin (CORS), and
     warn if anyone may list it (a public listing leaks every API key)."""
     from ..targets.init_bucket import prepare_bucket
 
     with errors():
+        where = resolve_settings(
+            None, target=url, endpoint_url=endpoint_url, region=region, profile=profile
+        ).target
+        if where is None:
+            raise UsageError(
+                "give the bucket to prepare (s3://bucket[/prefix]), or a default_target in "
+                "publisher.toml"
+            )
         report = prepare_bucket(
-            url,
-            StorageSettings(endpoint_url, region, profile),
+            where.url,
+            where.storage,
             create=create,
             public_read=public_read,
             allow_public_policy=disable_block_public_access,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +20,6 @@ from ..settings import (
     DEFAULT_LOCK_TTL,
     DEFAULT_MAX_DELETES,
     DEFAULT_MAX_DOCUMENT_BYTES,
-    DEFAULT_TARGET,
-    CdnKind,
     CdnSettings,
     PublishOptions,
     RetryMode,
@@ -29,7 +27,7 @@ from ..settings import (
     UploadClient,
 )
 from ..state.model import StoppedPolicy
-from .app import OUTPUT, app
+from .app import GLOBAL, ConfigOpt, app
 from .common import (
     CDN,
     S3,
@@ -46,7 +44,7 @@ from .common import (
     ProfileOpt,
     PurgeUrlOpt,
     RegionOpt,
-    StateArg,
+    StateOrConfigArg,
     TargetOpt,
     choice,
     choice_metavar,
@@ -54,6 +52,7 @@ from .common import (
     fail,
     header_value,
     publish_options,
+    resolve_settings,
     say,
 )
 from .output import stale_edges
@@ -63,8 +62,8 @@ from .report_page import Reporter, print_result, report_path
 
 @app.command(name="publish")
 def publish_cmd(
-    state: StateArg,
-    target: TargetOpt = DEFAULT_TARGET,
+    state: StateOrConfigArg = None,
+    target: TargetOpt = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -74,13 +73,15 @@ def publish_cmd(
         ),
     ] = False,
     prune: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--prune",
+            "--prune/--no-prune",
             help="Delete the documents publisher wrote for keys that are revoked or gone from "
-            "the state (anything else under config/ is left: see --prune-unmanaged).",
+            "the state (anything else under config/ is left: see --prune-unmanaged) "
+            "[default: PUBLISHER_PRUNE, the target's prune in the project file, else no].",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     prune_unmanaged: Annotated[
         bool,
         typer.Option(
@@ -119,14 +120,15 @@ def publish_cmd(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     cache_control: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--cache-control",
             callback=header_value,
-            help="Cache-Control of the documents.",
+            help="Cache-Control of the documents [default: PUBLISHER_CACHE_CONTROL, the "
+            f"target's in the project file, else {DEFAULT_CACHE_CONTROL}].",
             rich_help_panel=S3,
         ),
-    ] = DEFAULT_CACHE_CONTROL,
+    ] = None,
     concurrency: Annotated[
         int | None,
         typer.Option(
@@ -168,7 +170,7 @@ def publish_cmd(
             rich_help_panel=S3,
         ),
     ] = False,
-    cdn: CdnOpt = CdnKind.none,
+    cdn: CdnOpt = None,
     distribution_id: DistributionIdOpt = None,
     invalidation_threshold: Annotated[
         int,
@@ -211,6 +213,7 @@ def publish_cmd(
             "before → after, purge and webhooks; written when the publish fails too.",
         ),
     ] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Render, validate and sync every document to the target.
 
@@ -221,9 +224,23 @@ def publish_cmd(
     Exit codes: 0 done · 2 usage · 3 invalid state or document, or a refused prune
     (nothing published) · 4 storage or CDN failure (safe to re-run) · 5 the target is locked.
     """
+    with errors(as_json):
+        resolved = resolve_settings(
+            state=state,
+            target=target,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            cache_control=cache_control,
+            cdn=cdn,
+            distribution_id=distribution_id,
+            purge_urls=purge_url,
+            prune=prune,
+        )
+        where, state = resolved.require_target(), resolved.state()
     options = publish_options(
         stopped_policy,
-        prune=prune or prune_unmanaged,
+        prune=where.prune or prune_unmanaged,
         prune_unmanaged=prune_unmanaged,
         max_deletes=max_deletes,
         force=force,
@@ -235,27 +252,22 @@ def publish_cmd(
         keep_generations=keep_generations,
         describe=report is not None,
     )
-    storage = StorageSettings(
-        endpoint_url=endpoint_url,
-        region=region,
-        profile=profile,
-        cache_control=cache_control,
+    storage = replace(
+        where.storage,
         concurrency=concurrency,
         retry_mode=None if retry_mode is None else RetryMode(retry_mode),
         lock=not no_lock,
         upload_client=UploadClient(upload_client),
     )
-    cdn_settings = CdnSettings(
-        kind=CdnKind(cdn),
-        distribution_id=distribution_id,
+    cdn_settings = replace(
+        where.cdn,
         invalidation_threshold=invalidation_threshold,
         wait=wait,
-        purge_urls=tuple(purge_url or ()),
         wait_edges=tuple(wait_edge or ()),
         wait_timeout=wait_timeout,
     )
-    shown = _Shown(OUTPUT.quiet, as_json, list_all, no_lock)
-    _publish(state, target, (options, storage, cdn_settings), shown, report)
+    shown = _Shown(GLOBAL.quiet, as_json, list_all, no_lock)
+    _publish(state, where.url, (options, storage, cdn_settings), shown, report)
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,17 @@ import typer
 from .. import api
 from ..pages.status_page import status_page
 from ..publishing.load_and_render import prepare
-from ..settings import StorageSettings
 from ..state.model import StoppedPolicy
-from .app import app
+from .app import ConfigOpt, app
 from .common import (
     EndpointOpt,
     PolicyOpt,
     ProfileOpt,
     RegionOpt,
-    StateArg,
+    StateOrConfigArg,
     errors,
     publish_options,
+    resolve_settings,
     say,
     write_output,
 )
@@ -28,20 +28,23 @@ from .common import (
 
 @app.command()
 def report(
-    state: StateArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
+    state: StateOrConfigArg = None,
     target: Annotated[
         str | None,
         typer.Option(
             "--target",
             "-t",
-            help="Also say whether each document there is in sync, and its recent generations.",
+            help="Also say whether each document there is in sync, and its recent generations "
+            "(a directory, s3://bucket[/prefix] or a target of the project file) [default: "
+            "PUBLISHER_TARGET, else the project file's default_target, else none].",
         ),
     ] = None,
     stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Write a static status page: per organization its experiments (status, weights as
     bars, coverage, groups, URL pattern, forced winner) and which keys receive which.
@@ -51,14 +54,21 @@ def report(
     and the recent generations.
     """
     with errors():
+        resolved = resolve_settings(
+            None, state=state, target=target, endpoint_url=endpoint_url, region=region,
+            profile=profile,
+        )  # fmt: skip
+        state, where = resolved.state(), resolved.target
         options = publish_options(stopped_policy)
         prepared = prepare(state, options, secrets=False)
         checked, history = None, []
-        if target is not None:
-            storage = StorageSettings(endpoint_url, region, profile)
-            checked = api.verify(prepared.state, target, options, storage=storage)
-            history = api.history(target, storage=storage, limit=10)
-        html = status_page(prepared.state, prepared.rendered, checked, history)
-        kept = [state] if target is None or target.startswith("s3://") else [state, Path(target)]
-        write_output(output, html, kept)
+        if where is not None:
+            checked = api.verify(prepared.state, where.url, options, storage=where.storage)
+            history = api.history(where.url, storage=where.storage, limit=10)
+        local = where is not None and not where.url.startswith("s3://")
+        write_output(
+            output,
+            status_page(prepared.state, prepared.rendered, checked, history),
+            [state, Path(where.url)] if where is not None and local else [state],
+        )
     say(f"Wrote {output}")

@@ -15,13 +15,9 @@ from ..settings import (
     DEFAULT_KEEP_GENERATIONS,
     DEFAULT_LOCK_TTL,
     DEFAULT_MAX_DELETES,
-    DEFAULT_TARGET,
-    CdnKind,
-    CdnSettings,
     PublishOptions,
-    StorageSettings,
 )
-from .app import app
+from .app import ConfigOpt, app
 from .common import (
     CdnOpt,
     DistributionIdOpt,
@@ -37,6 +33,7 @@ from .common import (
     TargetOpt,
     errors,
     fail,
+    resolve_settings,
     say,
     say_json,
 )
@@ -46,7 +43,7 @@ from .output import MAX_LISTED
 @app.command()
 def rollback(
     to: Annotated[int, typer.Option("--to", min=1, help="The generation to make live again.")],
-    target: TargetOpt = DEFAULT_TARGET,
+    target: TargetOpt = None,
     state: Annotated[
         Path | None,
         typer.Option(
@@ -65,10 +62,11 @@ def rollback(
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
-    cdn: CdnOpt = CdnKind.none,
+    cdn: CdnOpt = None,
     distribution_id: DistributionIdOpt = None,
     purge_url: PurgeUrlOpt = None,
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Make what is live exactly what was live at generation --to, without its state.
 
@@ -86,17 +84,17 @@ def rollback(
         keep_generations=keep_generations,
     )
     with errors(as_json):
+        where = resolve_settings(
+            target=target,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            cdn=cdn,
+            distribution_id=distribution_id,
+            purge_urls=purge_url,
+        ).require_target()
         result = api.rollback(
-            to,
-            target,
-            options,
-            state=state,
-            storage=StorageSettings(endpoint_url, region, profile),
-            cdn=CdnSettings(
-                kind=CdnKind(cdn),
-                distribution_id=distribution_id,
-                purge_urls=tuple(purge_url or ()),
-            ),
+            to, where.url, options, state=state, storage=where.storage, cdn=where.cdn
         )
     if as_json:
         say_json(_rollback_json(result))

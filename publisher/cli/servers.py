@@ -12,7 +12,7 @@ import typer
 from ..errors import UsageError
 from ..servers.serve import make_server
 from ..settings import DEFAULT_CACHE_CONTROL
-from .app import OUTPUT, app
+from .app import GLOBAL, app
 from .common import errors, say
 
 
@@ -44,7 +44,7 @@ def serve(
             server = make_server(directory, host, port, cache_control)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        server.access_log = None if OUTPUT.quiet else _log_line
+        server.access_log = None if GLOBAL.quiet else _log_line
     say(
         f"Serving {directory}/config at http://{host}:{server.server_port}/config/<key> "
         "(Ctrl-C stops)",
@@ -112,7 +112,7 @@ def receive(
             server = ReceiveServer(host, port, secret, out)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        server.access_log = None if OUTPUT.quiet else _log_line
+        server.access_log = None if GLOBAL.quiet else _log_line
     say(f"Receiving at http://{host}:{server.server_port}/ into {out} (Ctrl-C stops)", err=True)
     _run_until_interrupted(server)
 

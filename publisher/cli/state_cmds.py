@@ -18,12 +18,13 @@ from ..publishing.load_and_render import prepare
 from ..redact import key_label
 from ..state.load import state_format
 from ..state.model import StoppedPolicy
-from .app import app
+from .app import ConfigOpt, app
 from .common import (
     PolicyOpt,
-    StateArg,
+    StateOrConfigArg,
     errors,
     publish_options,
+    resolve_settings,
     say,
 )
 
@@ -76,12 +77,14 @@ def _write_example(name: str, force: bool) -> tuple[Path, Path | None]:
 
 @app.command()
 def render(
-    state: StateArg,
     key: Annotated[str, typer.Option("--key", "-k", help="The API key whose document to print.")],
+    state: StateOrConfigArg = None,
     stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
+    config: ConfigOpt = None,
 ) -> None:
     """Print the document one API key would get, exactly as it would be published."""
     with errors():
+        state = resolve_settings(None, state=state).state()
         options = publish_options(stopped_policy)
         _, rendered, _ = prepare(state, options, secrets=False)  # printing needs no secret
         doc = rendered.documents.get(key)

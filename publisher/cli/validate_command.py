@@ -17,14 +17,16 @@ from ..settings import DEFAULT_MAX_DOCUMENT_BYTES, PublishOptions
 from ..state import State
 from ..state.load import parse_state, read_state_bytes
 from ..state.model import StoppedPolicy
-from .app import app
+from .app import ConfigOpt, app
 from .common import (
     JsonOpt,
     MaxBytesOpt,
     PolicyOpt,
     choice,
     choice_metavar,
+    errors,
     publish_options,
+    resolve_settings,
     say,
     say_json,
 )
@@ -53,12 +55,13 @@ class Checked:
 @app.command()
 def validate(
     states: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
-            help="State files (.yaml, .yml or .json); - reads one from stdin.",
+            help="State files (.yaml, .yml or .json); - reads one from stdin [default: "
+            "PUBLISHER_STATE, else the project file's state].",
             show_default=False,
         ),
-    ],
+    ] = None,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -80,6 +83,7 @@ def validate(
     stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
     max_document_bytes: MaxBytesOpt = DEFAULT_MAX_DOCUMENT_BYTES,
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Check each state file, every document it renders and that its webhooks' secrets
     are set; write nothing.
@@ -87,6 +91,9 @@ def validate(
     Every file is checked and every problem of each reported. Exit 0 when all are valid,
     3 when one is invalid, 2 for a file that cannot be read (and no invalid one).
     """
+    if not states:
+        with errors(as_json):
+            states = [resolve_settings(None).state()]
     names = [str(s) for s in states]
     if names.count(STDIN) > 1:
         say("error: - (stdin) can be given once", err=True)

@@ -11,19 +11,19 @@ from .. import api
 from ..bookkeeping.history import Generation
 from ..operations.verify import VerifyResult
 from ..redact import key_label, plural
-from ..settings import DEFAULT_TARGET, StorageSettings
 from ..state.model import StoppedPolicy
-from .app import app
+from .app import ConfigOpt, app
 from .common import (
     EndpointOpt,
     JsonOpt,
     PolicyOpt,
     ProfileOpt,
     RegionOpt,
-    StateArg,
+    StateOrConfigArg,
     TargetOpt,
     errors,
     publish_options,
+    resolve_settings,
     say,
     say_json,
 )
@@ -34,8 +34,8 @@ EXIT_DRIFT = 1
 
 @app.command()
 def verify(
-    state: StateArg,
-    target: TargetOpt = DEFAULT_TARGET,
+    state: StateOrConfigArg = None,
+    target: TargetOpt = None,
     edge: Annotated[
         list[str] | None,
         typer.Option(
@@ -55,6 +55,7 @@ def verify(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Compare what the state renders with what is live, and what each edge serves.
 
@@ -64,11 +65,15 @@ def verify(
     run it and page on exit 1.
     """
     with errors(as_json):
+        resolved = resolve_settings(
+            state=state, target=target, endpoint_url=endpoint_url, region=region, profile=profile
+        )
+        where = resolved.require_target()
         result = api.verify(
-            state,
-            target,
+            resolved.state(),
+            where.url,
             publish_options(stopped_policy),
-            storage=StorageSettings(endpoint_url, region, profile),
+            storage=where.storage,
             edges=edge or [],
             sample=sample,
         )
@@ -119,26 +124,29 @@ def _as_json(result: VerifyResult) -> dict[str, Any]:
 
 @app.command()
 def history(
-    target: TargetOpt = DEFAULT_TARGET,
+    target: TargetOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show this many.")] = 20,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """List the generations published to the target, newest first: when, by whom, what
     kind (publish or rollback), the state's sha256, counts, and whether the CDN purge
     and the webhooks completed. `publisher rollback --to N` restores any marked
     restorable."""
     with errors(as_json):
-        found = api.history(
-            target, storage=StorageSettings(endpoint_url, region, profile), limit=limit
+        resolved = resolve_settings(
+            target=target, endpoint_url=endpoint_url, region=region, profile=profile
         )
+        where = resolved.require_target()
+        found = api.history(where.url, storage=where.storage, limit=limit)
     if as_json:
         say_json([_generation_json(g) for g in found])
         return
     if not found:
-        say(f"No generation recorded at {target} yet: publish first")
+        say(f"No generation recorded at {where.url} yet: publish first")
         return
     say(_history_table(found))
 
