@@ -15,6 +15,13 @@ from ..publishing.result import PublishResult
 from ..redact import key_label, plural, printable, url_for_display
 
 MAX_LISTED = 20
+EXIT_PENDING = 1
+"""`publish --dry-run --exit-code`: something would change (as `git diff --exit-code`)."""
+
+
+def pending_changes(result: PublishResult, prune: bool) -> bool:
+    """Whether the plan puts a document or (with --prune) deletes one."""
+    return bool(result.plan.puts) or (prune and bool(result.plan.deletes))
 
 
 def describe_key(key: str, info: KeyInfo | None) -> str:
@@ -147,14 +154,21 @@ def _put_line(result: PublishResult, key: str, reason: str) -> str:
 
 
 def publish_json(
-    result: PublishResult, *, prune: bool, error: PublisherError | None = None
+    result: PublishResult,
+    *,
+    prune: bool,
+    error: PublisherError | None = None,
+    pending: bool = False,
 ) -> dict[str, Any]:
-    """Return the machine-readable result of a publish or a dry run, failed or not.
+    """Return the machine-readable result of a publish or a dry run, failed or not
+    (`pending`: --exit-code makes the exit 1 for changes pending).
 
     The same shape either way: what was planned and done, then what failed in fields
     of its own (`error`, `problems`, `uploads_failed`, `purge.error`, `webhooks.failed`).
     """
     code = error.exit_code if error is not None else EXIT_INVALID if result.refused else EXIT_OK
+    if code == EXIT_OK and pending:
+        code = EXIT_PENDING
     return {
         "ok": error is None and result.refused is None,
         "exit_code": code,

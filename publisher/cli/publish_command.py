@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .. import api
-from ..errors import EXIT_INVALID, PublisherError
+from ..errors import EXIT_INVALID, EXIT_USAGE, PublisherError
 from ..progress import Stopwatch
 from ..publishing.result import PublishIncomplete, PublishRefused
 from ..settings import (
@@ -55,7 +55,7 @@ from .common import (
     resolve_settings,
     say,
 )
-from .output import stale_edges
+from .output import EXIT_PENDING, pending_changes, stale_edges
 from .progress_display import Display, on_terminal
 from .report_page import Reporter, print_result, report_path
 
@@ -205,6 +205,24 @@ def publish_cmd(
             rich_help_panel=CDN,
         ),
     ] = 60.0,
+    exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--exit-code",
+            help="With --dry-run: exit 1 when a document would be put or (with --prune) "
+            "deleted, 0 when nothing would change (as git diff --exit-code).",
+        ),
+    ] = False,
+    markdown: Annotated[
+        Path | None,
+        typer.Option(
+            "--markdown",
+            metavar="FILE",
+            help="Also write the plan (with --dry-run) or the outcome as Markdown, for a pull "
+            "request comment or a CI summary: per organization and experiment, before → "
+            "after, keys by label; written when the publish fails too.",
+        ),
+    ] = None,
     report: Annotated[
         Path | None,
         typer.Option(
@@ -221,9 +239,13 @@ def publish_cmd(
     revoked or removed keys are deleted only with --prune. Nothing is written unless
     every document is valid; a re-run after any failure finishes the job.
 
-    Exit codes: 0 done · 2 usage · 3 invalid state or document, or a refused prune
-    (nothing published) · 4 storage or CDN failure (safe to re-run) · 5 the target is locked.
+    Exit codes: 0 done · 1 changes pending (--dry-run --exit-code) · 2 usage · 3 invalid
+    state or document, or a refused prune (nothing published) · 4 storage or CDN failure
+    (safe to re-run) · 5 the target is locked.
     """
+    if exit_code and not dry_run:
+        say("error: --exit-code applies to a dry run: add --dry-run", err=True)
+        raise typer.Exit(EXIT_USAGE)
     with errors(as_json):
         resolved = resolve_settings(
             state=state,
@@ -250,7 +272,7 @@ def publish_cmd(
         full_scan=full_scan,
         full_scan_every=full_scan_every,
         keep_generations=keep_generations,
-        describe=report is not None,
+        describe=True,  # what changed, per experiment, in the output (a few reads of history)
     )
     storage = replace(
         where.storage,
@@ -266,18 +288,20 @@ def publish_cmd(
         wait_edges=tuple(wait_edge or ()),
         wait_timeout=wait_timeout,
     )
-    shown = _Shown(GLOBAL.quiet, as_json, list_all, no_lock)
-    _publish(state, where.url, (options, storage, cdn_settings), shown, report)
+    shown = _Shown(GLOBAL.quiet, as_json, list_all, no_lock, exit_code)
+    _publish(state, where.url, (options, storage, cdn_settings), shown, (report, markdown))
 
 
 @dataclass(frozen=True)
 class _Shown:
-    """How a publish is shown: progress on a terminal, JSON, every key, a warning."""
+    """How a publish is shown: progress on a terminal, JSON, every key, a warning, and
+    whether pending changes make the exit code 1."""
 
     quiet: bool
     as_json: bool
     list_all: bool
     no_lock: bool
+    exit_code: bool = False
 
 
 def _publish(
@@ -285,17 +309,17 @@ def _publish(
     target: str,
     settings: tuple[PublishOptions, StorageSettings, CdnSettings],
     shown: _Shown,
-    report: Path | None,
+    pages: tuple[Path | None, Path | None],
 ) -> None:
     """Publish with progress on a terminal; print the summary (text or JSON); write the
-    report page however it ends; turn every failure into its exit code."""
+    report page and the Markdown however it ends; turn every failure into its exit code."""
     options, storage, cdn = settings
     as_json, pruning = shown.as_json, options.prune
     with errors(as_json):
-        report = report_path(report, state, target)
+        report, markdown = (report_path(page, state, target) for page in pages)
     display = Display(on_terminal(shown.quiet))
     watch = Stopwatch(display)
-    with Reporter(report, target, pruning, watch) as page:
+    with Reporter((report, markdown), target, pruning, watch) as page:
         try:
             with display:
                 if shown.no_lock:
@@ -317,10 +341,13 @@ def _publish(
             say(f"interrupted: {written}; nothing was deleted; re-run to finish", err=True)
             raise typer.Exit(130) from None
         page.result = result
-        print_result(result, pruning, shown.list_all, as_json, None)
+        pending = shown.exit_code and pending_changes(result, pruning)
+        print_result(result, pruning, shown.list_all, as_json, None, pending)
         if result.refused:
             say(f"error: {result.refused}", err=True)
             raise typer.Exit(EXIT_INVALID)
         page.error = stale_edges(result, cdn.wait_timeout)
         if page.error is not None:
             fail(page.error, as_json=False)
+    if pending:  # after the pages are written: the dry run itself succeeded
+        raise typer.Exit(EXIT_PENDING)

@@ -1,8 +1,9 @@
-"""`publish --report FILE.html`: the page is written however the publish ends."""
+"""`publish --report FILE.html` and `--markdown FILE`: written however the publish ends."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import typer
 
 from ..errors import EXIT_OK, PublisherError
+from ..pages.publish_markdown import publish_markdown
 from ..pages.publish_page import PublishRun, publish_page
 from ..progress import Stopwatch
 from ..publishing.result import PublishResult
@@ -30,11 +32,18 @@ def report_path(report: Path | None, state: Path, target: str) -> Path | None:
 
 class Reporter:
     """Collects what a publish did (set `result` and `error` as they become known) and
-    writes the page on the way out, whether the command succeeded, failed or was
-    interrupted; it never changes the exit code."""
+    writes the HTML page and the Markdown (`paths`, each optional) on the way out,
+    whether the command succeeded, failed or was interrupted; it never changes the exit
+    code."""
 
-    def __init__(self, path: Path | None, target: str, prune: bool, watch: Stopwatch) -> None:
-        self.path, self.target, self.prune, self.watch = path, target, prune, watch
+    def __init__(
+        self,
+        paths: tuple[Path | None, Path | None],
+        target: str,
+        prune: bool,
+        watch: Stopwatch,
+    ) -> None:
+        self.paths, self.target, self.prune, self.watch = paths, target, prune, watch
         self.result: PublishResult | None = None
         self.error: PublisherError | None = None
         self.started = datetime.now(UTC)
@@ -44,7 +53,7 @@ class Reporter:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
-        if self.path is None:
+        if self.paths == (None, None):
             return
         if isinstance(exc, typer.Exit):
             code = exc.exit_code
@@ -65,15 +74,25 @@ class Reporter:
             prune=self.prune,
             interrupted=code == INTERRUPTED,
         )
-        try:
-            write_output(self.path, publish_page(run))
-        except PublisherError as failed:  # the publish's own outcome and exit code stand
-            say(f"warning: the report was not written: {failed.message}", err=True)
-            return
-        except Exception as failed:  # a fault in the page must not hide the publish's own
-            say(f"warning: the report was not written: {type(failed).__name__}", err=True)
-            return
-        say(f"Report written to {self.path}", err=True)
+        html, markdown = self.paths
+        if html is not None:
+            _write(html, "report", lambda: publish_page(run))
+        if markdown is not None:
+            _write(markdown, "Markdown", lambda: publish_markdown(run))
+
+
+def _write(path: Path, what: str, text: Callable[[], str]) -> None:
+    """Write one page; a failure is a warning, since the publish's own outcome and exit
+    code stand."""
+    try:
+        write_output(path, text())
+    except PublisherError as failed:
+        say(f"warning: the {what} was not written: {failed.message}", err=True)
+        return
+    except Exception as failed:  # a fault in the page must not hide the publish's own
+        say(f"warning: the {what} was not written: {type(failed).__name__}", err=True)
+        return
+    say(f"{what[0].upper()}{what[1:]} written to {path}", err=True)
 
 
 def print_result(
@@ -82,9 +101,11 @@ def print_result(
     list_all: bool,
     as_json: bool,
     error: PublisherError | None,
+    pending: bool = False,
 ) -> None:
-    """The publish's result on stdout: text, or one line of JSON."""
+    """The publish's result on stdout: text, or one line of JSON (`pending`: its exit
+    code is 1, --exit-code's for changes pending)."""
     if as_json:  # one line, as every --json; the C encoder keeps 100,000 rows fast
-        say_json(publish_json(result, prune=prune, error=error))
+        say_json(publish_json(result, prune=prune, error=error, pending=pending))
     else:
         say(publish_text(result, prune=prune, list_all=list_all, failed=error is not None))

@@ -20,11 +20,14 @@ class ExperimentChange:
         name = printable(self.experiment)  # an experiment key is user text
         if self.kind != "changed":
             return f"{name}: {self.kind}"
-        parts = [f"{field} {_show(old)} → {_show(new)}" for field, old, new in self.fields]
+        parts = [
+            f"{field} {shown_value(old)} → {shown_value(new)}" for field, old, new in self.fields
+        ]
         return f"{name}: {', '.join(parts)}"
 
 
-def _show(value: Any) -> str:
+def shown_value(value: Any) -> str:
+    """A field's value as people read it: compact JSON, or (none) where it is missing."""
     return "(none)" if value is None else json.dumps(value, separators=(",", ":"))
 
 

@@ -57,19 +57,19 @@ def publish_page(run: PublishRun) -> str:
         run=run,
         started=run.started.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         took=duration(run.seconds),
-        verdict=_verdict(run),
-        counts=_counts(result, run.prune) if result else [],
+        verdict=verdict(run),
+        counts=count_rows(result, run.prune) if result else [],
         stages=_stages(run),
-        done=_what_was_done(run),
+        done=steps_done(run),
         advice=_advice(run),
-        groups=_groups(result) if result else [],
-        gone=_gone(result, run.prune) if result else [],
-        delivery=_delivery(result) if result else [],
+        groups=change_groups(result) if result else [],
+        gone=gone_rows(result, run.prune) if result else [],
+        delivery=delivery_rows(result) if result else [],
         problems=[_problem(p) for p in run.error.problems] if run.error else [],
     )
 
 
-def _verdict(run: PublishRun) -> tuple[str, str]:
+def verdict(run: PublishRun) -> tuple[str, str]:
     """(css class, headline)."""
     result = run.result
     if run.interrupted:
@@ -83,7 +83,7 @@ def _verdict(run: PublishRun) -> tuple[str, str]:
     return "ok", "Published"
 
 
-def _counts(result: PublishResult, prune: bool) -> list[tuple[str, int]]:
+def count_rows(result: PublishResult, prune: bool) -> list[tuple[str, int]]:
     plan, quick = result.plan, result.quick is not None
     gone = "to delete" if result.dry_run and prune else "left in place"
     rows = [
@@ -134,7 +134,7 @@ def _items(span: Span) -> str:
     return f"{span.total:,}"
 
 
-def _what_was_done(run: PublishRun) -> list[tuple[bool, str]]:
+def steps_done(run: PublishRun) -> list[tuple[bool, str]]:
     """For a publish that stopped short: (done?, sentence) for each step it took or not."""
     if run.exit_code == EXIT_OK and not run.interrupted:
         return []
@@ -175,7 +175,7 @@ def _advice(run: PublishRun) -> str:
     }.get(run.exit_code, "")
 
 
-def _groups(result: PublishResult) -> list[dict[str, Any]]:
+def change_groups(result: PublishResult) -> list[dict[str, Any]]:
     """Changed keys, grouped by organization and the very change they received."""
     keys = result.rendered.keys
     grouped: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -212,7 +212,7 @@ def _key(key: str, result: PublishResult) -> dict[str, Any]:
     }
 
 
-def _gone(result: PublishResult, prune: bool) -> list[dict[str, Any]]:
+def gone_rows(result: PublishResult, prune: bool) -> list[dict[str, Any]]:
     rows = []
     for key in result.plan.deletes:
         info = result.rendered.keys.get(key)
@@ -227,7 +227,7 @@ def _gone(result: PublishResult, prune: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def _delivery(result: PublishResult) -> list[tuple[str, str, str]]:
+def delivery_rows(result: PublishResult) -> list[tuple[str, str, str]]:
     """(what, outcome class, text) for the purge, each webhook and each edge."""
     rows: list[tuple[str, str, str]] = []
     if result.purge_preview:

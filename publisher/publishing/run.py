@@ -21,6 +21,7 @@ from ..delivery.cdn import Purger
 from ..delivery.purge import purge_changed
 from ..delivery.sender import Sender
 from ..delivery.webhooks import scope_shas
+from ..documents.diff import ExperimentChange
 from ..documents.render import Rendered
 from ..errors import DocumentError, PlanRefusedError, PublisherError, StateError, StorageError
 from ..progress import Progress, Silent, timed
@@ -234,7 +235,7 @@ def _publish_locked(
     result = PublishResult(run.target.description, False, plan, checked.rendered)
     _refuse_or_mark(run, plan, result, marked=held.unsettle)
     if run.options.describe:  # before the puts: history may collect the old bodies after them
-        result.diffs = describe_changes(run.target, snapshot.manifest, plan.puts)
+        result.diffs = _describe(run, snapshot, plan)
     manifest = snapshot.manifest  # history's reads are made while the documents upload
     writes = WriteBehind(run.target, reads_ahead(manifest, run.options.keep_generations))
     with writes:  # what history reads ahead is waited for, however this ends
@@ -243,6 +244,18 @@ def _publish_locked(
         _record(run, writes, checked, snapshot, result, held)
     _purge(run, checked, snapshot, result)
     return result
+
+
+def _describe(run: PublishRun, snapshot: Snapshot, plan: Plan) -> dict[str, list[ExperimentChange]]:
+    """Each changed document's experiment-level changes; a failure to read the old bodies
+    costs the description, not the publish."""
+    changed = sum(1 for p in plan.puts if p.reason == "changed")
+    try:
+        with timed(f"described {changed} changed {plural(changed, 'document')}", log):
+            return describe_changes(run.target, snapshot.manifest, plan.puts)
+    except PublisherError as exc:
+        log.warning("what changed in each document is not known: %s", exc.message)
+        return {}
 
 
 def _recheck(run: PublishRun, checked: Prepared, snapshot: Snapshot, held: Held) -> Snapshot:
