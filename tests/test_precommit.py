@@ -1,0 +1,132 @@
+"""The pre-commit hook `publisher-validate`, run by the real pre-commit (`try-repo`) as a
+user's repository would run it: pre-commit builds its own virtualenv and pip-installs
+this repository into it (dependencies from the package index)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import base_state, dump_state
+
+ROOT = Path(__file__).resolve().parent.parent
+PRE_COMMIT = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
+ENVIRON = {
+    name: value
+    for name, value in os.environ.items()
+    if not name.startswith(("PRE_COMMIT", "PUBLISHER_", "VIRTUAL_ENV", "GIT_"))
+}
+"""The environment of a developer's shell: no secret, no variable of ours."""
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+        cwd=cwd, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hooks_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This working tree (tracked and untracked files, as they are now) committed as a
+    repository of its own: try-repo then installs it once for every test here."""
+    if PRE_COMMIT is None:
+        pytest.skip("pre-commit is not installed (pip install -e '.[dev]' installs it)")
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT, check=True, capture_output=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    repo = tmp_path_factory.mktemp("hooks-repo")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the repository as tested")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def user_repo(tmp_path: Path) -> Iterator[Path]:
+    """A user's repository with a good state, a bad one and a YAML file that is no state."""
+    git(tmp_path, "init", "-q")
+    dump_state(tmp_path / "experiments.yaml", base_state())
+    bad = base_state()
+    bad["organizations"][0]["experiments"][0]["phases"][0]["weights"] = [0.5, 0.6]
+    (tmp_path / "states").mkdir()
+    dump_state(tmp_path / "states" / "experiments-bad.yaml", bad)
+    (tmp_path / "ci.yaml").write_text(yaml.safe_dump({"not": "a state"}))
+    git(tmp_path, "add", "-A")
+    yield tmp_path
+
+
+def try_repo(hooks: Path, home: Path, cwd: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    assert PRE_COMMIT is not None
+    return subprocess.run(
+        [PRE_COMMIT, "try-repo", str(hooks), "publisher-validate", "--verbose",
+         *(["--files", *files] if files else ["--all-files"])],
+        cwd=cwd, capture_output=True, text=True, timeout=900,
+        env={**ENVIRON, "PRE_COMMIT_HOME": str(home)},
+    )  # fmt: skip
+
+
+def test_the_hook_passes_a_good_state(
+    hooks_repo: Path, pre_commit_home: Path, user_repo: Path
+) -> None:
+    """A valid state: the hook passes, having validated it."""
+    run = try_repo(hooks_repo, pre_commit_home, user_repo, "experiments.yaml")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "publisher validate" in run.stdout and "Passed" in run.stdout
+    assert "experiments.yaml: valid: 2 organizations, 3 documents" in run.stdout
+
+
+def test_the_hook_fails_a_bad_state_with_its_line(
+    hooks_repo: Path, pre_commit_home: Path, user_repo: Path
+) -> None:
+    """An invalid state: the hook fails with the problem at its file:line."""
+    run = try_repo(hooks_repo, pre_commit_home, user_repo, "states/experiments-bad.yaml")
+    assert run.returncode == 1
+    assert "Failed" in run.stdout and "- exit code: 3" in run.stdout
+    assert "states/experiments-bad.yaml:" in run.stdout
+    assert "weights sum to 1.1, not 1" in run.stdout
+
+
+def test_every_state_in_one_call_and_no_other_yaml(
+    hooks_repo: Path, pre_commit_home: Path, user_repo: Path
+) -> None:
+    """--all-files: both states go to one `publisher validate` (both reported in one hook
+    run); ci.yaml, which is no state, is not passed to it."""
+    run = try_repo(hooks_repo, pre_commit_home, user_repo)
+    assert run.returncode == 1
+    assert run.stdout.count("publisher validate....") == 1
+    assert "experiments.yaml: valid: " in run.stdout
+    assert "states/experiments-bad.yaml:" in run.stdout
+    assert "ci.yaml" not in run.stdout
+
+
+def test_the_hook_needs_no_webhook_secret(
+    hooks_repo: Path, pre_commit_home: Path, user_repo: Path
+) -> None:
+    """A state whose webhook's secret is not in a developer's environment still passes."""
+    state = base_state()
+    state["organizations"][0]["webhooks"] = [
+        {"url": "https://hooks.example/x", "secret_env": "ACME_WEBHOOK_SECRET"}
+    ]
+    dump_state(user_repo / "experiments.yaml", state)
+    git(user_repo, "add", "-A")
+    run = try_repo(hooks_repo, pre_commit_home, user_repo, "experiments.yaml")
+    assert run.returncode == 0, run.stdout + run.stderr
