@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from tests.conftest import base_state, dump_state
+from tests.worktree_copy import committed_copy, git
 
-ROOT = Path(__file__).resolve().parent.parent
 PRE_COMMIT = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
 ENVIRON = {
     name: value
@@ -26,33 +26,13 @@ ENVIRON = {
 """The environment of a developer's shell: no secret, no variable of ours."""
 
 
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
-        cwd=cwd, check=True, capture_output=True,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def hooks_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This working tree (tracked and untracked files, as they are now) committed as a
     repository of its own: try-repo then installs it once for every test here."""
     if PRE_COMMIT is None:
         pytest.skip("pre-commit is not installed (pip install -e '.[dev]' installs it)")
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT, check=True, capture_output=True,
-    ).stdout.decode().split("\0")  # fmt: skip
-    repo = tmp_path_factory.mktemp("hooks-repo")
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name)
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "the repository as tested")
-    return repo
+    return committed_copy(tmp_path_factory.mktemp("hooks-repo"))
 
 
 @pytest.fixture(scope="module")
