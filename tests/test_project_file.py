@@ -139,6 +139,8 @@ def test_a_bare_name_without_a_project_file(
     assert "no target named 'public': there is no publisher.toml here" in result.stderr
     assert "a directory is written ./public" in result.stderr
     assert cli("publish", path, "--target", "./public").exit_code == 0
+    scheme = cli("publish", path, "--target", "s3:bucket")  # not a name: a malformed URL
+    assert scheme.exit_code == 2 and "s3: is not a target" in scheme.stderr
 
 
 def test_every_problem_of_the_file_at_once(project: Path) -> None:

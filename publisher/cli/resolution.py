@@ -18,7 +18,14 @@ from typing import Any
 from ..errors import UsageError
 from ..redact import printable
 from ..settings import DEFAULT_CACHE_CONTROL, DEFAULT_TARGET, CdnKind, CdnSettings, StorageSettings
-from .project_file import PROJECT_FILE, TARGET_KEYS, ProjectFile, closest, load_project_file
+from .project_file import (
+    PROJECT_FILE,
+    TARGET_KEYS,
+    TARGET_NAME,
+    ProjectFile,
+    closest,
+    load_project_file,
+)
 
 ENVIRONMENT = {
     "config": "PUBLISHER_CONFIG",
@@ -178,8 +185,9 @@ def target_settings(name: str | None, values: Mapping[str, Sourced]) -> TargetSe
 
 
 def is_target_name(value: str) -> bool:
-    """A --target value without '/' or '.' names a target of the project file."""
-    return "/" not in value and "." not in value and "\\" not in value
+    """A --target value of letters, digits, - and _ names a target of the project file;
+    anything else (with '/', '.' or ':') is a directory or a URL."""
+    return TARGET_NAME.fullmatch(value) is not None
 
 
 def _named(chosen: Sourced, project: ProjectFile | None) -> tuple[str | None, Mapping[str, Any]]:
