@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import base_state, dump_state
 from tests.worktree_copy import committed_copy, git
@@ -42,14 +41,13 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def user_repo(tmp_path: Path) -> Iterator[Path]:
-    """A user's repository with a good state, a bad one and a YAML file that is no state."""
+    """A user's repository with a good state and a bad one."""
     git(tmp_path, "init", "-q")
     dump_state(tmp_path / "experiments.yaml", base_state())
     bad = base_state()
     bad["organizations"][0]["experiments"][0]["phases"][0]["weights"] = [0.5, 0.6]
     (tmp_path / "states").mkdir()
     dump_state(tmp_path / "states" / "experiments-bad.yaml", bad)
-    (tmp_path / "ci.yaml").write_text(yaml.safe_dump({"not": "a state"}))
     git(tmp_path, "add", "-A")
     yield tmp_path
 
@@ -85,17 +83,16 @@ def test_the_hook_fails_a_bad_state_with_its_line(
     assert "weights sum to 1.1, not 1" in run.stdout
 
 
-def test_every_state_in_one_call_and_no_other_yaml(
-    hooks_repo: Path, pre_commit_home: Path, user_repo: Path
-) -> None:
+def test_every_state_in_one_call(hooks_repo: Path, pre_commit_home: Path, user_repo: Path) -> None:
     """--all-files: both states go to one `publisher validate` (both reported in one hook
-    run); ci.yaml, which is no state, is not passed to it."""
+    run), whatever their names."""
+    (user_repo / "experiments.yaml").rename(user_repo / "good.yaml")
+    git(user_repo, "add", "-A")
     run = try_repo(hooks_repo, pre_commit_home, user_repo)
     assert run.returncode == 1
     assert run.stdout.count("publisher validate....") == 1
-    assert "experiments.yaml: valid: " in run.stdout
+    assert "good.yaml: valid: " in run.stdout
     assert "states/experiments-bad.yaml:" in run.stdout
-    assert "ci.yaml" not in run.stdout
 
 
 def test_the_hook_needs_no_webhook_secret(
