@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..gcpause import no_cycles
-from ..meta_json import encode_meta
+from ..meta_json import decode_meta, encode_meta
 from ..redact import key_hash, new_salt, shown_prefix
+from ..settings import MAX_KEEP_GENERATIONS
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,11 @@ def scan_bounds(keys: Iterable[str], per_range: int = KEYS_PER_RANGE) -> tuple[s
 _SALT = re.compile(r"[0-9a-f]{32}")
 
 
-def _packs(value: Any) -> dict[str, int]:
+def _packs(value: Any, generation: int) -> dict[str, int]:
+    """Which pack holds each kept body: those a generation up to this one wrote."""
     if not isinstance(value, dict):
         return {}
-    return {k: v for k, v in value.items() if len(k) == 64 and isinstance(v, int)}
+    return {k: v for k, v in value.items() if len(k) == 64 and v <= generation}
 
 
 def _bounds(value: Any) -> tuple[str, ...]:
@@ -108,40 +110,51 @@ def parse_manifest(raw: bytes | None) -> Manifest:
 
 
 def _parse(raw: bytes) -> Manifest:
-    try:
-        data = json.loads(raw)
-        docs = data["documents"]
-        if not isinstance(docs, dict):
-            raise TypeError("documents is not a mapping")
-        if not all(type(v) is str for v in docs.values()):
-            raise TypeError("a document's sha256 is not a string")
-        generation = int(data["generation"])
-        scanned = data.get("full_scan_at")
-        salt = data.get("salt")
-        if data.get("format") != FORMAT or not isinstance(salt, str) or not _SALT.fullmatch(salt):
-            # Its key hashes are not this format's: a full scan rebuilds the manifest.
-            log.warning("%s is of another format: a full scan rebuilds it", MANIFEST)
-            return Manifest(generation, {}, data.get("state_sha256"))
-        written = data.get("digest")
-        intact = written == digest(generation, docs, salt)
-        if not intact:
-            log.warning("%s does not match its digest", MANIFEST)
-        return Manifest(
-            generation,
-            docs,
-            data.get("state_sha256"),
-            float(scanned) if isinstance(scanned, int | float) else None,
-            intact,
-            _bounds(data.get("scan_bounds")),
-            salt,
-            _packs(data.get("bodies")),
-            base if isinstance(base := data.get("history_base"), int) else None,
-            written if intact else "",
-            data.get("orgs") if intact else None,
-        )
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        log.warning("ignoring an unreadable %s: %s", MANIFEST, exc)
+    data = decode_meta(raw, MANIFEST, "manifest")  # checked: types, ranges, sizes
+    if data is None:
         return Manifest()
+    docs, generation = data["documents"], data["generation"]
+    salt = data.get("salt")
+    if data.get("format") != FORMAT or not isinstance(salt, str) or not _SALT.fullmatch(salt):
+        # Its key hashes are not this format's: a full scan rebuilds the manifest.
+        log.warning("%s is of another format: a full scan rebuilds it", MANIFEST)
+        return Manifest(generation, {}, data.get("state_sha256"))
+    written = data.get("digest")
+    intact = written == digest(generation, docs, salt)
+    if not intact:
+        log.warning("%s does not match its digest", MANIFEST)
+    return Manifest(
+        generation,
+        docs,
+        data.get("state_sha256"),
+        data.get("full_scan_at"),
+        intact,
+        _bounds(data.get("scan_bounds")),
+        salt,
+        _packs(data.get("bodies"), generation),
+        _history_base(data.get("history_base"), generation),
+        written if intact else "",
+        data.get("orgs") if intact else None,
+    )
+
+
+MAX_KEPT = MAX_KEEP_GENERATIONS + 100
+"""The most generations a history spans (--keep-generations at most, and the records a
+base move waits for, with room): a base further back than that is damage, not history."""
+
+
+def _history_base(value: Any, generation: int) -> int | None:
+    """The manifest's history base where it can be one (outside the digest, so checked
+    against the generation): none otherwise, and the next publish starts a new history."""
+    if value is None:
+        return None
+    if not generation - MAX_KEPT <= value <= generation:
+        log.warning(
+            "ignoring the history base of %s: %d is not near generation %d",
+            MANIFEST, value, generation,
+        )  # fmt: skip
+        return None
+    return int(value)
 
 
 def manifest_documents(

@@ -16,7 +16,7 @@ import typer
 from ..errors import PublisherError, UsageError
 from ..files import write_atomic
 from ..redact import printable, scrub
-from ..settings import CdnKind, PublishOptions
+from ..settings import MAX_KEEP_GENERATIONS, CdnKind, PublishOptions
 from ..state.model import StoppedPolicy
 from .output import error_json
 
@@ -151,6 +151,7 @@ KeepOpt = Annotated[
     typer.Option(
         "--keep-generations",
         min=1,
+        max=MAX_KEEP_GENERATIONS,
         help="Generations kept restorable by `publisher rollback`; older ones are collected.",
     ),
 ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from ..errors import Problem, StorageError, UsageError
-from ..meta_json import encode_meta
+from ..meta_json import decode_meta, encode_meta
 from ..redact import key_label, plural
 from ..settings import CdnKind, CdnSettings, StorageSettings
 from .cdn import CloudFrontPurger, HttpPurger, Purger
@@ -78,12 +77,8 @@ def purge_changed(
 
 def read_pending(target: Bookkeeping) -> list[str]:
     """Return the key hashes a failed purge left to purge."""
-    raw = target.read_meta(PENDING_PURGE)
-    try:
-        value = json.loads(raw) if raw else {}
-        return [str(h) for h in value.get("keys", [])]
-    except (ValueError, AttributeError):
-        return []
+    found = decode_meta(target.read_meta(PENDING_PURGE), PENDING_PURGE, "pending")
+    return list(found["keys"]) if found else []
 
 
 def _pending_bytes(hashes: list[str]) -> bytes:

@@ -73,7 +73,9 @@ class Snapshot:
             last = manifest.full_scan_at
             # `unsettled`: a publish that began writing documents and stopped short left
             # the manifest behind what is live: only a listing tells what it wrote.
-            due = last is None or now - last >= full_scan_every or quick == UNSETTLED
+            # A last scan in the future (a runner with a fast clock) is no scan at all.
+            due = last is None or last > now or now - last >= full_scan_every
+            due = due or quick == UNSETTLED
             if not (full_scan or not manifest.intact or due):
                 return cls(None, manifest, pending, record, tag, quick=quick)
             if not list_when_due:
