@@ -8,7 +8,7 @@ from pathlib import Path
 from .bookkeeping.history import Generation, generations
 from .bookkeeping.manifest import MANIFEST, parse_manifest
 from .delivery.cdn import Purger
-from .delivery.edge_wait import EdgeWait, wait_for_edge
+from .delivery.edge_wait import EdgeWait, wait_for_edges
 from .delivery.purge import make_purger
 from .delivery.sender import Sender
 from .delivery.webhooks import Delivery, send_now
@@ -64,7 +64,7 @@ def _wait_for_edges(target: Target, result: PublishResult, cdn: CdnSettings) -> 
         p.key: (target.document_path(p.key), p.document.body) for p in result.plan.puts
     }
     expected.update((k, (target.document_path(k), None)) for k in result.deleted)
-    return [wait_for_edge(e, expected, cdn.wait_timeout) for e in cdn.wait_edges]
+    return wait_for_edges(cdn.wait_edges, expected, cdn.wait_timeout)
 
 
 def check(state: State | str | Path, options: PublishOptions | None = None) -> Prepared:

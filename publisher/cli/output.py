@@ -235,19 +235,27 @@ def _edge(wait: EdgeWait) -> dict[str, Any]:
 
 
 def stale_edges(result: PublishResult, wait_timeout: float) -> StorageError | None:
-    """The error (exit 4) when an edge still served old bytes at the end of --wait-edge."""
-    stale = [(w, key) for w in result.edge_waits for key in w.stale]
-    if not stale:
+    """The error (exit 4) when an edge still served old bytes at the end of --wait-edge:
+    one line for the whole wait, then one per edge naming the first few keys."""
+    waits = [w for w in result.edge_waits if w.stale]
+    if not waits:
         return None
+    count = sum(len(w.stale) for w in waits)
+    why = next((f" (last error: {w.error})" for w in waits if w.error), "")
     problems = [
-        Problem(key_label(key), f"still stale at {url_for_display(w.edge)}") for w, key in stale
+        Problem(url_for_display(w.edge), f"still stale: {_first_labels(w.stale)}") for w in waits
     ]
-    why = next((f" (last error: {w.error})" for w, _ in stale if w.error), "")
     return StorageError(
-        f"the documents are published, but {len(stale)} still served old bytes at the "
-        f"edge after {wait_timeout:g} s{why}",
+        f"the documents are published, but {count} {plural(count, 'document')} still served "
+        f"old bytes at the edge after {wait_timeout:g} s{why}",
         problems,
     )
+
+
+def _first_labels(keys: list[str], most: int = 3) -> str:
+    """`key_a…, key_b…, key_c… and 12 more`: a few labels, then how many others."""
+    shown = ", ".join(key_label(k) for k in keys[:most])
+    return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
 def _problem(p: Problem) -> dict[str, Any]:

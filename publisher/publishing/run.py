@@ -292,7 +292,7 @@ def _upload(run: PublishRun, plan: Plan, result: PublishResult, held: Held) -> N
             result.written = apply_puts(run.target, plan.puts, run.progress, tick, held.workers)
         except UploadError as exc:
             result.written = exc.written
-            result.failed_uploads = exc.problems
+            result.failed_uploads = exc.each
             raise PublishIncomplete(exc.message, exc.problems, result) from None
     run.progress.finish("upload")
 

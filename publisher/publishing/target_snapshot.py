@@ -131,9 +131,15 @@ class Snapshot:
         return target.meta_unchanged(MANIFEST, self.tag)
 
     def verify_deletes(self, plan: Plan, target: Target) -> Plan:
-        """Keep, as unmanaged, each planned delete whose live bytes publisher did not write
-        (another tool rewrote it since): reads back each one, so only a prune calls this."""
-        if not plan.deletes:
-            return plan
-        live = {key: target.document_sha256(key) for key in plan.deletes}
-        return keep_changed_by_others(plan, self.manifest.documents, live, self.manifest.salt)
+        """The delete guard (guard_deletes) against this snapshot's manifest."""
+        return guard_deletes(plan, target, self.manifest)
+
+
+def guard_deletes(plan: Plan, target: Target, manifest: Manifest) -> Plan:
+    """The one delete guard, of a prune and of a rollback: keep, as unmanaged, each
+    planned delete whose live bytes publisher did not write (another tool rewrote it
+    since). Reads back each one: only a prune or a rollback calls this."""
+    if not plan.deletes:
+        return plan
+    live = {key: target.document_sha256(key) for key in plan.deletes}
+    return keep_changed_by_others(plan, manifest.documents, live, manifest.salt)

@@ -66,11 +66,14 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         port = parts.port
     except ValueError:
         raise UsageError(f"--origin {shown}: not a valid URL") from None
-    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    scheme, host = parts.scheme.lower(), _host(parts.hostname or "")
     if port == 0:
         raise UsageError(f"--origin {shown}: port 0 is not a port: give 1-65535")
-    if scheme not in ("http", "https") or not (_HOST.fullmatch(host) or _is_ip(host)):
-        raise UsageError(f"--origin {shown}: give http://host[:port][/path] of the origin")
+    if scheme not in ("http", "https") or host is None:
+        raise UsageError(
+            f"--origin {shown}: give http://host[:port][/path] of the origin (a host name, "
+            "an IPv4 address or an [IPv6] address without a zone)"
+        )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise UsageError(f"--origin {shown}: no user, password, query or fragment")
     if kind == "varnish" and scheme != "http":
@@ -97,6 +100,7 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         "scheme": scheme,
         "host": host,
         "port": port or (443 if scheme == "https" else 80),
+        "authority": f"[{host}]" if ":" in host else host,
         "prefix": prefix,
         "purge_acl": [_acl_entry(a) for a in options.purge_acl],
         "cache_size": options.cache_size,
@@ -113,12 +117,19 @@ def _acl_entry(address: str) -> str:
     return f'"{network.network_address}"/{network.prefixlen}'
 
 
-def _is_ip(host: str) -> bool:
+def _host(host: str) -> str | None:
+    """The origin's host, written out anew: a host name of letters, digits, '-' and '.',
+    or an IP address in its own form (an IPv6 zone, `%eth0`, can hold anything: refused);
+    None for anything else."""
+    if _HOST.fullmatch(host):
+        return host.lower()
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        return None
+    return address.compressed
 
 
 _ARN = re.compile(r"arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/[A-Z0-9]{8,20}")
