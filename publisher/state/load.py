@@ -58,8 +58,11 @@ def read_state_bytes(path: Path) -> bytes:
             raise UsageError(f"{shown}: is a directory, not a state file")
         if not stat.S_ISREG(mode):
             raise UsageError(f"{shown}: not a regular file (a pipe, a device): give a state file")
+        size = os.fstat(fd).st_size
+        if size > MAX_STATE_BYTES:
+            raise UsageError(f"{shown}: over {MAX_STATE_BYTES >> 20} MiB: not a state file")
         try:
-            raw = file.read(MAX_STATE_BYTES + 1)
+            raw = file.read(size + 1)  # no larger buffer than the file: a memory cap holds
         except OSError as exc:
             raise UsageError(f"{shown}: cannot read: {exc.strerror}") from None
     if len(raw) > MAX_STATE_BYTES:
