@@ -37,11 +37,14 @@ def _integer(text: str) -> int:
     return int(text)
 
 
-def _float(text: str) -> float:
+def _float(text: str) -> float | int:
+    """A number written with a point or an exponent: out of range is refused, and a whole
+    one (`1e11`, `2.0`) is an integer, as JSON Schema counts it (so `generation: 1e11` is
+    an int where ints are used, never a float that formats and ranges refuse)."""
     value = float(text)
-    if not math.isfinite(value):
+    if not math.isfinite(value) or abs(value) >= 10**MAX_DIGITS:
         raise _Refused(f"{text[:20]} is out of range")
-    return value
+    return int(value) if value.is_integer() else value
 
 
 def decode_meta(raw: bytes | None, name: str, kind: str, *, warn: bool = True) -> Any:

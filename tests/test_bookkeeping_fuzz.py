@@ -62,8 +62,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (meta / "pending-purge.json").write_text(json.dumps({"keys": [some]}))
     hook = {"org": "acme", "project": None, "delivered": "0" * 64, "attempts": 1}
     (meta / "webhooks.json").write_text(json.dumps({"version": 1, "hooks": {"h1": hook}}))
+    # Stale twice over: expired, and its process gone (a pid may be taken again by the
+    # time a long run reaches it: the expiry alone keeps it stale).
     lock = {"host": socket.gethostname(), "pid": dead_pid(), "token": "t0",
-            "started_at": time.time() - 60, "expires_at": time.time() + 600}  # fmt: skip
+            "started_at": time.time() - 600, "expires_at": time.time() - 60}  # fmt: skip
     (meta / "lock").write_text(json.dumps(lock))
     return root
 

@@ -55,6 +55,8 @@ class Manifest:
     """Its digest as written (checked when `intact`)."""
     orgs: Any = field(default=None, compare=False)
     """The organizations a next publish may reuse, as written (see bookkeeping/reusable_orgs.py)."""
+    headers: dict[str, str] | None = field(default=None, compare=False)
+    """The headers the documents were put with (None: not recorded, or a directory)."""
 
 
 KEYS_PER_RANGE = 10_000
@@ -135,6 +137,7 @@ def _parse(raw: bytes) -> Manifest:
         _history_base(data.get("history_base"), generation),
         written if intact else "",
         data.get("orgs") if intact else None,
+        data.get("headers"),
     )
 
 
@@ -196,6 +199,8 @@ class NewGeneration:
     history: History | None = None
     orgs: Callable[[str], Any] | None = None
     """Given the manifest's digest, what the next publish may reuse (reusable_orgs.py)."""
+    headers: dict[str, str] | None = None
+    """The headers the documents are stored with (a store's, not a directory's)."""
 
 
 def build_manifest(
@@ -234,6 +239,7 @@ def build_manifest(
         "salt": previous.salt,
         "bodies": dict(sorted(history.bodies.items())),
         "history_base": history.base,
+        **({"headers": new.headers} if new.headers is not None else {}),
         "digest": signed,
         **({"orgs": new.orgs(signed)} if new.orgs is not None else {}),
         "documents": new.documents,
@@ -267,11 +273,13 @@ def record_generation(
 ) -> int:
     """Write a new generation when anything changed; return the generation now live.
 
-    Nothing changed but the time of the last full listing (or the manifest was of an
-    older format): the manifest is rewritten under the same generation.
+    Nothing changed but the time of the last full listing or the documents' headers (or
+    the manifest was of an older format): the manifest is rewritten under the same
+    generation.
     """
     same = new.documents == previous.documents and new.state_sha256 == previous.state_sha256
-    if same and previous.intact and new.full_scan_at == previous.full_scan_at:
+    noted = new.full_scan_at == previous.full_scan_at and new.headers == previous.headers
+    if same and previous.intact and noted:
         return previous.generation  # nothing changed: no new generation
 
     def write_record(generation: int, summary: bytes) -> None:

@@ -16,7 +16,7 @@ import typer
 from ..errors import PublisherError, UsageError
 from ..files import write_atomic
 from ..redact import printable, scrub
-from ..settings import MAX_KEEP_GENERATIONS, CdnKind, PublishOptions
+from ..settings import MAX_KEEP_GENERATIONS, CdnKind, EdgePaths, PublishOptions
 from ..state.model import StoppedPolicy
 from .output import error_json
 
@@ -139,6 +139,34 @@ PurgeUrlOpt = Annotated[
         rich_help_panel=CDN,
     ),
 ]
+
+
+def _edge_prefix(value: str) -> str:
+    """Option callback: a prefix the edge-path model takes (exit 2 otherwise)."""
+    try:
+        EdgePaths(value)
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message.split(": ", 1)[-1]) from None
+    return value
+
+
+EdgePrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--edge-path-prefix",
+        callback=_edge_prefix,
+        help="The path before /config/<key> at the edge, where the edge maps its paths "
+        "onto the bucket's one to one (/site); the configs edge-config writes serve "
+        "/config/<key> [default: none].",
+        rich_help_panel=CDN,
+    ),
+]
+
+
+def edge_paths(prefix: str) -> EdgePaths:
+    """The edge-path model of a command's --edge-path-prefix (a usage error if malformed)."""
+    return EdgePaths(prefix)
+
 
 LockTtlOpt = Annotated[
     float,

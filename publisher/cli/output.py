@@ -60,6 +60,18 @@ def publish_text(
     lines += rows[:limit]
     if limit is not None and len(rows) > limit:
         lines.append(f"  … and {len(rows) - limit:,} more (--list-all or --json lists all)")
+    lines += _notes(result, prune)
+    lines += _delivery(result)
+    if result.generation is not None and (plan.puts or result.deleted):
+        lines.append(
+            f"Generation {result.generation} recorded in {result.target}/_publisher/manifest.json"
+        )
+    return "\n".join(lines)
+
+
+def _notes(result: PublishResult, prune: bool) -> list[str]:
+    """What the plan leaves in place, and why every document is written again."""
+    plan, lines = result.plan, []
     staying = len(plan.deletes) + plan.hidden
     if staying and not prune:
         lines.append(
@@ -73,8 +85,20 @@ def publish_text(
             f"(or that changed since) {'is' if len(plan.unmanaged) == 1 else 'are'} left in "
             f"place: --prune-unmanaged deletes {'it' if len(plan.unmanaged) == 1 else 'them'}"
         )
+    for name, before, after in plan.headers:
+        was = "(not recorded)" if before is None else repr(before)
+        lines.append(
+            f"The documents' {name} changes from {was} to {after!r}: every document is "
+            f"{'to be written' if result.dry_run else 'written'} again"
+        )
     if result.refused and result.dry_run:
         lines.append(f"This publish would be refused: {result.refused}")
+    return lines
+
+
+def _delivery(result: PublishResult) -> list[str]:
+    """The CDN purge, the webhooks and the edges: what was (or would be) done."""
+    lines = []
     if result.purge_preview:
         lines.append(f"The CDN purge would {result.purge_preview}")
     if result.purged:
@@ -96,11 +120,7 @@ def publish_text(
             )
         if wait.stale:
             lines.append(f"Edge {shown}: {_count(len(wait.stale), 'document')} still stale")
-    if result.generation is not None and (plan.puts or result.deleted):
-        lines.append(
-            f"Generation {result.generation} recorded in {result.target}/_publisher/manifest.json"
-        )
-    return "\n".join(lines)
+    return lines
 
 
 def _headline(result: PublishResult, prune: bool, failed: bool) -> str:
@@ -164,6 +184,10 @@ def publish_json(
         "counts": _counts(result),
         "changes": _changes(result, prune),
         "refused": result.refused,
+        "headers_changed": [
+            {"header": name, "before": before, "after": after}
+            for name, before, after in result.plan.headers
+        ],
         "purged": len(result.purged),
         "purge": {
             "paths": len(result.purged),

@@ -35,6 +35,7 @@ from .common import (
     S3,
     CdnOpt,
     DistributionIdOpt,
+    EdgePrefixOpt,
     EndpointOpt,
     ForceOpt,
     JsonOpt,
@@ -50,6 +51,7 @@ from .common import (
     TargetOpt,
     choice,
     choice_metavar,
+    edge_paths,
     errors,
     fail,
     header_value,
@@ -182,7 +184,7 @@ def publish_cmd(
         typer.Option(
             "--invalidation-threshold",
             min=1,
-            help="Above this many paths, invalidate one wildcard /<prefix>/config/*.",
+            help="Above this many paths, invalidate one wildcard <edge prefix>/config/*.",
             rich_help_panel=CDN,
         ),
     ] = DEFAULT_INVALIDATION_THRESHOLD,
@@ -191,6 +193,16 @@ def publish_cmd(
         typer.Option("--wait", help="Wait for the CloudFront invalidation.", rich_help_panel=CDN),
     ] = False,
     purge_url: PurgeUrlOpt = None,
+    edge_path_prefix: EdgePrefixOpt = "",
+    ignore_pending_purge: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-pending-purge",
+            help="Publish without the CDN although a purge of an earlier publish is pending "
+            "(it stays pending); without it, that is exit 4 before anything is written.",
+            rich_help_panel=CDN,
+        ),
+    ] = False,
     wait_edge: Annotated[
         list[str] | None,
         typer.Option(
@@ -240,6 +252,7 @@ def publish_cmd(
         full_scan=full_scan,
         full_scan_every=full_scan_every,
         keep_generations=keep_generations,
+        ignore_pending_purge=ignore_pending_purge,
         describe=report is not None,
     )
     storage = StorageSettings(
@@ -258,6 +271,7 @@ def publish_cmd(
         invalidation_threshold=invalidation_threshold,
         wait=wait,
         purge_urls=tuple(purge_url or ()),
+        edge_paths=edge_paths(edge_path_prefix),
         wait_edges=tuple(wait_edge or ()),
         wait_timeout=wait_timeout,
     )

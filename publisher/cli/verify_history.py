@@ -15,6 +15,7 @@ from ..settings import DEFAULT_TARGET, StorageSettings
 from ..state.model import StoppedPolicy
 from .app import app
 from .common import (
+    EdgePrefixOpt,
     EndpointOpt,
     JsonOpt,
     PolicyOpt,
@@ -22,6 +23,7 @@ from .common import (
     RegionOpt,
     StateArg,
     TargetOpt,
+    edge_paths,
     errors,
     publish_options,
     say,
@@ -40,8 +42,8 @@ def verify(
         list[str] | None,
         typer.Option(
             "--edge",
-            help="A CDN or cache URL serving <URL>/config/<key>: compare what it serves too "
-            "(repeat for several edges).",
+            help="A CDN or cache URL serving <URL>[<edge prefix>]/config/<key>: compare what "
+            "it serves too (repeat for several edges).",
         ),
     ] = None,
     sample: Annotated[
@@ -50,6 +52,7 @@ def verify(
             "--sample", min=1, help="Fetch only N documents, chosen at random, from each edge."
         ),
     ] = None,
+    edge_path_prefix: EdgePrefixOpt = "",
     stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
@@ -71,6 +74,7 @@ def verify(
             storage=StorageSettings(endpoint_url, region, profile),
             edges=edge or [],
             sample=sample,
+            edge_paths=edge_paths(edge_path_prefix),
         )
     if as_json:
         say_json(_as_json(result))

@@ -186,6 +186,7 @@ def _record(
         full_scan_at=manifest.full_scan_at,
         keys=live,
         history=history,
+        headers=target.headers,
     )
     result.generation = record_generation(target, manifest, new)
     target.delete_meta(garbage)

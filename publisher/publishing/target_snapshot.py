@@ -11,9 +11,9 @@ from ..bookkeeping.completion_marker import QUICK, UNSETTLED
 from ..bookkeeping.manifest import MANIFEST, Manifest, parse_manifest
 from ..delivery.purge import read_pending
 from ..delivery.webhook_record import RECORD, Record
-from ..documents.render import Rendered
+from ..documents.render import CONTENT_TYPE, Rendered
 from ..progress import timed
-from ..settings import DEFAULT_FULL_SCAN_EVERY
+from ..settings import DEFAULT_CACHE_CONTROL, DEFAULT_FULL_SCAN_EVERY
 from ..targets import Target
 from ..targets.interface import LiveObject
 from ..threads import side_by_side
@@ -143,3 +143,20 @@ def guard_deletes(plan: Plan, target: Target, manifest: Manifest) -> Plan:
         return plan
     live = {key: target.document_sha256(key) for key in plan.deletes}
     return keep_changed_by_others(plan, manifest.documents, live, manifest.salt)
+
+
+DEFAULT_HEADERS = {"Cache-Control": DEFAULT_CACHE_CONTROL, "Content-Type": CONTENT_TYPE}
+"""What a document was put with before manifests recorded it."""
+
+
+def headers_changed(
+    manifest: Manifest, now: dict[str, str] | None
+) -> list[tuple[str, str | None, str]]:
+    """The headers the documents are to be stored with that differ from what the manifest
+    says they were put with (a manifest that says nothing: the defaults)."""
+    if now is None or not manifest.intact:
+        return []  # a directory keeps none; without a manifest every document is put
+    before = manifest.headers if manifest.headers is not None else DEFAULT_HEADERS
+    return [
+        (name, before.get(name), value) for name, value in now.items() if before.get(name) != value
+    ]

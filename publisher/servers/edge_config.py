@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # imported when a configuration is rendered: a publish needs 
 from ..errors import UsageError
 from ..names import AWS_REGION_NAME, BUCKET_NAME
 from ..redact import url_for_display
-from ..settings import VERSION
+from ..settings import VERSION, EdgePaths
 
 KINDS = ("varnish", "nginx", "cloudfront")
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
@@ -35,7 +35,9 @@ class EdgeOptions:
     listen_port: int = 8080
     purge_acl: tuple[str, ...] = ("127.0.0.1",)
     cache_size: str = "256m"
-    cache_path: str = "/var/cache/nginx/publisher"
+    cache_path: str = "/var/cache/nginx-publisher"
+    edge_prefix: str = ""
+    """The edge-path model's prefix (EdgePaths): where the edge serves /config/<key>."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -106,6 +108,8 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         "cache_size": options.cache_size,
         "cache_path": options.cache_path,
         "listen_port": options.listen_port,
+        "edge_prefix": EdgePaths(options.edge_prefix).prefix,
+        "edge_prefix_re": options.edge_prefix.replace(".", "\\."),
     }
 
 
@@ -174,10 +178,12 @@ def render_cloudfront(bucket: str, prefix: str, region: str) -> str:
     _check_bucket(bucket)
     if not AWS_REGION_NAME.fullmatch(region):
         raise UsageError(f"--region {region!r}: an AWS region such as eu-west-1")
+    path = cloudfront_path(prefix)
+    origin_path = "/" + path.rstrip("/") if path else ""
     return (
         _environment()
         .get_template("cloudfront.yaml.j2")
-        .render(version=VERSION, bucket=bucket, path=cloudfront_path(prefix), region=region)
+        .render(version=VERSION, bucket=bucket, path=path, origin_path=origin_path, region=region)
     )
 
 
@@ -190,7 +196,7 @@ def _check_cache_path(path: str) -> None:
     if len(parts) < 2:
         raise UsageError(
             f"--cache-path {path!r}: nginx deletes every file in its cache directory that is "
-            "not its own: give a directory of its own, such as /var/cache/nginx/publisher"
+            "not its own: give a directory of its own, such as /var/cache/nginx-publisher"
         )
 
 

@@ -37,10 +37,9 @@ class LocalTarget:
         self._tmp = self.meta / "tmp"
         self.guard_wait = guard_wait
 
-    # documents
+    headers = None  # files keep no headers: `publisher serve` (or the server) sets them
 
-    def document_path(self, key: str) -> str:
-        return f"/{CONFIG}/{key}"
+    # documents
 
     def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:
         live: dict[str, LiveObject] = {}
