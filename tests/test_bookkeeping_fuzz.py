@@ -142,7 +142,7 @@ def mutations(draw: st.DrawFn, raw: bytes) -> bytes:
 
 # --- the property -------------------------------------------------------------------
 
-ALLOWED = {
+ALLOWED = {  # a publish without the CDN while a purge is pending: exit 4, nothing written
     "publish": {0, 3, 4},
     "dry-run": {0, 3, 4},
     "history": {0, 4},
@@ -190,15 +190,16 @@ def test_any_bookkeeping_file_is_survived_and_a_full_scan_repairs(
     assert "Traceback" not in ran.stderr and len(ran.stderr.splitlines()) <= 12, ran.stderr
     if held:
         path.unlink()  # a lock a live process holds is respected: take it away to go on
-    scan = run_cli("publish", root / "state.yaml", "--target", root / "t", "--full-scan")
-    assert scan.exit_code in (0, 4), scan.stderr
-    if scan.exit_code == 4:  # what was left pending (a purge the state has no CDN for)
-        assert "Traceback" not in scan.stderr
+    # The template holds a pending purge, and these publishes know no CDN: they go on
+    # without it (the purge stays pending).
+    going = ["--target", root / "t", "--ignore-pending-purge"]
+    scan = run_cli("publish", root / "state.yaml", *going, "--full-scan")
+    assert scan.exit_code == 0, scan.stderr
     expected = {
         f"config/{key}": doc.body
         for key, doc in render_documents(load_state(root / "state.yaml")).documents.items()
     }
     live = tree(root / "t")
     assert {k: v for k, v in live.items() if k.startswith("config/")} == expected
-    again = run_cli("publish", root / "state.yaml", "--target", root / "t")
-    assert again.exit_code in (0, 4) and "Traceback" not in again.stderr
+    again = run_cli("publish", root / "state.yaml", *going)
+    assert again.exit_code == 0 and "Traceback" not in again.stderr, again.stderr

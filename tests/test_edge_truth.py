@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from publisher.servers.serve import make_server
+from publisher.settings import DEFAULT_CACHE_CONTROL
 from tests.conftest import KEY_A, base_state, dump_state, run_cli
 from tests.s3util import CREDENTIALS, moto_server, s3_client
 
@@ -257,3 +258,40 @@ def test_a_refused_purge_stays_pending_until_a_publish_that_knows_the_cdn(
             assert b'"coverage":0.3' in _get(url)[1]
             again = run_cli("publish", state, *where.args)  # nothing pending any more
             assert again.exit_code == 0, again.stderr
+
+
+def test_a_new_cache_control_reaches_every_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cache-Control is part of what makes a document unchanged: another --cache-control
+    (the same state) puts every document again with it, says so in the dry run first,
+    and the run after that has nothing to do."""
+    with origin("s3-prefix", tmp_path, monkeypatch) as where:
+        state = _state(tmp_path / "s.yaml", 0.1)
+        assert run_cli("publish", state, *where.args).exit_code == 0
+        endpoint = where.args[-1]
+        client: Any = s3_client(endpoint)
+        short = ["--cache-control", "public, max-age=5"]
+        plan = run_cli("publish", state, *where.args, *short, "--dry-run", "--json")
+        assert plan.exit_code == 0, plan.stderr
+        said = json.loads(plan.stdout)
+        assert said["counts"]["changed"] == 3 and said["counts"]["unchanged"] == 0
+        assert said["headers_changed"] == [
+            {
+                "header": "Cache-Control",
+                "before": DEFAULT_CACHE_CONTROL,
+                "after": "public, max-age=5",
+            }
+        ]
+        done = run_cli("publish", state, *where.args, *short)
+        assert done.exit_code == 0, done.stderr
+        assert "The documents' Cache-Control changes from" in done.stdout
+        objects = client.list_objects_v2(Bucket=BUCKET, Prefix="site/config/")["Contents"]
+        assert len(objects) == 3
+        for item in objects:
+            head = client.head_object(Bucket=BUCKET, Key=item["Key"])
+            assert head["CacheControl"] == "public, max-age=5"
+        again = run_cli("publish", state, *where.args, *short)
+        assert again.exit_code == 0 and "Nothing to upload" in again.stdout, again.stdout
+        back = run_cli("publish", state, *where.args, "--full-scan")  # the default again
+        assert back.exit_code == 0 and "0 added, 3 changed" in back.stdout, back.stdout

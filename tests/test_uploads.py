@@ -347,7 +347,7 @@ def test_a_put_that_dies_with_a_base_exception_is_a_failure_not_a_success(
         apply_puts(Dying(tmp_path / "site"), puts)
     dying = [p.key for p in puts if p.key.endswith("7")]
     assert raised.value.written == len(puts) - len(dying) and dying
-    assert {p.location for p in raised.value.problems} == {f"key {key_label(k)}" for k in dying}
+    assert {p.location for p in raised.value.each} == {f"key {key_label(k)}" for k in dying}
 
 
 def publisher_api() -> Any:
