@@ -41,7 +41,7 @@ test: lint typecheck pytest
 
 # The generative tests, deep: 10,000 examples per property (make test runs 60).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py --hypothesis-show-statistics
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py tests/test_bookkeeping_fuzz.py --hypothesis-show-statistics
 
 # The package's import graph, checked: no cycle, imports down the pipeline, small modules.
 imports: $(STAMP)

@@ -8,7 +8,7 @@ from pathlib import Path
 from .bookkeeping.history import Generation, generations
 from .bookkeeping.manifest import MANIFEST, parse_manifest
 from .delivery.cdn import Purger
-from .delivery.edge_wait import EdgeWait, wait_for_edge
+from .delivery.edge_wait import EdgeWait, wait_for_edges
 from .delivery.purge import make_purger
 from .delivery.sender import Sender
 from .delivery.webhooks import Delivery, send_now
@@ -22,7 +22,7 @@ from .progress import Progress, Silent
 from .publishing.load_and_render import Prepared, prepare
 from .publishing.result import PublishResult
 from .publishing.run import PublishRun
-from .settings import DEFAULT_TARGET, CdnSettings, PublishOptions, StorageSettings
+from .settings import DEFAULT_TARGET, CdnSettings, EdgePaths, PublishOptions, StorageSettings
 from .state import State, load_state
 from .targets import Target, open_target
 
@@ -54,17 +54,18 @@ def publish(
     run = PublishRun(target, options, progress or Silent(), purger, sender or Sender())
     result = run.publish(state)
     if settings.wait_edges and not result.dry_run:
-        result.edge_waits = _wait_for_edges(target, result, settings)
+        result.edge_waits = _wait_for_edges(result, settings)
     return result
 
 
-def _wait_for_edges(target: Target, result: PublishResult, cdn: CdnSettings) -> list[EdgeWait]:
+def _wait_for_edges(result: PublishResult, cdn: CdnSettings) -> list[EdgeWait]:
     """Poll each edge until it serves what this publish put and deleted."""
+    edges = cdn.edge_paths
     expected: dict[str, tuple[str, bytes | None]] = {
-        p.key: (target.document_path(p.key), p.document.body) for p in result.plan.puts
+        p.key: (edges.path(p.key), p.document.body) for p in result.plan.puts
     }
-    expected.update((k, (target.document_path(k), None)) for k in result.deleted)
-    return [wait_for_edge(e, expected, cdn.wait_timeout) for e in cdn.wait_edges]
+    expected.update((k, (edges.path(k), None)) for k in result.deleted)
+    return wait_for_edges(cdn.wait_edges, expected, cdn.wait_timeout)
 
 
 def check(state: State | str | Path, options: PublishOptions | None = None) -> Prepared:
@@ -99,16 +100,18 @@ def verify(
     storage: StorageSettings | None = None,
     edges: Sequence[str] = (),
     sample: int | None = None,
+    edge_paths: EdgePaths | None = None,
 ) -> VerifyResult:
     """Compare what `state` renders with what is live at `target` and at each edge URL
-    (every document, or a random `sample` of them); write nothing."""
+    (every document, or a random `sample` of them, at `edge_paths`); write nothing."""
     for edge in edges:
         check_base_url(edge, "--edge")
     if sample is not None and not edges:
         raise UsageError("--sample N applies to --edge: give an edge URL to sample from")
     if isinstance(target, str | Path):
         target = open_target(str(target), storage)
-    return verify_target(state, target, options, edges=edges, sample=sample)
+    paths = edge_paths or EdgePaths()
+    return verify_target(state, target, options, edges=edges, sample=sample, edge_paths=paths)
 
 
 def history(

@@ -60,16 +60,22 @@ def redact_paths(text: str) -> str:
 # output passes through `scrub`, which shows each of them as a label.
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{8,}(?![A-Za-z0-9_…-])")
 _known: set[str] = set()
+_lengths: list[int] = []
+"""The lengths of the known keys, longest first: a key glued to other key characters
+(`rotated-from-key_...`) is found as a part of a longer run."""
 _KEY_FIELDS = {"key", "description", "project", "revoked"}
 
 
 def remember_keys(texts: Iterable[str]) -> None:
     """Treat every key-like run in `texts` as secret from now on in this process."""
+    before = len(_known)
     for text in texts:
         if KEY_NAME.fullmatch(text):
             _known.add(text)
         else:
             _known.update(_TOKEN.findall(text))
+    if len(_known) != before:
+        _lengths[:] = sorted({len(k) for k in _known}, reverse=True)
 
 
 def scrub(text: str) -> str:
@@ -84,11 +90,17 @@ def _label_known(match: re.Match[str]) -> str:
     token = match[0]
     if token in _known:
         return key_label(token)
-    # An escape written before a key (`\n`, `\x0b`, `\u2028`, `\U0001f600`) runs into it.
-    for cut in (1, 3, 5, 9):
-        if token[cut:] in _known:
-            return token[:cut] + key_label(token[cut:])
-    return token
+    # A key glued to other key characters (`rotated-from-key_...`, an escape written
+    # before it: `\n`, `\u2028`): each known key inside the run, longest first.
+    out, start, at = [], 0, 0
+    while at <= len(token) - 8:
+        found = next((n for n in _lengths if token[at : at + n] in _known), 0)
+        if found:
+            out += [token[start:at], key_label(token[at : at + found])]
+            at = start = at + found
+        else:
+            at += 1
+    return "".join(out) + token[start:] if out else token
 
 
 def key_strings(org: object) -> Iterator[str]:

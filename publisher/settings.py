@@ -6,11 +6,13 @@ options onto the same objects. The defaults live here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from .errors import UsageError
 from .state.model import StoppedPolicy
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ DEFAULT_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if
 DEFAULT_INVALIDATION_THRESHOLD = 100
 DEFAULT_FULL_SCAN_EVERY = 24 * 3600.0
 DEFAULT_KEEP_GENERATIONS = 100
+MAX_KEEP_GENERATIONS = 100_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class PublishOptions:
     """Seconds after which a full scan runs by itself; 0: every publish."""
     keep_generations: int = DEFAULT_KEEP_GENERATIONS
     """Generations kept restorable (`publisher rollback`); older ones are collected."""
+    ignore_pending_purge: bool = False
+    """Publish without the CDN although a purge of an earlier publish is pending (it stays
+    pending); otherwise that is an error (exit 4) before anything is written."""
     describe: bool = False
     """Also work out each changed document's experiment-level changes on a real publish
     (a dry run always does): `result.diffs`, for a report."""
@@ -100,6 +106,38 @@ class StorageSettings:
         )
 
 
+_EDGE_PREFIX = re.compile(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*")
+
+
+@dataclass(frozen=True)
+class EdgePaths:
+    """Where the edge serves a key's document (SPEC §6): `<prefix>/config/<key>`, with no
+    prefix unless the edge maps its paths onto the bucket's one to one (`/site`).
+
+    The one source of every path named at the edge: PURGE URLs, CloudFront invalidation
+    paths, `verify --edge`, `--wait-edge`, and the paths the configurations of
+    `edge-config` serve. The generated configurations serve `/config/<key>` whatever the
+    target's prefix (they map it onto the origin's)."""
+
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if not _EDGE_PREFIX.fullmatch(self.prefix) or self.prefix.endswith("/"):
+            raise UsageError(
+                f"--edge-path-prefix {self.prefix!r}: empty, or /segments of letters, "
+                "digits and ._~- (such as /site), with no / at the end"
+            )
+
+    def path(self, key: str) -> str:
+        """The URL path of `key`'s document at the edge."""
+        return f"{self.prefix}/config/{key}"
+
+    @property
+    def wildcard(self) -> str:
+        """Every document's path at once (a CloudFront invalidation of many)."""
+        return f"{self.prefix}/config/*"
+
+
 class CdnKind(StrEnum):
     """Which CDN to purge after a publish."""
 
@@ -121,6 +159,8 @@ class CdnSettings:
     """CloudFront: wait until the invalidation completes."""
     purge_urls: tuple[str, ...] = ()
     """http-purge: the edges' base URLs."""
+    edge_paths: EdgePaths = EdgePaths()
+    """Where the edge serves each document: purges, edge waits and verify name these."""
     wait_edges: tuple[str, ...] = ()
     """After the purge, poll each of these edges until it serves every changed document."""
     wait_timeout: float = 60.0

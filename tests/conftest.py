@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
+import typer.testing
 import yaml
 from typer.testing import CliRunner
 
@@ -24,6 +27,11 @@ class Run:
     exit_code: int
     stdout: str
     stderr: str
+
+
+# typer's test runner builds the click command from the app's signatures on every
+# invoke: most of an in-process run's time. The app does not change: build it once.
+typer.testing._get_command = cache(typer.main.get_command)  # type: ignore[attr-defined]
 
 
 def run_cli(

@@ -52,7 +52,12 @@ def test_the_cloudformation_template_passes_cfn_lint(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     text = out.read_text()
-    assert "PathPattern: site/config/*" in text and "docs-bucket.s3.eu-west-1" in text
+    assert "PathPattern: config/*" in text and "OriginPath: /site" in text  # edge: /config/<key>
+    assert (
+        "docs-bucket.s3.eu-west-1" in text
+        and "--distribution-arn" in text
+        and "--policy" not in text
+    )
     checked = subprocess.run([lint, str(out)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

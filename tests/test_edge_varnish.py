@@ -201,7 +201,7 @@ def test_verify_and_wait_edge_through_varnish(stack: tuple[str, str], tmp_path: 
         "publish", set_coverage(state, 0.3), *args, "--wait-edge", edge, "--wait-timeout", "2"
     )  # still no purge: the edge keeps its copy for max-age=30
     assert waited.exit_code == 4
-    assert "the documents are published, but 1 still served old bytes" in waited.stderr
+    assert "the documents are published, but 1 document still served old bytes" in waited.stderr
     assert KEY_A not in waited.stderr
 
     purged = run_cli(

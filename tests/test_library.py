@@ -66,7 +66,8 @@ def test_publish_to_s3_with_a_purge_in_one_call(
             assert obj["Body"].read() == doc.body
             assert obj["CacheControl"] == "max-age=5"
     assert result.generation == 1 and result.plan.count("added") == 4
-    assert sorted(seen) == sorted(f"/site/config/{k}" for k in docs)
+    # The edge serves /config/<key> (the generated configs map the bucket's prefix).
+    assert sorted(seen) == sorted(f"/config/{k}" for k in docs)
 
 
 def test_cdn_settings_are_checked_before_anything_is_written(tmp_path: Path) -> None:

@@ -269,12 +269,16 @@ def test_variables_are_checked_as_the_file_is(project: Path) -> None:
 
 
 def test_the_resolved_target_carries_the_edge_settings(project: Path) -> None:
-    """edge_urls and edge_path_prefix are carried on the resolved target (for the commands
-    that look at the edge), and map onto nothing else."""
+    """edge_urls is carried on the resolved target (for the commands that look at the
+    edge); edge_path_prefix becomes the edge-path model of its CDN settings, and the flag
+    wins over the file."""
     found = resolve({"target": "production"}, environ={})
     assert found.target is not None
     assert found.target.edge_urls == ("https://cdn.acme.example",)
     assert found.target.edge_path_prefix == "/site"
+    assert found.target.cdn.edge_paths.path(KEY_A) == f"/site/config/{KEY_A}"
+    flag = resolve({"target": "production", "edge_path_prefix": "/x"}, environ={})
+    assert flag.target is not None and flag.target.cdn.edge_paths.prefix == "/x"
     assert found.target.prune is True and found.target.url == "./production-site"
     other = resolve({"target": "staging"}, environ={"PUBLISHER_EDGE_URLS": "https://e1 https://e2"})
     assert other.target is not None and other.target.edge_urls == ("https://e1", "https://e2")
@@ -312,8 +316,10 @@ def test_an_s3_target_with_its_store_and_headers_from_the_file(project: Path, mo
     client: Any = s3_client(moto)
     head = client.head_object(Bucket=BUCKET, Key=f"site/config/{KEY_A}")
     assert head["CacheControl"] == "public, max-age=5"
-    flag = cli("publish", "--cache-control", "no-cache", "--full-scan")
-    assert flag.exit_code == 0 and flag.stdout.startswith("Nothing to upload")
+    flag = cli("publish", "--cache-control", "no-cache")  # the flag wins over the file
+    assert flag.exit_code == 0, flag.stderr
+    head = client.head_object(Bucket=BUCKET, Key=f"site/config/{KEY_A}")
+    assert head["CacheControl"] == "no-cache"
 
 
 # --- open-ended values: never a traceback, never a password echoed -----------------------

@@ -63,6 +63,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 keys = st.text("0123456789abcdef", min_size=16, max_size=24).map(lambda s: f"key_{s}")
 names = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True)
 texts = st.text(min_size=0, max_size=12)
+visible = st.characters(blacklist_categories=("Cs", "Cc", "Cf"))
+"""What an identifier may hold: no invisible or direction-changing character (refused)."""
 unit = st.one_of(st.integers(0, 1), st.floats(0, 1, allow_nan=False, allow_infinity=False))
 
 
@@ -73,7 +75,7 @@ def phases(draw: st.DrawFn, variations: int) -> dict[str, Any]:
     )
     weights = [(b - a) / 100 for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
     phase: dict[str, Any] = {"coverage": draw(unit), "weights": weights}
-    groups = draw(st.lists(st.text(min_size=1, max_size=6), unique=True, max_size=2))
+    groups = draw(st.lists(st.text(visible, min_size=1, max_size=6), unique=True, max_size=2))
     if groups:
         phase["groups"] = groups
     return phase
@@ -120,7 +122,7 @@ def states(draw: st.DrawFn) -> dict[str, Any]:
             if draw(st.integers(0, 4)) == 0:
                 entry["revoked"] = True
             api_keys.append(entry)
-        exp_keys = draw(st.lists(st.text(min_size=1, max_size=8), max_size=3, unique=True))
+        exp_keys = draw(st.lists(st.text(visible, min_size=1, max_size=8), max_size=3, unique=True))
         orgs.append(
             {
                 "id": org_id,

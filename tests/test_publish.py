@@ -267,7 +267,8 @@ def test_crash_part_way_converges_on_rerun(state_file: Path, tmp_path: Path) -> 
         publisher.publish(state_file, FailingTarget(target, ok=4), options)
     assert "6 of 10 documents failed to upload" in failed.value.message
     assert "nothing was deleted" in failed.value.message
-    assert len(failed.value.problems) == 6
+    assert len(failed.value.result.failed_uploads) == 6  # each key; one line per cause
+    assert [p.location for p in failed.value.problems] == ["6 documents"]
     assert (target / "config" / KEY_A_CHECKOUT).exists()  # no delete in a failed run
     assert not (target / "_publisher" / "lock").exists()
     first_batch = rewritten(target)
@@ -290,7 +291,7 @@ def test_storage_failure_exits_4_via_cli(state_file: Path, tmp_path: Path) -> No
     result = run_cli("publish", state_file, "--target", target)
     assert result.exit_code == 4
     assert "1 of 4 documents failed to upload" in result.stderr
-    assert "key key_glob…0001: cannot write the document: Is a directory" in result.stderr
+    assert "1 document: cannot write the document: Is a directory (key_glob…0001)" in result.stderr
     assert "key_globex_000000000001" not in result.stderr
     assert "Traceback" not in result.stderr
     assert (target / "config" / "key_globex_000000000000").is_file()

@@ -25,7 +25,7 @@ from publisher.errors import (
 )
 from publisher.redact import key_hash
 from publisher.retry import Backoff
-from publisher.settings import DEFAULT_CACHE_CONTROL
+from publisher.settings import DEFAULT_CACHE_CONTROL, EdgePaths
 from publisher.state import load_state
 from publisher.targets.publish_lock import new_lock
 from publisher.targets.s3_target import S3Location, S3Target, parse_s3_url
@@ -292,13 +292,14 @@ def invalidation_paths(distribution: str) -> list[list[str]]:
 def test_cloudfront_one_batch_for_changed_and_deleted(
     s3: Any, state_file: Path, distribution: str
 ) -> None:
-    """One invalidation per publish, listing exactly the changed and deleted paths."""
+    """One invalidation per publish, listing exactly the changed and deleted paths as the
+    edge serves them (`/config/<key>`: the generated distribution maps the prefix)."""
     cf = boto3.client("cloudfront", region_name="us-east-1")
     tgt = target(s3, "site/")
-    purger = CloudFrontPurger(CloudFront(cf, distribution), tgt.document_path("*"))
+    purger = CloudFrontPurger(CloudFront(cf, distribution), EdgePaths())
     publisher.publish(state_file, tgt, cdn=purger)
     assert invalidation_paths(distribution) == [
-        sorted(f"/site/config/{k}" for k in (KEY_A, KEY_A_CHECKOUT, KEY_G))
+        sorted(f"/config/{k}" for k in (KEY_A, KEY_A_CHECKOUT, KEY_G))
     ]
     publisher.publish(state_file, tgt, cdn=purger)  # no change: no invalidation
     assert len(invalidation_paths(distribution)) == 1
@@ -309,17 +310,17 @@ def test_cloudfront_one_batch_for_changed_and_deleted(
     publisher.publish(state_file, tgt, publisher.PublishOptions(prune=True), cdn=purger)
     batches = invalidation_paths(distribution)
     assert len(batches) == 2
-    assert sorted([f"/site/config/{KEY_A_CHECKOUT}", f"/site/config/{KEY_G}"]) in batches
+    assert sorted([f"/config/{KEY_A_CHECKOUT}", f"/config/{KEY_G}"]) in batches
 
 
 def test_cloudfront_wildcard_above_threshold(s3: Any, tmp_path: Path, distribution: str) -> None:
-    """More changed paths than the threshold give a single wildcard /<prefix>/config/*."""
+    """More changed paths than the threshold give a single wildcard <edge prefix>/config/*."""
     state = base_state()
     state["organizations"][1]["api_keys"] = [{"key": f"key_many_{i:010d}"} for i in range(12)]
     path = dump_state(tmp_path / "s.yaml", state)
     cf = boto3.client("cloudfront", region_name="us-east-1")
     tgt = target(s3, "site/")
-    purger = CloudFrontPurger(CloudFront(cf, distribution), tgt.document_path("*"), threshold=10)
+    purger = CloudFrontPurger(CloudFront(cf, distribution), EdgePaths("/site"), threshold=10)
     publisher.publish(path, tgt, cdn=purger)
     assert invalidation_paths(distribution) == [["/site/config/*"]]
 
@@ -346,12 +347,12 @@ def test_cloudfront_backoff() -> None:
     """TooManyInvalidationsInProgress is retried with exponential backoff, then gives up clearly."""
     slept: list[float] = []
     api = BusyCloudFront(busy=3)
-    CloudFrontPurger(api, "/config/*", sleep=slept.append).purge(["/config/a"])  # type: ignore[arg-type]
+    CloudFrontPurger(api, EdgePaths(), sleep=slept.append).purge(["/config/a"])  # type: ignore[arg-type]
     assert slept == [1.0, 2.0, 4.0]
     assert api.batches == [["/config/a"]]
     stuck = BusyCloudFront(busy=99)
     with pytest.raises(StorageError) as err:
         CloudFrontPurger(
-            stuck, "/config/*", backoff=Backoff(3, first=1.0), sleep=slept.append
+            stuck, EdgePaths(), backoff=Backoff(3, first=1.0), sleep=slept.append
         ).purge(["/config/a"])  # type: ignore[arg-type]
     assert "too many invalidations in progress (tried 3 times)" in err.value.message

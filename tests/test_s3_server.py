@@ -238,7 +238,7 @@ def test_put_failure_exits_4_names_keys_and_deletes_nothing(
         broken.close()
     assert result.exit_code == 4
     assert "3 of 3 documents failed to upload; nothing was deleted" in result.stderr
-    assert "key key_org0…0000: bucket" in result.stderr
+    assert "3 documents: bucket " in result.stderr and "key_org0…0000" in result.stderr
     assert "Traceback" not in result.stderr
     assert count(requests, "POST", "?delete") == 0
     assert "key_org000_0000000000" not in result.stderr

@@ -152,7 +152,7 @@ def test_an_unreachable_edge_is_waited_for_then_said_without_secrets(
     )  # fmt: skip
     assert result.exit_code == 4
     assert result.stdout.startswith("Published 3 documents")
-    assert "the documents are published, but 3 still served old bytes" in result.stderr
+    assert "the documents are published, but 3 documents still served old bytes" in result.stderr
     assert "Connection refused" in result.stderr
     shown = result.stdout + result.stderr
     assert "hunter2" not in shown and "SECRETQ" not in shown and "user" not in shown

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import botocore
 import botocore.exceptions as bex
 import botocore.handlers
 import botocore.loaders
@@ -239,6 +240,19 @@ class Store:
             install_quick_listing(made.meta.events)
             made.meta.events.register_first("before-send.s3.PutObject", _answer_aim)
         return made
+
+    def object_url(self, bucket: str, folder: str) -> str:
+        """The URL of `folder` of `bucket` as this store's requests address it (endpoint,
+        path or virtual-hosted): the origin a cache in front fetches from. Nothing is sent,
+        and no credential is needed."""
+        made = self.session.create_client(
+            "s3",
+            endpoint_url=self.endpoint.value,
+            region_name=self.region,
+            config=Config(signature_version=botocore.UNSIGNED),
+        )
+        made.meta.events.register_first("before-send.s3.PutObject", _answer_aim)
+        return aim(made, bucket, folder).url.removesuffix(AIM)
 
     def credentials(self) -> Any:
         """botocore's credentials (environment, profile, SSO, instance role), loaded and

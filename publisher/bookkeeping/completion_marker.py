@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ..documents.render import Rendered
-from ..meta_json import encode_meta
+from ..meta_json import decode_meta, encode_meta
 from ..settings import VERSION, PublishOptions
 from .manifest import FORMAT
 
@@ -43,9 +43,6 @@ def marker(
 
 
 def parse_marker(raw: bytes | None) -> dict[str, Any]:
-    """The marker as read ({} for none, unsettled or unreadable)."""
-    try:
-        value = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    """The marker as read ({} for none, or one not as a marker is)."""
+    found: dict[str, Any] = decode_meta(raw, QUICK, "marker") or {}
+    return found

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +32,7 @@ from typing import Any, Protocol
 
 from ..documents.render import Document
 from ..errors import StorageError, UsageError
-from ..meta_json import encode_meta
+from ..meta_json import decode_meta, encode_meta
 from ..redact import key_hash, stored_label
 from ..settings import DEFAULT_KEEP_GENERATIONS
 from ..threads import bounded
@@ -58,12 +57,9 @@ def pack_name(generation: int) -> str:
 
 def read_pack(target: Meta, generation: int) -> dict[str, bytes]:
     """The bodies of one pack, by sha256 (each checked against its sha256)."""
-    raw = target.read_meta(pack_name(generation))
-    try:
-        found = json.loads(raw)["bodies"] if raw is not None else {}
-        bodies = {str(sha): str(text).encode() for sha, text in found.items()}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        bodies = {}
+    name = pack_name(generation)
+    found = decode_meta(target.read_meta(name), name, "pack") or {"bodies": {}}
+    bodies = {sha: text.encode() for sha, text in found["bodies"].items()}
     return {sha: b for sha, b in bodies.items() if hashlib.sha256(b).hexdigest() == sha}
 
 
@@ -248,14 +244,10 @@ def next_free(target: Meta, generation: int, most: int = 100_000) -> int:
 
 
 def read_record(target: Meta, generation: int) -> dict[str, Any] | None:
-    raw = target.read_meta(generation_name(generation))
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    """A generation's record as written (None: missing, or not a record)."""
+    name = generation_name(generation)
+    found: dict[str, Any] | None = decode_meta(target.read_meta(name), name, "record")
+    return found
 
 
 def check_kept(manifest: Manifest, generation: int) -> None:
@@ -281,14 +273,12 @@ def documents_at(target: Meta, manifest: Manifest, generation: int) -> Documents
 
 
 def _read_base(target: Meta, generation: int) -> Documents:
-    raw = target.read_meta(base_name(generation))
-    try:
-        data = json.loads(raw) if raw is not None else {}
-        if data["generation"] != generation or not isinstance(data["documents"], dict):
-            raise ValueError("another generation")
-        return {str(h): list(e) for h, e in data["documents"].items()}
-    except (ValueError, KeyError, TypeError):
-        raise StorageError(f"{base_name(generation)} is missing or unreadable") from None
+    name = base_name(generation)
+    data = decode_meta(target.read_meta(name), name, "base")
+    if data is None or data["generation"] != generation:
+        raise StorageError(f"{name} is missing or unreadable: that history cannot be restored")
+    documents: Documents = data["documents"]
+    return documents
 
 
 def _write_base(target: Meta, generation: int, documents: Documents) -> None:

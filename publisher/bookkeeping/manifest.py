@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..gcpause import no_cycles
-from ..meta_json import encode_meta
+from ..meta_json import decode_meta, encode_meta
 from ..redact import key_hash, new_salt, shown_prefix
+from ..settings import MAX_KEEP_GENERATIONS
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Manifest:
     """Its digest as written (checked when `intact`)."""
     orgs: Any = field(default=None, compare=False)
     """The organizations a next publish may reuse, as written (see bookkeeping/reusable_orgs.py)."""
+    headers: dict[str, str] | None = field(default=None, compare=False)
+    """The headers the documents were put with (None: not recorded, or a directory)."""
 
 
 KEYS_PER_RANGE = 10_000
@@ -78,10 +81,11 @@ def scan_bounds(keys: Iterable[str], per_range: int = KEYS_PER_RANGE) -> tuple[s
 _SALT = re.compile(r"[0-9a-f]{32}")
 
 
-def _packs(value: Any) -> dict[str, int]:
+def _packs(value: Any, generation: int) -> dict[str, int]:
+    """Which pack holds each kept body: those a generation up to this one wrote."""
     if not isinstance(value, dict):
         return {}
-    return {k: v for k, v in value.items() if len(k) == 64 and isinstance(v, int)}
+    return {k: v for k, v in value.items() if len(k) == 64 and v <= generation}
 
 
 def _bounds(value: Any) -> tuple[str, ...]:
@@ -108,40 +112,52 @@ def parse_manifest(raw: bytes | None) -> Manifest:
 
 
 def _parse(raw: bytes) -> Manifest:
-    try:
-        data = json.loads(raw)
-        docs = data["documents"]
-        if not isinstance(docs, dict):
-            raise TypeError("documents is not a mapping")
-        if not all(type(v) is str for v in docs.values()):
-            raise TypeError("a document's sha256 is not a string")
-        generation = int(data["generation"])
-        scanned = data.get("full_scan_at")
-        salt = data.get("salt")
-        if data.get("format") != FORMAT or not isinstance(salt, str) or not _SALT.fullmatch(salt):
-            # Its key hashes are not this format's: a full scan rebuilds the manifest.
-            log.warning("%s is of another format: a full scan rebuilds it", MANIFEST)
-            return Manifest(generation, {}, data.get("state_sha256"))
-        written = data.get("digest")
-        intact = written == digest(generation, docs, salt)
-        if not intact:
-            log.warning("%s does not match its digest", MANIFEST)
-        return Manifest(
-            generation,
-            docs,
-            data.get("state_sha256"),
-            float(scanned) if isinstance(scanned, int | float) else None,
-            intact,
-            _bounds(data.get("scan_bounds")),
-            salt,
-            _packs(data.get("bodies")),
-            base if isinstance(base := data.get("history_base"), int) else None,
-            written if intact else "",
-            data.get("orgs") if intact else None,
-        )
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        log.warning("ignoring an unreadable %s: %s", MANIFEST, exc)
+    data = decode_meta(raw, MANIFEST, "manifest")  # checked: types, ranges, sizes
+    if data is None:
         return Manifest()
+    docs, generation = data["documents"], data["generation"]
+    salt = data.get("salt")
+    if data.get("format") != FORMAT or not isinstance(salt, str) or not _SALT.fullmatch(salt):
+        # Its key hashes are not this format's: a full scan rebuilds the manifest.
+        log.warning("%s is of another format: a full scan rebuilds it", MANIFEST)
+        return Manifest(generation, {}, data.get("state_sha256"))
+    written = data.get("digest")
+    intact = written == digest(generation, docs, salt)
+    if not intact:
+        log.warning("%s does not match its digest", MANIFEST)
+    return Manifest(
+        generation,
+        docs,
+        data.get("state_sha256"),
+        data.get("full_scan_at"),
+        intact,
+        _bounds(data.get("scan_bounds")),
+        salt,
+        _packs(data.get("bodies"), generation),
+        _history_base(data.get("history_base"), generation),
+        written if intact else "",
+        data.get("orgs") if intact else None,
+        data.get("headers"),
+    )
+
+
+MAX_KEPT = MAX_KEEP_GENERATIONS + 100
+"""The most generations a history spans (--keep-generations at most, and the records a
+base move waits for, with room): a base further back than that is damage, not history."""
+
+
+def _history_base(value: Any, generation: int) -> int | None:
+    """The manifest's history base where it can be one (outside the digest, so checked
+    against the generation): none otherwise, and the next publish starts a new history."""
+    if value is None:
+        return None
+    if not generation - MAX_KEPT <= value <= generation:
+        log.warning(
+            "ignoring the history base of %s: %d is not near generation %d",
+            MANIFEST, value, generation,
+        )  # fmt: skip
+        return None
+    return int(value)
 
 
 def manifest_documents(
@@ -183,6 +199,8 @@ class NewGeneration:
     history: History | None = None
     orgs: Callable[[str], Any] | None = None
     """Given the manifest's digest, what the next publish may reuse (reusable_orgs.py)."""
+    headers: dict[str, str] | None = None
+    """The headers the documents are stored with (a store's, not a directory's)."""
 
 
 def build_manifest(
@@ -221,6 +239,7 @@ def build_manifest(
         "salt": previous.salt,
         "bodies": dict(sorted(history.bodies.items())),
         "history_base": history.base,
+        **({"headers": new.headers} if new.headers is not None else {}),
         "digest": signed,
         **({"orgs": new.orgs(signed)} if new.orgs is not None else {}),
         "documents": new.documents,
@@ -254,11 +273,13 @@ def record_generation(
 ) -> int:
     """Write a new generation when anything changed; return the generation now live.
 
-    Nothing changed but the time of the last full listing (or the manifest was of an
-    older format): the manifest is rewritten under the same generation.
+    Nothing changed but the time of the last full listing or the documents' headers (or
+    the manifest was of an older format): the manifest is rewritten under the same
+    generation.
     """
     same = new.documents == previous.documents and new.state_sha256 == previous.state_sha256
-    if same and previous.intact and new.full_scan_at == previous.full_scan_at:
+    noted = new.full_scan_at == previous.full_scan_at and new.headers == previous.headers
+    if same and previous.intact and noted:
         return previous.generation  # nothing changed: no new generation
 
     def write_record(generation: int, summary: bytes) -> None:

@@ -16,7 +16,7 @@ import typer
 from ..errors import PublisherError, UsageError
 from ..files import write_atomic
 from ..redact import printable, scrub
-from ..settings import DEFAULT_TARGET, CdnKind, PublishOptions
+from ..settings import DEFAULT_TARGET, MAX_KEEP_GENERATIONS, CdnKind, EdgePaths, PublishOptions
 from ..state.model import StoppedPolicy
 from .app import GLOBAL
 from .output import error_json
@@ -162,6 +162,32 @@ PurgeUrlOpt = Annotated[
     ),
 ]
 
+
+def _edge_prefix(value: str | None) -> str | None:
+    """Option callback: a prefix the edge-path model takes (exit 2 otherwise)."""
+    if value is None:
+        return value
+    try:
+        EdgePaths(value)
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message.split(": ", 1)[-1]) from None
+    return value
+
+
+EdgePrefixOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--edge-path-prefix",
+        callback=_edge_prefix,
+        help="The path before /config/<key> at the edge, where the edge maps its paths "
+        "onto the bucket's one to one (/site); the configs edge-config writes serve "
+        "/config/<key> [default: PUBLISHER_EDGE_PATH_PREFIX, the target's in the project "
+        "file, else none].",
+        rich_help_panel=CDN,
+    ),
+]
+
+
 LockTtlOpt = Annotated[
     float,
     typer.Option(
@@ -173,6 +199,7 @@ KeepOpt = Annotated[
     typer.Option(
         "--keep-generations",
         min=1,
+        max=MAX_KEEP_GENERATIONS,
         help="Generations kept restorable by `publisher rollback`; older ones are collected.",
     ),
 ]

@@ -16,21 +16,35 @@ from ..servers.edge_config import (
     render_cloudfront,
     render_edge_config,
 )
+from ..settings import StorageSettings
+from ..targets import origin_url
+from ..targets.s3_target import parse_s3_url
 from .app import app
-from .common import errors, say, write_output
+from .common import EdgePrefixOpt, EndpointOpt, ProfileOpt, errors, say, write_output
 
 
 @app.command("edge-config")
 def edge_config(
     kind: Annotated[str, typer.Argument(help=f"The cache: {' or '.join(KINDS)}.")],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="The target the edge is in front of: its origin (the bucket and prefix as "
+            "the store is reached, or `publisher serve` of a directory) and paths come "
+            "from it, as publish's purges and verify --edge name them.",
+        ),
+    ] = None,
     origin: Annotated[
         str | None,
         typer.Option(
             "--origin",
-            help="varnish, nginx: where the documents come from: http://host:port[/bucket] "
-            "(a bucket, path-style, or `publisher serve`).",
+            help="varnish, nginx: where the documents come from, when not the --target's: "
+            "http://host:port[/bucket[/prefix]] (a bucket, path-style, or `publisher serve`).",
         ),
     ] = None,
+    edge_path_prefix: EdgePrefixOpt = None,
     bucket: Annotated[
         str | None, typer.Option("--bucket", help="cloudfront: the (private) bucket.")
     ] = None,
@@ -38,8 +52,13 @@ def edge_config(
         str, typer.Option("--prefix", help="cloudfront: the target's prefix in the bucket.")
     ] = "",
     region: Annotated[
-        str, typer.Option("--region", help="cloudfront: the bucket's region.")
-    ] = "us-east-1",
+        str | None,
+        typer.Option(
+            "--region", help="The bucket's region [default: the AWS config's, else us-east-1]."
+        ),
+    ] = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
     distribution_arn: Annotated[
         str | None,
         typer.Option(
@@ -63,7 +82,7 @@ def edge_config(
     ] = "256m",
     cache_path: Annotated[
         str, typer.Option("--cache-path", help="nginx: where the cache lives.")
-    ] = "/var/cache/nginx/publisher",
+    ] = "/var/cache/nginx-publisher",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
     ] = None,
@@ -77,21 +96,39 @@ def edge_config(
     through, and never serve _publisher/ or any other path. Varnish accepts PURGE from
     --purge-acl. CloudFront reads only <prefix>/config/* of a private bucket.
     """
+    storage = StorageSettings(endpoint_url, region, profile)
     with errors():
         if kind == "cloudfront":
-            text = _cloudfront(bucket, prefix, region, distribution_arn)
+            bucket, prefix = _bucket_of(target, bucket, prefix)
+            text = _cloudfront(bucket, prefix, region or "us-east-1", distribution_arn)
             _emit(text, output)
             return
+        if origin is None and target is not None:
+            origin = origin_url(target, storage)
         if origin is None:
-            raise UsageError(f"edge-config {kind}: give --origin http://host:port[/path]")
+            raise UsageError(
+                f"edge-config {kind}: give --target (the target the edge is in front of) or "
+                "--origin http://host:port[/path]"
+            )
         options = EdgeOptions(
             origin,
             listen_port=listen_port,
             purge_acl=tuple(purge_acl or ("127.0.0.1",)),
             cache_size=cache_size,
             cache_path=cache_path,
+            edge_prefix=edge_path_prefix or "",
         )
         _emit(render_edge_config(kind, options), output)
+
+
+def _bucket_of(target: str | None, bucket: str | None, prefix: str) -> tuple[str | None, str]:
+    """CloudFront's bucket and prefix: the --target's, unless given on their own."""
+    if target is None or bucket is not None:
+        return bucket, prefix
+    if not target.startswith("s3://"):
+        raise UsageError("edge-config cloudfront --target: an s3://bucket[/prefix] target")
+    location = parse_s3_url(target)
+    return location.bucket, location.prefix
 
 
 def _cloudfront(bucket: str | None, prefix: str, region: str, arn: str | None) -> str:

@@ -67,6 +67,18 @@ def publish_text(
     lines += rows[:limit]
     if limit is not None and len(rows) > limit:
         lines.append(f"  … and {len(rows) - limit:,} more (--list-all or --json lists all)")
+    lines += _notes(result, prune)
+    lines += _delivery(result)
+    if result.generation is not None and (plan.puts or result.deleted):
+        lines.append(
+            f"Generation {result.generation} recorded in {result.target}/_publisher/manifest.json"
+        )
+    return "\n".join(lines)
+
+
+def _notes(result: PublishResult, prune: bool) -> list[str]:
+    """What the plan leaves in place, and why every document is written again."""
+    plan, lines = result.plan, []
     staying = len(plan.deletes) + plan.hidden
     if staying and not prune:
         lines.append(
@@ -80,8 +92,20 @@ def publish_text(
             f"(or that changed since) {'is' if len(plan.unmanaged) == 1 else 'are'} left in "
             f"place: --prune-unmanaged deletes {'it' if len(plan.unmanaged) == 1 else 'them'}"
         )
+    for name, before, after in plan.headers:
+        was = "(not recorded)" if before is None else repr(before)
+        lines.append(
+            f"The documents' {name} changes from {was} to {after!r}: every document is "
+            f"{'to be written' if result.dry_run else 'written'} again"
+        )
     if result.refused and result.dry_run:
         lines.append(f"This publish would be refused: {result.refused}")
+    return lines
+
+
+def _delivery(result: PublishResult) -> list[str]:
+    """The CDN purge, the webhooks and the edges: what was (or would be) done."""
+    lines = []
     if result.purge_preview:
         lines.append(f"The CDN purge would {result.purge_preview}")
     if result.purged:
@@ -103,11 +127,7 @@ def publish_text(
             )
         if wait.stale:
             lines.append(f"Edge {shown}: {_count(len(wait.stale), 'document')} still stale")
-    if result.generation is not None and (plan.puts or result.deleted):
-        lines.append(
-            f"Generation {result.generation} recorded in {result.target}/_publisher/manifest.json"
-        )
-    return "\n".join(lines)
+    return lines
 
 
 def _headline(result: PublishResult, prune: bool, failed: bool) -> str:
@@ -178,6 +198,10 @@ def publish_json(
         "counts": _counts(result),
         "changes": _changes(result, prune),
         "refused": result.refused,
+        "headers_changed": [
+            {"header": name, "before": before, "after": after}
+            for name, before, after in result.plan.headers
+        ],
         "purged": len(result.purged),
         "purge": {
             "paths": len(result.purged),
@@ -249,19 +273,27 @@ def _edge(wait: EdgeWait) -> dict[str, Any]:
 
 
 def stale_edges(result: PublishResult, wait_timeout: float) -> StorageError | None:
-    """The error (exit 4) when an edge still served old bytes at the end of --wait-edge."""
-    stale = [(w, key) for w in result.edge_waits for key in w.stale]
-    if not stale:
+    """The error (exit 4) when an edge still served old bytes at the end of --wait-edge:
+    one line for the whole wait, then one per edge naming the first few keys."""
+    waits = [w for w in result.edge_waits if w.stale]
+    if not waits:
         return None
+    count = sum(len(w.stale) for w in waits)
+    why = next((f" (last error: {w.error})" for w in waits if w.error), "")
     problems = [
-        Problem(key_label(key), f"still stale at {url_for_display(w.edge)}") for w, key in stale
+        Problem(url_for_display(w.edge), f"still stale: {_first_labels(w.stale)}") for w in waits
     ]
-    why = next((f" (last error: {w.error})" for w, _ in stale if w.error), "")
     return StorageError(
-        f"the documents are published, but {len(stale)} still served old bytes at the "
-        f"edge after {wait_timeout:g} s{why}",
+        f"the documents are published, but {count} {plural(count, 'document')} still served "
+        f"old bytes at the edge after {wait_timeout:g} s{why}",
         problems,
     )
+
+
+def _first_labels(keys: list[str], most: int = 3) -> str:
+    """`key_a…, key_b…, key_c… and 12 more`: a few labels, then how many others."""
+    shown = ", ".join(key_label(k) for k in keys[:most])
+    return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
 def _problem(p: Problem) -> dict[str, Any]:

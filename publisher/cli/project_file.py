@@ -28,14 +28,12 @@ from ..errors import Problem, UsageError
 from ..fetch import is_http_url
 from ..names import REGION_NAME
 from ..redact import printable
-from ..settings import CdnKind
+from ..settings import CdnKind, EdgePaths
 from ..targets.s3_target import parse_s3_url
 
 PROJECT_FILE = "publisher.toml"
 TARGET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """A target's name: no '/' or '.', so that it never reads as a path."""
-EDGE_PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*")
-"""'' or '/site' or '/a/b': the URL path an edge puts before config/<key>."""
 
 
 @dataclass(frozen=True)
@@ -160,8 +158,9 @@ def _header(value: Any) -> str:
 
 
 def _prefix(value: Any) -> str:
-    if not isinstance(value, str) or not EDGE_PATH_PREFIX.fullmatch(value):
-        raise ValueError("give '' or a URL path such as /site (a leading /, no trailing /)")
+    if not isinstance(value, str):
+        raise ValueError(f"give a string such as /site, not {_kind(value)}")
+    _usage(EdgePaths, value)  # the edge-path model's own rule
     return value
 
 

@@ -33,6 +33,7 @@ from .common import (
     S3,
     CdnOpt,
     DistributionIdOpt,
+    EdgePrefixOpt,
     EndpointOpt,
     ForceOpt,
     JsonOpt,
@@ -177,7 +178,7 @@ def publish_cmd(
         typer.Option(
             "--invalidation-threshold",
             min=1,
-            help="Above this many paths, invalidate one wildcard /<prefix>/config/*.",
+            help="Above this many paths, invalidate one wildcard <edge prefix>/config/*.",
             rich_help_panel=CDN,
         ),
     ] = DEFAULT_INVALIDATION_THRESHOLD,
@@ -186,6 +187,16 @@ def publish_cmd(
         typer.Option("--wait", help="Wait for the CloudFront invalidation.", rich_help_panel=CDN),
     ] = False,
     purge_url: PurgeUrlOpt = None,
+    edge_path_prefix: EdgePrefixOpt = None,
+    ignore_pending_purge: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-pending-purge",
+            help="Publish without the CDN although a purge of an earlier publish is pending "
+            "(it stays pending); without it, that is exit 4 before anything is written.",
+            rich_help_panel=CDN,
+        ),
+    ] = False,
     wait_edge: Annotated[
         list[str] | None,
         typer.Option(
@@ -257,6 +268,7 @@ def publish_cmd(
             cdn=cdn,
             distribution_id=distribution_id,
             purge_urls=purge_url,
+            edge_path_prefix=edge_path_prefix,
             prune=prune,
         )
         where, state = resolved.require_target(), resolved.state()
@@ -272,6 +284,7 @@ def publish_cmd(
         full_scan=full_scan,
         full_scan_every=full_scan_every,
         keep_generations=keep_generations,
+        ignore_pending_purge=ignore_pending_purge,
         describe=True,  # what changed, per experiment, in the output (a few reads of history)
     )
     storage = replace(

@@ -17,7 +17,14 @@ from typing import Any
 
 from ..errors import UsageError
 from ..redact import printable
-from ..settings import DEFAULT_CACHE_CONTROL, DEFAULT_TARGET, CdnKind, CdnSettings, StorageSettings
+from ..settings import (
+    DEFAULT_CACHE_CONTROL,
+    DEFAULT_TARGET,
+    CdnKind,
+    CdnSettings,
+    EdgePaths,
+    StorageSettings,
+)
 from .project_file import (
     PROJECT_FILE,
     TARGET_KEYS,
@@ -53,6 +60,7 @@ FLAGS = {
     "cdn": "--cdn",
     "distribution_id": "--distribution-id",
     "purge_urls": "--purge-url",
+    "edge_path_prefix": "--edge-path-prefix",
     "cache_control": "--cache-control",
     "prune": "--prune",
 }
@@ -85,8 +93,9 @@ class Sourced:
 @dataclass(frozen=True)
 class TargetSettings:
     """A command's target as resolved: where it is, how to reach it, which CDN to purge
-    and whether to prune. `edge_urls` and `edge_path_prefix` are carried for the commands
-    that look at the edge; none of them uses these yet."""
+    (and where the edge serves each document: cdn.edge_paths, from edge_path_prefix) and
+    whether to prune. `edge_urls` is carried for the commands that look at the edge;
+    none of them uses it yet."""
 
     name: str | None
     url: str
@@ -177,6 +186,7 @@ def target_settings(name: str | None, values: Mapping[str, Sourced]) -> TargetSe
             kind=CdnKind(value["cdn"]),
             distribution_id=value["distribution_id"],
             purge_urls=tuple(value["purge_urls"]),
+            edge_paths=EdgePaths(str(value["edge_path_prefix"])),
         ),
         prune=bool(value["prune"]),
         edge_urls=tuple(value["edge_urls"]),

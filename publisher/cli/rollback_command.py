@@ -125,6 +125,7 @@ def _rollback_json(result: RollbackResult) -> dict[str, Any]:
         "generation": result.generation,
         "put_back": [key_label(p.key) for p in plan.puts],
         "deleted": [key_label(k) for k in plan.deletes],
+        "kept": [key_label(k) for k in plan.unmanaged],
         "unchanged": plan.unchanged,
         "unrestorable": result.unrestorable,
         "purged": len(result.purged),
@@ -151,6 +152,11 @@ def _rollback_text(result: RollbackResult) -> str:
     ]
     lines += [
         f"  - {key_label(k)}: not in generation {result.to}" for k in plan.deletes[:MAX_LISTED]
+    ]
+    lines += [
+        f"  = {key_label(k)}: not in generation {result.to}, but changed since publisher "
+        "wrote it: left in place"
+        for k in plan.unmanaged[:MAX_LISTED]
     ]
     lines += [f"  ? {label}: key unknown, not put back" for label in result.unrestorable]
     if result.recorded:

@@ -15,7 +15,7 @@ from ..publishing.load_and_render import Prepared, prepare
 from ..redact import key_label, plural
 from ..settings import DEFAULT_MAX_DOCUMENT_BYTES, PublishOptions
 from ..state import State
-from ..state.load import parse_state, read_state_bytes
+from ..state.load import MAX_STATE_BYTES, parse_state, read_state_bytes
 from ..state.model import StoppedPolicy
 from .app import ConfigOpt, app
 from .common import (
@@ -125,7 +125,9 @@ def _check(name: str, fmt: str | None, options: PublishOptions, *, secrets: bool
 def _read(name: str, fmt: str | None) -> State:
     """A state from stdin, or from a file in the format --format says."""
     if name == STDIN:
-        raw, source = sys.stdin.buffer.read(), STDIN_NAME
+        raw, source = sys.stdin.buffer.read(MAX_STATE_BYTES + 1), STDIN_NAME
+        if len(raw) > MAX_STATE_BYTES:
+            raise UsageError(f"{source}: over {MAX_STATE_BYTES >> 20} MiB: not a state file")
     else:
         raw, source = read_state_bytes(Path(name)), name
     if fmt is None:

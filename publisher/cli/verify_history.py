@@ -14,6 +14,7 @@ from ..redact import key_label, plural
 from ..state.model import StoppedPolicy
 from .app import ConfigOpt, app
 from .common import (
+    EdgePrefixOpt,
     EndpointOpt,
     JsonOpt,
     PolicyOpt,
@@ -40,8 +41,8 @@ def verify(
         list[str] | None,
         typer.Option(
             "--edge",
-            help="A CDN or cache URL serving <URL>/config/<key>: compare what it serves too "
-            "(repeat for several edges).",
+            help="A CDN or cache URL serving <URL>[<edge prefix>]/config/<key>: compare what "
+            "it serves too (repeat for several edges).",
         ),
     ] = None,
     sample: Annotated[
@@ -50,6 +51,7 @@ def verify(
             "--sample", min=1, help="Fetch only N documents, chosen at random, from each edge."
         ),
     ] = None,
+    edge_path_prefix: EdgePrefixOpt = None,
     stopped_policy: PolicyOpt = StoppedPolicy.winners_only,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
@@ -66,7 +68,12 @@ def verify(
     """
     with errors(as_json):
         resolved = resolve_settings(
-            state=state, target=target, endpoint_url=endpoint_url, region=region, profile=profile
+            state=state,
+            target=target,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            edge_path_prefix=edge_path_prefix,
         )
         where = resolved.require_target()
         result = api.verify(
@@ -76,6 +83,7 @@ def verify(
             storage=where.storage,
             edges=edge or [],
             sample=sample,
+            edge_paths=where.cdn.edge_paths,
         )
     if as_json:
         say_json(_as_json(result))

@@ -12,7 +12,7 @@ from ..errors import StorageError, TooManyInvalidationsError
 from ..fetch import send as http_send
 from ..redact import plural, url_for_display
 from ..retry import CLOUDFRONT, Backoff
-from ..settings import DEFAULT_INVALIDATION_THRESHOLD
+from ..settings import DEFAULT_INVALIDATION_THRESHOLD, EdgePaths
 
 if TYPE_CHECKING:  # boto3 is imported only when a CloudFront purge is asked for
     from ..aws import CloudFront
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 class Purger(Protocol):
     """Makes a CDN forget the given paths; raises StorageError when it cannot."""
+
+    edges: EdgePaths
+    """Where the edge serves each key's document: the paths a purge names."""
 
     def purge(self, paths: Sequence[str]) -> None: ...
 
@@ -36,7 +39,7 @@ class CloudFrontPurger:
     def __init__(
         self,
         api: CloudFront,
-        wildcard: str,
+        edges: EdgePaths,
         *,
         threshold: int = DEFAULT_INVALIDATION_THRESHOLD,
         wait: bool = False,
@@ -45,7 +48,8 @@ class CloudFrontPurger:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api = api
-        self.wildcard = wildcard
+        self.edges = edges
+        self.wildcard = edges.wildcard
         self.threshold = threshold
         self.wait = wait
         self.wait_timeout = wait_timeout
@@ -93,8 +97,15 @@ class CloudFrontPurger:
 class HttpPurger:
     """HTTP PURGE of each path at each edge base URL (Varnish, Fastly, nginx cache purge)."""
 
-    def __init__(self, bases: Sequence[str], timeout: float = 10, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        bases: Sequence[str],
+        edges: EdgePaths | None = None,
+        timeout: float = 10,
+        concurrency: int = 8,
+    ) -> None:
         self.bases = [b.rstrip("/") for b in bases]
+        self.edges = edges or EdgePaths()
         self.timeout = timeout
         self.concurrency = concurrency
 
@@ -103,8 +114,9 @@ class HttpPurger:
             status = http_send("PURGE", url, timeout=self.timeout).status
         except StorageError as exc:
             return f"unreachable: {exc.message}"
-        # 404: nothing cached there, nothing to purge.
-        return None if 200 <= status < 300 or status == 404 else f"HTTP {status}"
+        # Only a 2xx is a purge: a 404 is an edge that serves no such path (a path the
+        # edge does not map, or no purge there), and the old bytes stay cached.
+        return None if 200 <= status < 300 else f"HTTP {status}"
 
     def describe(self, paths: Sequence[str]) -> str:
         edges = ", ".join(url_for_display(b) for b in self.bases)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -49,22 +49,44 @@ def fresh(response: Response, expected: bytes | None) -> bool:
     return response.status == 200 and response.body == expected
 
 
+def wait_for_edges(
+    edges: Sequence[str],
+    expected: Mapping[str, tuple[str, bytes | None]],
+    timeout: float,
+    fetch: Callable[[str, float], Response] | None = None,
+) -> list[EdgeWait]:
+    """Poll every edge, side by side, for each key's (path, bytes) until served; `timeout`
+    seconds is one deadline for the whole wait, however slowly an edge answers."""
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(max(1, len(edges))) as pool:
+        return list(pool.map(lambda e: wait_for_edge(e, expected, deadline, fetch), edges))
+
+
+def _get(url: str, timeout: float) -> Response:
+    return get(url, timeout=timeout)
+
+
 def wait_for_edge(
     edge: str,
     expected: Mapping[str, tuple[str, bytes | None]],
-    timeout: float,
-    fetch: Callable[[str], Response] = get,
+    deadline: float,
+    fetch: Callable[[str, float], Response] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> EdgeWait:
-    """Poll `edge` for each key's (path, bytes) until served or `timeout` passes."""
+    """Poll `edge` for each key's (path, bytes) until served or the `deadline` (of `clock`)
+    passes: no request outlives it."""
+    fetch = fetch or _get
     base, start = edge.rstrip("/"), clock()
     result = EdgeWait(edge)
     waiting = dict(expected)
 
     def check(key: str) -> bool:
         path, body = waiting[key]
+        left = deadline - clock()
+        if left <= 0:
+            return False
         try:
-            return fresh(fetch(base + path), body)
+            return fresh(fetch(base + path, min(left, 10.0)), body)
         except StorageError as exc:  # unreachable for now: asked again until the deadline
             result.error = exc.message
             return False
@@ -73,14 +95,14 @@ def wait_for_edge(
         while waiting:
             keys = sorted(waiting)
             done = list(pool.map(check, keys))
-            now = clock() - start
+            now = clock()
             for key, ok in zip(keys, done, strict=True):
                 if ok:
-                    result.seconds[key] = now
+                    result.seconds[key] = now - start
                     del waiting[key]
-            if waiting and now >= timeout:
+            if waiting and now >= deadline:
                 result.stale = sorted(waiting)
                 break
             if waiting:
-                time.sleep(min(POLL_EVERY, max(0.0, timeout - now)))
+                time.sleep(min(POLL_EVERY, max(0.0, deadline - now)))
     return result

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from ..errors import Problem, StorageError, UsageError
-from ..meta_json import encode_meta
+from ..meta_json import decode_meta, encode_meta
 from ..redact import key_label, plural
 from ..settings import CdnKind, CdnSettings, StorageSettings
 from .cdn import CloudFrontPurger, HttpPurger, Purger
@@ -33,14 +32,14 @@ def make_purger(
         storage = storage or StorageSettings()
         store = Store(storage.aws_options())
         api = CloudFront(store.client("cloudfront"), cdn.distribution_id)
-        wildcard = target.document_path("*")
-        return CloudFrontPurger(api, wildcard, threshold=cdn.invalidation_threshold, wait=cdn.wait)
+        edges = cdn.edge_paths
+        return CloudFrontPurger(api, edges, threshold=cdn.invalidation_threshold, wait=cdn.wait)
     if not cdn.purge_urls:
         raise UsageError("--cdn http-purge needs at least one --purge-url")
     for url in cdn.purge_urls:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"--purge-url {url}: must start with http:// or https://")
-    return HttpPurger(cdn.purge_urls)
+    return HttpPurger(cdn.purge_urls, cdn.edge_paths)
 
 
 def purge_changed(
@@ -59,7 +58,7 @@ def purge_changed(
     keys = sorted(set(changed) | {known[h] for h in pending if h in known})
     if not keys:
         return []
-    paths = [target.document_path(k) for k in keys]
+    paths = [purger.edges.path(k) for k in keys]
     try:
         purger.purge(paths)
     except StorageError as exc:
@@ -78,12 +77,8 @@ def purge_changed(
 
 def read_pending(target: Bookkeeping) -> list[str]:
     """Return the key hashes a failed purge left to purge."""
-    raw = target.read_meta(PENDING_PURGE)
-    try:
-        value = json.loads(raw) if raw else {}
-        return [str(h) for h in value.get("keys", [])]
-    except (ValueError, AttributeError):
-        return []
+    found = decode_meta(target.read_meta(PENDING_PURGE), PENDING_PURGE, "pending")
+    return list(found["keys"]) if found else []
 
 
 def _pending_bytes(hashes: list[str]) -> bytes:

@@ -8,10 +8,6 @@ from typing import Protocol
 class Bookkeeping(Protocol):
     """The part of a target that purges and webhooks record their outcome in."""
 
-    def document_path(self, key: str) -> str:
-        """Return the URL path a CDN serves the key's document at."""
-        ...
-
     def read_meta(self, name: str) -> bytes | None:
         """Return a bookkeeping file under _publisher/, or None."""
         ...

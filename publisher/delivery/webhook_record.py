@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..meta_json import encode_meta
+from ..meta_json import decode_meta, encode_meta
 from .hooks import Hook
 
 RECORD = "webhooks.json"
@@ -21,12 +20,9 @@ class Record:
 
     @classmethod
     def parse(cls, raw: bytes | None) -> Record:
-        try:
-            data = json.loads(raw) if raw else {}
-            hooks = data.get("hooks", {})
-            return cls(hooks if isinstance(hooks, dict) else {})
-        except (ValueError, AttributeError):
-            return cls()
+        """The record as read (an empty one for none, or one not as a record is)."""
+        found = decode_meta(raw, RECORD, "webhooks") or {}
+        return cls(found.get("hooks", {}))
 
     def encode(self) -> bytes:
         return encode_meta({"version": 1, "hooks": self.hooks})

@@ -42,6 +42,7 @@ from ..documents.render import Document
 from ..errors import StorageError
 from ..progress import Progress, Silent
 from ..publishing.plan import Plan, Put, check_deletes
+from ..publishing.target_snapshot import guard_deletes
 from ..publishing.uploads import apply_puts, refresher
 from ..redact import key_hash
 from ..settings import PublishOptions
@@ -185,6 +186,7 @@ def _record(
         full_scan_at=manifest.full_scan_at,
         keys=live,
         history=history,
+        headers=target.headers,
     )
     result.generation = record_generation(target, manifest, new)
     target.delete_meta(garbage)
@@ -209,6 +211,7 @@ def _plan(
     known = {key_hash(k, manifest.salt): k for k in [*live, *state_keys]}
     bodies = _bodies(target, manifest, {e[0] for e in wanted.values()})
     plan, unknown = plan_rollback(wanted, live, bodies, known, manifest.documents, manifest.salt)
+    plan = guard_deletes(plan, target, manifest)  # the delete guard a prune has
     result = RollbackResult(target.description, to, options.dry_run, plan, unknown)
     revoked = (
         {k.key for o in state.organizations for k in o.api_keys if k.revoked} if state else set()

@@ -19,7 +19,7 @@ from ..errors import StorageError
 from ..fetch import Response, get
 from ..publishing.load_and_render import prepare
 from ..redact import url_for_display
-from ..settings import PublishOptions
+from ..settings import EdgePaths, PublishOptions
 from ..state import State
 from ..targets import Target
 from ..targets.interface import LiveObject
@@ -84,8 +84,11 @@ def verify(
     edges: Sequence[str] = (),
     sample: int | None = None,
     fetch: Callable[[str], Response] = get,
+    edge_paths: EdgePaths | None = None,
 ) -> VerifyResult:
-    """Compare what `state` renders with `target` and with each of `edges`."""
+    """Compare what `state` renders with `target` and with each of `edges`, which serve
+    each document at `edge_paths` (`/config/<key>` unless said otherwise)."""
+    paths = edge_paths or EdgePaths()
     _, rendered, _ = prepare(state, options or PublishOptions(), secrets=False)
     documents = rendered.documents
     bounds = parse_manifest(target.read_meta(MANIFEST)).scan_bounds
@@ -103,7 +106,7 @@ def verify(
         base = edge.rstrip("/")
 
         def check(key: str, base: str = base) -> str | None:
-            return edge_kind(fetch(base + target.document_path(key)), documents[key].body)
+            return edge_kind(fetch(base + paths.path(key)), documents[key].body)
 
         try:
             with ThreadPoolExecutor(EDGE_WORKERS) as pool:

@@ -16,10 +16,10 @@ from ..state.load import read_state_bytes
 from ..targets import Target
 from ..threads import Background
 from .load_and_render import Prepared, prepare
-from .plan import Plan, StaleReuse
+from .plan import Plan, StaleReuse, rewrite_all
 from .quick_noop import quick_noop
 from .result import PublishResult
-from .target_snapshot import Snapshot
+from .target_snapshot import Snapshot, headers_changed
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def first_look(
     except PublisherError:
         prepare(state, options, secrets=False)
         raise
-    return head, quick_noop(head, target.description, state_sha256, options)
+    return head, quick_noop(head, target, state_sha256, options)
 
 
 def survey(
@@ -96,4 +96,9 @@ def plan_for(
         log.info("%d documents of keys gone from the state: listing to name them", plan.hidden)
         snapshot = read_live(target, options, full=True)
         plan = snapshot.plan(rendered, checked, adopt_unmanaged=options.prune_unmanaged)
+    changed = headers_changed(snapshot.manifest, target.headers)
+    if changed:
+        if rendered.reused:
+            raise StaleReuse("the documents' headers change: every document is put again")
+        plan = rewrite_all(plan, rendered.documents, changed)
     return snapshot, plan

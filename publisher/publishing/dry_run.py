@@ -28,7 +28,7 @@ def dry_run(
         deleted = plan.deletes if options.prune else []
         pending, salt = snapshot.pending_purge, snapshot.manifest.salt
         keys = _purge_keys([p.key for p in plan.puts] + deleted, rendered, plan, pending, salt)
-        result.purge_preview = purger.describe([target.document_path(k) for k in keys])
+        result.purge_preview = purger.describe([purger.edges.path(k) for k in keys])
     result.diffs = describe_changes(target, snapshot.manifest, plan.puts)
     if options.prune:
         try:

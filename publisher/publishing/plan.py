@@ -33,9 +33,21 @@ class Plan:
     """Live documents the publisher never wrote: left alone unless --prune-unmanaged."""
     hidden: int = 0
     """Planned from the manifest: live documents of keys the state no longer names."""
+    headers: tuple[tuple[str, str | None, str], ...] = ()
+    """The documents' headers that change (name, before, after): every document is put
+    again, unchanged bytes too."""
 
     def count(self, reason: str) -> int:
         return sum(1 for p in self.puts if p.reason == reason)
+
+
+def rewrite_all(
+    plan: Plan, desired: Mapping[str, Document], headers: Iterable[tuple[str, str | None, str]]
+) -> Plan:
+    """The plan with every desired document put, as its headers change (pure)."""
+    putting = {p.key for p in plan.puts}
+    again = [Put(k, d, "changed") for k, d in sorted(desired.items()) if k not in putting]
+    return replace(plan, puts=[*plan.puts, *again], unchanged=0, headers=tuple(headers))
 
 
 class StaleReuse(Exception):

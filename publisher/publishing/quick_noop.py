@@ -20,21 +20,25 @@ import logging
 from ..bookkeeping.completion_marker import fingerprint, parse_marker
 from ..documents.render import Rendered
 from ..settings import PublishOptions
+from ..targets import Target
 from .plan import Plan
 from .result import PublishResult
-from .target_snapshot import Snapshot
+from .target_snapshot import Snapshot, headers_changed
 
 log = logging.getLogger(__name__)
 
 
 def quick_noop(
-    head: Snapshot, description: str, state_sha256: str, options: PublishOptions
+    head: Snapshot, target: Target, state_sha256: str, options: PublishOptions
 ) -> PublishResult | None:
-    """The result of a publish to `description` with nothing to do, or None when that is
-    not certain. `head` is what the target said before the state was read (its manifest,
+    """The result of a publish to `target` with nothing to do, or None when that is not
+    certain. `head` is what the target said before the state was read (its manifest,
     what is pending, the marker), `state_sha256` the state file's digest."""
     if options.dry_run or options.full_scan or options.prune_unmanaged:
         return None
+    if headers_changed(head.manifest, target.headers):
+        return None  # every document is put again with its new headers
+    description = target.description
     found = parse_marker(head.quick)
     if found.get("state_sha256") != state_sha256 or found.get("fingerprint") != fingerprint(
         options

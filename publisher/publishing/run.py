@@ -120,6 +120,7 @@ def _sync(
     reading = target if options.prune and options.dry_run else None
     snapshot, plan = plan_for(snapshot, checked.rendered, target, options, reading)
     progress.finish("list")
+    _pending_without_cdn(run, snapshot)
     hooks = checked.hooks
     due = [h.label for h in snapshot.record.due(hooks, scope_shas(checked.rendered, hooks))]
     if options.dry_run:
@@ -144,6 +145,24 @@ def _sync(
     finally:
         gc.unfreeze()
         target.release_lock(held.info)
+
+
+def _pending_without_cdn(run: PublishRun, snapshot: Snapshot) -> None:
+    """A purge an earlier publish left pending, and no CDN to retry it with: exit 4 before
+    anything is written (the edge would go on serving what that publish changed), unless
+    told to go on (it stays pending)."""
+    count = len(snapshot.pending_purge)
+    if not count or run.purger is not None:
+        return
+    if run.options.ignore_pending_purge or run.options.dry_run:
+        log.warning("a CDN purge of %d documents is pending: not retried (no CDN given)", count)
+        return
+    raise StorageError(
+        f"a CDN purge of {count} {plural(count, 'document')} is pending from an earlier "
+        "publish (_publisher/pending-purge.json), and this publish knows no CDN: give the "
+        "CDN's options (--cdn with --purge-url or --distribution-id) to retry it, or "
+        "--ignore-pending-purge to publish without it (it stays pending)"
+    )
 
 
 def _take_lock(run: PublishRun, plan: Plan, hooks: bool) -> Held:
@@ -305,7 +324,7 @@ def _upload(run: PublishRun, plan: Plan, result: PublishResult, held: Held) -> N
             result.written = apply_puts(run.target, plan.puts, run.progress, tick, held.workers)
         except UploadError as exc:
             result.written = exc.written
-            result.failed_uploads = exc.problems
+            result.failed_uploads = exc.each
             raise PublishIncomplete(exc.message, exc.problems, result) from None
     run.progress.finish("upload")
 
@@ -349,6 +368,7 @@ def _record(
         keys=_bounds_from(rendered, snapshot),
         history=history,
         orgs=org_section(checked.state, rendered, manifest.salt, options),
+        headers=run.target.headers,
     )
     result.generation = record_generation(writes, manifest, new, now=run.clock())
     writes.delete_meta(garbage)

@@ -11,9 +11,9 @@ from ..bookkeeping.completion_marker import QUICK, UNSETTLED
 from ..bookkeeping.manifest import MANIFEST, Manifest, parse_manifest
 from ..delivery.purge import read_pending
 from ..delivery.webhook_record import RECORD, Record
-from ..documents.render import Rendered
+from ..documents.render import CONTENT_TYPE, Rendered
 from ..progress import timed
-from ..settings import DEFAULT_FULL_SCAN_EVERY
+from ..settings import DEFAULT_CACHE_CONTROL, DEFAULT_FULL_SCAN_EVERY
 from ..targets import Target
 from ..targets.interface import LiveObject
 from ..threads import side_by_side
@@ -73,7 +73,9 @@ class Snapshot:
             last = manifest.full_scan_at
             # `unsettled`: a publish that began writing documents and stopped short left
             # the manifest behind what is live: only a listing tells what it wrote.
-            due = last is None or now - last >= full_scan_every or quick == UNSETTLED
+            # A last scan in the future (a runner with a fast clock) is no scan at all.
+            due = last is None or last > now or now - last >= full_scan_every
+            due = due or quick == UNSETTLED
             if not (full_scan or not manifest.intact or due):
                 return cls(None, manifest, pending, record, tag, quick=quick)
             if not list_when_due:
@@ -129,9 +131,32 @@ class Snapshot:
         return target.meta_unchanged(MANIFEST, self.tag)
 
     def verify_deletes(self, plan: Plan, target: Target) -> Plan:
-        """Keep, as unmanaged, each planned delete whose live bytes publisher did not write
-        (another tool rewrote it since): reads back each one, so only a prune calls this."""
-        if not plan.deletes:
-            return plan
-        live = {key: target.document_sha256(key) for key in plan.deletes}
-        return keep_changed_by_others(plan, self.manifest.documents, live, self.manifest.salt)
+        """The delete guard (guard_deletes) against this snapshot's manifest."""
+        return guard_deletes(plan, target, self.manifest)
+
+
+def guard_deletes(plan: Plan, target: Target, manifest: Manifest) -> Plan:
+    """The one delete guard, of a prune and of a rollback: keep, as unmanaged, each
+    planned delete whose live bytes publisher did not write (another tool rewrote it
+    since). Reads back each one: only a prune or a rollback calls this."""
+    if not plan.deletes:
+        return plan
+    live = {key: target.document_sha256(key) for key in plan.deletes}
+    return keep_changed_by_others(plan, manifest.documents, live, manifest.salt)
+
+
+DEFAULT_HEADERS = {"Cache-Control": DEFAULT_CACHE_CONTROL, "Content-Type": CONTENT_TYPE}
+"""What a document was put with before manifests recorded it."""
+
+
+def headers_changed(
+    manifest: Manifest, now: dict[str, str] | None
+) -> list[tuple[str, str | None, str]]:
+    """The headers the documents are to be stored with that differ from what the manifest
+    says they were put with (a manifest that says nothing: the defaults)."""
+    if now is None or not manifest.intact:
+        return []  # a directory keeps none; without a manifest every document is put
+    before = manifest.headers if manifest.headers is not None else DEFAULT_HEADERS
+    return [
+        (name, before.get(name), value) for name, value in now.items() if before.get(name) != value
+    ]

@@ -35,11 +35,32 @@ def refresher(target: Target, info: LockInfo, ttl: float) -> Callable[[], None]:
 
 
 class UploadError(StorageError):
-    """Some documents could not be written; `written` were, and nothing was deleted."""
+    """Some documents could not be written; `written` were, and nothing was deleted.
 
-    def __init__(self, message: str, problems: list[Problem], written: int) -> None:
-        super().__init__(message, problems)
+    `problems` says each distinct cause once, with how many and the first few labels (a
+    full disk fails every key alike); `each` names every failed key with its cause."""
+
+    def __init__(self, message: str, each: list[Problem], written: int) -> None:
+        super().__init__(message, by_cause(each))
+        self.each = each
         self.written = written
+
+
+def by_cause(each: list[Problem], most: int = 3) -> list[Problem]:
+    """One problem per distinct cause: how many keys, and the first few distinct labels."""
+    causes: dict[str, list[str]] = {}
+    for problem in each:
+        causes.setdefault(problem.message, []).append(problem.location.removeprefix("key "))
+    lines = []
+    for cause, labels in causes.items():
+        distinct = list(dict.fromkeys(labels))
+        shown = ", ".join(distinct[:most]) + (
+            f" and {len(labels) - most} more" if len(labels) > most else ""
+        )
+        lines.append(
+            Problem(f"{len(labels)} {plural(len(labels), 'document')}", f"{cause} ({shown})")
+        )
+    return lines
 
 
 class Workers:

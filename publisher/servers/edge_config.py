@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # imported when a configuration is rendered: a publish needs 
 from ..errors import UsageError
 from ..names import AWS_REGION_NAME, BUCKET_NAME
 from ..redact import url_for_display
-from ..settings import VERSION
+from ..settings import VERSION, EdgePaths
 
 KINDS = ("varnish", "nginx", "cloudfront")
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
@@ -35,7 +35,9 @@ class EdgeOptions:
     listen_port: int = 8080
     purge_acl: tuple[str, ...] = ("127.0.0.1",)
     cache_size: str = "256m"
-    cache_path: str = "/var/cache/nginx/publisher"
+    cache_path: str = "/var/cache/nginx-publisher"
+    edge_prefix: str = ""
+    """The edge-path model's prefix (EdgePaths): where the edge serves /config/<key>."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -66,11 +68,14 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         port = parts.port
     except ValueError:
         raise UsageError(f"--origin {shown}: not a valid URL") from None
-    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    scheme, host = parts.scheme.lower(), _host(parts.hostname or "")
     if port == 0:
         raise UsageError(f"--origin {shown}: port 0 is not a port: give 1-65535")
-    if scheme not in ("http", "https") or not (_HOST.fullmatch(host) or _is_ip(host)):
-        raise UsageError(f"--origin {shown}: give http://host[:port][/path] of the origin")
+    if scheme not in ("http", "https") or host is None:
+        raise UsageError(
+            f"--origin {shown}: give http://host[:port][/path] of the origin (a host name, "
+            "an IPv4 address or an [IPv6] address without a zone)"
+        )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise UsageError(f"--origin {shown}: no user, password, query or fragment")
     if kind == "varnish" and scheme != "http":
@@ -97,11 +102,14 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         "scheme": scheme,
         "host": host,
         "port": port or (443 if scheme == "https" else 80),
+        "authority": f"[{host}]" if ":" in host else host,
         "prefix": prefix,
         "purge_acl": [_acl_entry(a) for a in options.purge_acl],
         "cache_size": options.cache_size,
         "cache_path": options.cache_path,
         "listen_port": options.listen_port,
+        "edge_prefix": EdgePaths(options.edge_prefix).prefix,
+        "edge_prefix_re": options.edge_prefix.replace(".", "\\."),
     }
 
 
@@ -113,12 +121,19 @@ def _acl_entry(address: str) -> str:
     return f'"{network.network_address}"/{network.prefixlen}'
 
 
-def _is_ip(host: str) -> bool:
+def _host(host: str) -> str | None:
+    """The origin's host, written out anew: a host name of letters, digits, '-' and '.',
+    or an IP address in its own form (an IPv6 zone, `%eth0`, can hold anything: refused);
+    None for anything else."""
+    if _HOST.fullmatch(host):
+        return host.lower()
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        return None
+    return address.compressed
 
 
 _ARN = re.compile(r"arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/[A-Z0-9]{8,20}")
@@ -163,10 +178,12 @@ def render_cloudfront(bucket: str, prefix: str, region: str) -> str:
     _check_bucket(bucket)
     if not AWS_REGION_NAME.fullmatch(region):
         raise UsageError(f"--region {region!r}: an AWS region such as eu-west-1")
+    path = cloudfront_path(prefix)
+    origin_path = "/" + path.rstrip("/") if path else ""
     return (
         _environment()
         .get_template("cloudfront.yaml.j2")
-        .render(version=VERSION, bucket=bucket, path=cloudfront_path(prefix), region=region)
+        .render(version=VERSION, bucket=bucket, path=path, origin_path=origin_path, region=region)
     )
 
 
@@ -179,7 +196,7 @@ def _check_cache_path(path: str) -> None:
     if len(parts) < 2:
         raise UsageError(
             f"--cache-path {path!r}: nginx deletes every file in its cache directory that is "
-            "not its own: give a directory of its own, such as /var/cache/nginx/publisher"
+            "not its own: give a directory of its own, such as /var/cache/nginx-publisher"
         )
 
 

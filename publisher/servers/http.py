@@ -1,7 +1,9 @@
 """What `serve` and `receive` share: a server that hostile clients cannot exhaust or confuse.
 
-- At most `max_connections` connections are served at once; one more is answered 503
-  and closed at once, so slow clients cannot make threads without bound.
+- At most `max_connections` connections are served at once, and at most
+  `per_client` from one client address; one more is answered 503 and closed at once,
+  so slow clients cannot make threads without bound, and one client cannot take every
+  connection from the others.
 - Each connection has a total deadline, however slowly its bytes trickle in.
 - A request body is read and dropped (small) or the connection is closed after the
   answer (large, or chunked): a body is never parsed as the next request.
@@ -27,6 +29,8 @@ from ..redact import key_label, printable
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 64
+PER_CLIENT = 16
+"""Connections one client address may hold at once (a quarter of the whole)."""
 CONNECTION_DEADLINE = 30.0
 """Seconds a connection may live, whatever it does (idle keep-alive included)."""
 READ_TIMEOUT = 10.0
@@ -46,33 +50,56 @@ class BoundedServer(ThreadingHTTPServer):
 
     daemon_threads = True
     max_connections = MAX_CONNECTIONS
+    per_client = PER_CLIENT
     deadline = CONNECTION_DEADLINE
     access_log: Callable[[str], None] | None = None
     """Called with one line per request (time, client, request, status, bytes, duration)."""
 
     def __init__(self, address: tuple[str, int], handler: Any) -> None:
         self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._clients: dict[str, int] = {}
+        self._counting = threading.Lock()
         super().__init__(address, handler)
 
-    def set_limits(self, *, max_connections: int, deadline: float) -> None:
-        """Change the limits (before serving): tests use small ones."""
+    def set_limits(
+        self, *, max_connections: int, deadline: float, per_client: int | None = None
+    ) -> None:
+        """Change the limits (before serving): tests use small ones (`per_client`: as many
+        as the whole, unless given)."""
         self.max_connections = max_connections
+        self.per_client = per_client or max_connections
         self.deadline = deadline
         self._slots = threading.BoundedSemaphore(max_connections)
 
+    def _admit(self, client: str) -> bool:
+        """Count a connection of `client` in, unless it holds its share already."""
+        with self._counting:
+            held = self._clients.get(client, 0)
+            if held >= self.per_client:
+                return False
+            self._clients[client] = held + 1
+            return True
+
+    def _leave(self, client: str) -> None:
+        with self._counting:
+            held = self._clients.pop(client, 1) - 1
+            if held > 0:
+                self._clients[client] = held
+
     def process_request(self, request: Any, client_address: Any) -> None:
+        client = str(client_address[0])
+        if not self._admit(client):
+            _busy(self, request)
+            return
         if not self._slots.acquire(blocking=False):
-            try:
-                request.settimeout(1)
-                request.sendall(_BUSY)
-            except OSError:
-                pass
-            self.shutdown_request(request)
+            self._leave(client)
+            _busy(self, request)
             return
         try:
             super().process_request(request, client_address)
         except BaseException:
             self._slots.release()
+            self._leave(client)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -85,6 +112,7 @@ class BoundedServer(ThreadingHTTPServer):
         finally:
             timer.cancel()
             self._slots.release()
+            self._leave(str(client_address[0]))
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away is not news; anything else is one line, no traceback."""
@@ -92,6 +120,16 @@ class BoundedServer(ThreadingHTTPServer):
         if isinstance(error, ConnectionError | TimeoutError):
             return
         log.error("request from %s failed: %s", client_address[0], type(error).__name__)
+
+
+def _busy(server: BoundedServer, request: Any) -> None:
+    """Answer 503 and close, at once."""
+    try:
+        request.settimeout(1)
+        request.sendall(_BUSY)
+    except OSError:
+        pass
+    server.shutdown_request(request)
 
 
 def _shut(sock: socket.socket) -> None:

@@ -69,6 +69,8 @@ def _edit(path: Path, edit: Callable[[ModuleType, str], str]) -> None:
         exc.message = f"{exc.message}; fix the state before editing its keys"
         raise
     editor = edit_yaml if fmt == "yaml" else edit_json
-    new_raw = edit(editor, raw.decode("utf-8")).encode("utf-8")
+    text = raw.decode("utf-8")
+    bom = "\ufeff" if text.startswith("\ufeff") else ""  # kept, as the file had it
+    new_raw = (bom + edit(editor, text.removeprefix(bom))).encode("utf-8")
     parse_state(new_raw, fmt, str(path))  # the edit must leave a valid state
     write_atomic(path, new_raw)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import Path_, Problem, StateError, UsageError, format_path
 from ..gcpause import no_cycles
-from ..redact import key_strings, remember_keys, scrub
+from ..redact import key_strings, printable, remember_keys, scrub
 from ..schemas import schema_errors
 from .build import TypedBuilder, build_state
 from .json_stream import JsonStateReader, JsonSyntaxError, json_lines
@@ -34,16 +36,38 @@ def state_format(path: Path) -> str:
     return fmt
 
 
+MAX_STATE_BYTES = 1 << 30
+"""A state file larger than this is refused (100,000 keys in JSON are a few hundred MB)."""
+
+
 def read_state_bytes(path: Path) -> bytes:
-    """Return the state file's bytes, or raise a usage error naming what is wrong."""
+    """Return the state file's bytes, or raise a usage error naming what is wrong: only a
+    regular file (a FIFO would block, a device never end) of at most MAX_STATE_BYTES."""
+    shown = printable(str(path))
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO: opened, never waited on
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file: check the path, or run `publisher init`") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a state file") from None
+        raise UsageError(
+            f"{shown}: no such file: check the path, or run `publisher init`"
+        ) from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        raise UsageError(f"{shown}: cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"{shown}: is a directory, not a state file")
+        if not stat.S_ISREG(mode):
+            raise UsageError(f"{shown}: not a regular file (a pipe, a device): give a state file")
+        size = os.fstat(fd).st_size
+        if size > MAX_STATE_BYTES:
+            raise UsageError(f"{shown}: over {MAX_STATE_BYTES >> 20} MiB: not a state file")
+        try:
+            raw = file.read(size + 1)  # no larger buffer than the file: a memory cap holds
+        except OSError as exc:
+            raise UsageError(f"{shown}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_STATE_BYTES:
+        raise UsageError(f"{shown}: over {MAX_STATE_BYTES >> 20} MiB: not a state file")
+    return raw
 
 
 def load_state(path: Path | str, reuse: OrgReuse | None = None) -> State:

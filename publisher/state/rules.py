@@ -155,6 +155,7 @@ def _unique(
         return
     if value.endswith("\n"):
         yield path, f"{what} must not end with a line break"
+    yield from _invisible(value, path, what)
     # Two spellings of one text (composed and decomposed accents, full-width letters)
     # look the same to a person and to most SDK dashboards: they are one key.
     same = unicodedata.normalize("NFKC", value)
@@ -168,6 +169,19 @@ def _unique(
         seen[same] = index
 
 
+def _invisible(value: str, path: Path_, what: str) -> Found:
+    """An identifier with a character that shows as nothing, or turns the text around
+    (zero-width space, word joiner, a bidi override: Unicode's format and control
+    characters): two keys that look alike would be two experiments."""
+    hidden = next((c for c in value if unicodedata.category(c) in ("Cf", "Cc")), None)
+    if hidden is not None and not value.endswith("\n"):
+        yield (
+            path,
+            f"{what} holds an invisible or direction-changing character "
+            f"(U+{ord(hidden):04X}): write it without",
+        )
+
+
 def _experiment(exp: dict[str, Any], path: Path_) -> Found:
     variations = exp.get("variations")
     count = len(variations) if isinstance(variations, list) else None
@@ -177,6 +191,9 @@ def _experiment(exp: dict[str, Any], path: Path_) -> Found:
         yield (*path, "phases"), "a running experiment needs at least one phase"
     for k, phase in _dicts(phases):
         yield from _weights(phase.get("weights"), count, (*path, "phases", k, "weights"))
+        for g, group in enumerate(_list(phase.get("groups"))):
+            if isinstance(group, str):
+                yield from _invisible(group, (*path, "phases", k, "groups", g), "a group")
     yield from _winner(exp.get("winner"), status, count, (*path, "winner"))
     url = exp.get("url")
     if isinstance(url, str) and url:

@@ -14,7 +14,7 @@ from ..settings import StorageSettings, UploadClient
 from .directory import LocalTarget
 from .interface import Target
 
-__all__ = ["LocalTarget", "Target", "open_target"]
+__all__ = ["LocalTarget", "Target", "open_target", "origin_url"]
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +60,23 @@ def _native(
     from ..aws import native
 
     return partial(native.native_uploads, store, bucket.s3, bucket.bucket, f"{prefix}config/")
+
+
+SERVE_ORIGIN = "http://127.0.0.1:3100"
+"""Where `publisher serve` answers by default: a directory target's origin."""
+
+
+def origin_url(spec: str, storage: StorageSettings | None = None) -> str:
+    """The URL a cache in front fetches the target's documents from, up to `config/`: the
+    bucket (with its prefix) as this store's requests address it, or `publisher serve`
+    of a directory."""
+    if not spec.startswith("s3://"):
+        open_target(spec, storage)  # a malformed value is refused as publish refuses it
+        return SERVE_ORIGIN
+    from ..aws import Store
+    from .s3_target import parse_s3_url
+
+    location = parse_s3_url(spec)
+    store = Store((storage or StorageSettings()).aws_options())
+    url: str = store.object_url(location.bucket, location.prefix)
+    return url.rstrip("/")

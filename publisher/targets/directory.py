@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +18,14 @@ from ..redact import KEY_NAME, key_label
 from .interface import CONFIG, META, LiveObject
 from .publish_lock import LockInfo, decode_lock, is_stale
 
+GUARD_WAIT = 10.0
+"""Seconds to wait for the OS lock on _publisher/lock.guard before exit 5."""
+
 
 class LocalTarget:
     """Documents at `<root>/config/<key>`, bookkeeping at `<root>/_publisher/`."""
 
-    def __init__(self, root: Path, concurrency: int = 4) -> None:
+    def __init__(self, root: Path, concurrency: int = 4, guard_wait: float = GUARD_WAIT) -> None:
         if root.exists() and not root.is_dir():
             raise UsageError(f"--target {root}: exists and is not a directory")
         self.root = root
@@ -31,11 +35,11 @@ class LocalTarget:
         self.config = root / CONFIG
         self.meta = root / META
         self._tmp = self.meta / "tmp"
+        self.guard_wait = guard_wait
+
+    headers = None  # files keep no headers: `publisher serve` (or the server) sets them
 
     # documents
-
-    def document_path(self, key: str) -> str:
-        return f"/{CONFIG}/{key}"
 
     def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:
         live: dict[str, LiveObject] = {}
@@ -103,6 +107,7 @@ class LocalTarget:
         return f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
 
     def write_meta(self, name: str, body: bytes) -> None:
+        self._refuse_linked(self.meta / name)
         try:
             self._write_atomic(self.meta / name, body)
         except OSError as exc:
@@ -110,6 +115,7 @@ class LocalTarget:
 
     def delete_meta(self, names: Sequence[str]) -> None:
         for name in names:
+            self._refuse_linked(self.meta / name)
             try:
                 (self.meta / name).unlink(missing_ok=True)
             except OSError as exc:
@@ -123,18 +129,17 @@ class LocalTarget:
 
     def _refuse_symlinks(self) -> None:
         """Refuse to write through a symlink where documents, bookkeeping or the lock live."""
-        for path in (
-            self.config,
-            self.meta,
-            self._tmp,
-            self.meta / "generations",
-            self.lock_path,
-        ):
-            if path.is_symlink():
-                raise StorageError(
-                    f"{path} is a symbolic link: publisher never writes, deletes or locks "
-                    "through one; make it a real directory (or remove it) and re-run"
-                )
+        for path in (self.config, self.meta, self._tmp, self.lock_path):
+            _refuse_link(path)
+        for folder in ("generations", "bodies", "history"):
+            _refuse_link(self.meta / folder)
+
+    def _refuse_linked(self, path: Path) -> None:
+        """Refuse a bookkeeping path with a symbolic link on the way under _publisher/."""
+        for part in [path, *path.parents]:
+            _refuse_link(part)
+            if part == self.meta:
+                return
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -149,10 +154,27 @@ class LocalTarget:
         except OSError as exc:
             raise StorageError(f"cannot open {self.meta}/lock.guard: {exc.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._take_guard(fd)
             yield
         finally:
             os.close(fd)
+
+    def _take_guard(self, fd: int) -> None:
+        """The OS lock, waited for at most GUARD_WAIT seconds: a publisher holds it for
+        a moment; a process that holds it longer is stuck, or not a publisher."""
+        deadline = time.monotonic() + self.guard_wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockHeldError(
+                        f"another process has held {self.meta}/lock.guard for over "
+                        f"{self.guard_wait:g} s (a publisher holds it for a moment): find it "
+                        f"with `fuser {self.meta}/lock.guard`, or wait and re-run"
+                    ) from None
+                time.sleep(0.05)
 
     def acquire_lock(self, info: LockInfo) -> None:
         self._refuse_symlinks()
@@ -216,3 +238,12 @@ class LocalTarget:
                     Path(entry.path).unlink(missing_ok=True)
         except FileNotFoundError:
             pass
+
+
+def _refuse_link(path: Path) -> None:
+    """A symbolic link where documents, bookkeeping or the lock live is refused (exit 4)."""
+    if path.is_symlink():
+        raise StorageError(
+            f"{path} is a symbolic link: publisher never writes, deletes or locks "
+            "through one; make it a real directory (or remove it) and re-run"
+        )

@@ -30,8 +30,10 @@ class Target(Protocol):
         """Writes in flight at once."""
         ...
 
-    def document_path(self, key: str) -> str:
-        """Return the URL path a CDN serves the key's document at (`/<prefix>/config/<key>`)."""
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """The headers every document is stored with (None: a store that keeps none, a
+        directory): part of what makes a live document unchanged."""
         ...
 
     def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:

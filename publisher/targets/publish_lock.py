@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -10,7 +9,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
-from ..meta_json import encode_meta
+from ..meta_json import decode_meta, encode_meta
 
 
 @dataclass(frozen=True)
@@ -43,17 +42,12 @@ def new_lock(ttl: float, now: float | None = None) -> LockInfo:
 
 def decode_lock(raw: bytes) -> LockInfo | None:
     """Parse a lock's contents; None when it is unreadable (treated as stale)."""
-    try:
-        data = json.loads(raw)
-        return LockInfo(
-            str(data["host"]),
-            int(data["pid"]),
-            str(data["token"]),
-            float(data["started_at"]),
-            float(data["expires_at"]),
-        )
-    except (ValueError, KeyError, TypeError):
+    data = decode_meta(raw, "lock", "lock", warn=False)  # taking it over says so
+    if data is None:
         return None
+    return LockInfo(
+        data["host"], data["pid"], data["token"], data["started_at"], data["expires_at"]
+    )
 
 
 def is_stale(info: LockInfo | None, now: float | None = None) -> bool:

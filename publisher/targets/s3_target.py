@@ -128,8 +128,10 @@ class S3Target:
                     self._made = True
         return self._uploads
 
-    def document_path(self, key: str) -> str:
-        return f"/{self._config}{key}"
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every document is put with, beside its sha256."""
+        return {"Cache-Control": self.cache_control, "Content-Type": CONTENT_TYPE}
 
     # documents
 
