@@ -121,6 +121,10 @@ class Proxy:
         self.faults = faults or Faults()
         self.gate = threading.Event()
         self.gate.set()
+        self.document_arrived = threading.Event()
+        """Set when the first document request (a path under /config/) arrives, before
+        the gate: a test that holds the documents waits on this, not on `requests`,
+        which logs a request only once it is answered."""
         self.requests: list[tuple[str, str, int]] = []
         self.in_flight = self.most_in_flight = 0
         """Document PUTs being answered now, and the most at once."""
@@ -134,6 +138,8 @@ class Proxy:
                 pass
 
             def _forward(self) -> None:
+                if "/config/" in self.path:
+                    proxy.document_arrived.set()
                 counted = self.command == "PUT" and "/config/" in self.path
                 if counted:
                     with proxy._lock:
