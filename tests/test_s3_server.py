@@ -159,6 +159,22 @@ def test_two_concurrent_publishers(endpoint: str, bucket: str, tmp_path: Path) -
         proxy.close()
 
 
+@pytest.fixture
+def short_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore waits a random 0-1, 0-2, 0-4, 0-8 s before retrying a throttled request
+    (SlowDown): a run that met a quarter of its requests throttled spent seconds asleep,
+    and the test took 26-40 s. The faults are injected here, not a store asking for less:
+    each retry waits a twentieth as long. Which requests fail, how often a request is
+    retried and botocore's retry quota are unchanged."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    full = ExponentialBackoff.delay_amount
+    monkeypatch.setattr(
+        ExponentialBackoff, "delay_amount", lambda self, context: full(self, context) / 20
+    )
+
+
+@pytest.mark.usefixtures("short_retry_waits")
 def test_faults_converge_and_never_delete_after_a_failed_put(
     endpoint: str, bucket: str, tmp_path: Path
 ) -> None:
