@@ -171,7 +171,11 @@ def main() -> None:
         "--skip-sync", action="store_true", help="do not run aws s3 sync (no awscli)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=2, help="cold-publish rounds, order alternating"
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds of each side-by-side timing (cold publish, state load, full scan), "
+        "order alternating",
     )
     parser.add_argument(
         "--work", type=Path, default=None, help="scratch folder (default bench/work/SIZE)"
@@ -186,6 +190,9 @@ def main() -> None:
         nargs="+",
         default=None,
         help="null-S3 uploads in flight swept (default 32 128 256 480; 32 at tiny)",
+    )
+    parser.add_argument(
+        "--skip-full-scan", action="store_true", help="leave out the full-scan timings (daily.py)"
     )
     parser.add_argument(
         "--latency-ms", type=float, default=30.0, help="added per request in the full-scan runs"
@@ -226,7 +233,7 @@ def main() -> None:
     as_yaml.write_text(yaml.dump(state, Dumper=yaml.CSafeDumper, sort_keys=False))
     loads: dict[str, list[float]] = {"yaml": [], "json": []}
     load_rss: dict[str, float] = {"yaml": 0.0, "json": 0.0}
-    for round_ in range(2):
+    for round_ in range(args.rounds):
         for fmt in ("yaml", "json") if round_ % 2 == 0 else ("json", "yaml"):
             run = timed(publisher("validate", str(as_yaml if fmt == "yaml" else full)))
             loads[fmt].append(run["wall_s"])
@@ -367,9 +374,10 @@ def main() -> None:
         finally:
             proxy.close()
 
-        results["full_scan"] = daily.full_scan(
-            timed, changed, full_bucket, endpoint, work, args.latency_ms
-        )
+        if not args.skip_full_scan:
+            results["full_scan"] = daily.full_scan(
+                timed, changed, full_bucket, endpoint, work, args.latency_ms, args.rounds
+            )
         results["edge"] = (
             None
             if args.skip_sync
