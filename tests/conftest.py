@@ -1,7 +1,8 @@
-"""Shared helpers: state builders and an in-process CLI runner."""
+"""Shared helpers: state builders, an in-process CLI runner, and the Hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from dataclasses import dataclass
@@ -13,9 +14,23 @@ import pytest
 import typer.main
 import typer.testing
 import yaml
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from publisher.cli import app
+
+# Every property in the suite runs under one of these, registered here (before any test
+# module is imported, so a test's own @settings starts from the profile loaded):
+#   ci    `make test`: 100 examples per property, the same ones on every run (derandomize;
+#         which also means no example database, so nothing shared between xdist workers);
+#   fuzz  `make fuzz`: 10,000 examples per property, new ones each run.
+_EVERY_PROFILE: dict[str, Any] = {
+    "deadline": None,  # the CLI and real servers are in the loop: time is not a property
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+}
+settings.register_profile("ci", max_examples=100, derandomize=True, **_EVERY_PROFILE)
+settings.register_profile("fuzz", max_examples=10_000, **_EVERY_PROFILE)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 KEY_A = "key_acme_prod_0000000000000001"
 KEY_A_CHECKOUT = "key_acme_checkout_00000000002"

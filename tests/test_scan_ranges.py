@@ -415,7 +415,8 @@ class FakeStore:
 names_lists = st.lists(st.text(ALPHABET, min_size=1, max_size=6), max_size=60, unique=True)
 
 
-@settings(max_examples=300, deadline=None)
+# Three times the profile's examples (300 in make test): no I/O, a few ms an example.
+@settings(max_examples=3 * settings.default.max_examples)
 @given(names=names_lists, bounds=bounds_lists, size=st.integers(1, 7), together=st.booleans())
 def test_any_bounds_list_every_name_side_by_side_or_stitched(
     names: list[str], bounds: tuple[str, ...], size: int, together: bool
