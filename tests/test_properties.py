@@ -189,6 +189,7 @@ def fresh(workdir: Path) -> Path:
     return workdir
 
 
+@pytest.mark.usefixtures("quick_upload_looks")
 @given(state=states())
 def test_valid_states_publish_canonical_documents_yaml_and_json_alike(
     workdir: Path, state: dict[str, Any]
@@ -219,6 +220,7 @@ def test_valid_states_publish_canonical_documents_yaml_and_json_alike(
         assert fast_validator("overrides").is_valid(value)
 
 
+@pytest.mark.usefixtures("quick_upload_looks")
 @given(
     state=states(),
     fmt=st.sampled_from(["yaml", "json"]),

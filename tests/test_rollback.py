@@ -201,6 +201,7 @@ def test_old_generations_are_collected(tmp_path: Path) -> None:
     assert kept.exit_code == 0, kept.stderr
 
 
+@pytest.mark.usefixtures("quick_upload_looks")
 @given(
     history=st.lists(states(), min_size=2, max_size=4),
     pick=st.integers(0, 3),
