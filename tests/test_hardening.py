@@ -7,7 +7,6 @@ through a symlink. Servers that answer once and keep running.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import resource
@@ -29,10 +28,9 @@ from publisher.retry import Backoff
 from publisher.servers.receive import ReceiveServer
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
-from publisher.targets import LocalTarget
 from publisher.targets.publish_lock import LockInfo
 from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli, tree, unnamed
-from tests.race import dead_pid, winners
+from tests.race import dead_pid, racers
 
 SECRET = "hook-secret"
 
@@ -368,14 +366,15 @@ def test_no_write_through_a_symlink(tmp_path: Path, link: str) -> None:
 def test_stale_lock_takeover_has_one_winner(tmp_path: Path) -> None:
     """100 rounds of two processes taking over a dead publisher's lock: never two holders."""
     doubles = 0
-    for round_ in range(100):
-        root = tmp_path / f"r{round_}"
-        (root / "_publisher").mkdir(parents=True)
-        dead = LockInfo(socket.gethostname(), dead_pid(), "t", time.time(), time.time() + 60)
-        (root / "_publisher" / "lock").write_bytes(dead.encode())
-        won = winners(functools.partial(LocalTarget, root))
-        assert won >= 1
-        doubles += won > 1
+    with racers() as race:
+        for round_ in range(100):
+            root = tmp_path / f"r{round_}"
+            (root / "_publisher").mkdir(parents=True)
+            dead = LockInfo(socket.gethostname(), dead_pid(), "t", time.time(), time.time() + 60)
+            (root / "_publisher" / "lock").write_bytes(dead.encode())
+            won = race.winners({"take": "dir", "root": str(root)})
+            assert won >= 1
+            doubles += won > 1
     assert doubles == 0
 
 

@@ -423,25 +423,17 @@ def test_prune_leaves_objects_publisher_did_not_write(
     assert "config/README-notes" not in set(stored(endpoint, bucket))
 
 
-def _s3_target(endpoint: str, bucket: str) -> Any:
-    from publisher.settings import StorageSettings
-    from publisher.targets import open_target
-
-    return open_target(f"s3://{bucket}", StorageSettings(endpoint_url=endpoint))
-
-
 def test_s3_stale_lock_takeover_has_one_winner(endpoint: str, bucket: str) -> None:
     """30 rounds of two processes taking over an expired S3 lock: never two holders."""
-    import functools
-
     from publisher.targets.publish_lock import LockInfo
-    from tests.race import winners
+    from tests.race import racers
 
     client: Any = s3_client(endpoint)
-    for round_ in range(30):
-        expired = LockInfo("elsewhere", 1, f"t{round_}", time.time() - 999, time.time() - 1)
-        client.put_object(Bucket=bucket, Key="_publisher/lock", Body=expired.encode())
-        assert winners(functools.partial(_s3_target, endpoint, bucket)) == 1
+    with racers(CREDENTIALS) as race:
+        for round_ in range(30):
+            expired = LockInfo("elsewhere", 1, f"t{round_}", time.time() - 999, time.time() - 1)
+            client.put_object(Bucket=bucket, Key="_publisher/lock", Body=expired.encode())
+            assert race.winners({"take": "s3", "endpoint": endpoint, "bucket": bucket}) == 1
 
 
 def test_init_bucket_respects_block_public_access(
