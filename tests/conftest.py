@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import textwrap
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +32,16 @@ _EVERY_PROFILE: dict[str, Any] = {
 settings.register_profile("ci", max_examples=100, derandomize=True, **_EVERY_PROFILE)
 settings.register_profile("fuzz", max_examples=10_000, **_EVERY_PROFILE)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The Ctrl-C tests send SIGINT to the publisher processes they start. Started with
+    # SIGINT ignored (a background job of a script, nohup), pytest would pass that on to
+    # them, and Python leaves an ignored SIGINT ignored: eight tests would then fail for a
+    # reason that is not the code's. Python's own handler again: they inherit the default.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 KEY_A = "key_acme_prod_0000000000000001"
 KEY_A_CHECKOUT = "key_acme_checkout_00000000002"
