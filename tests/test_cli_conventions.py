@@ -343,7 +343,12 @@ def test_receive_logs_a_rejected_push(tmp_path: Path) -> None:
                 assert '"POST / HTTP/1.1" 401' in seen
         finally:
             proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=10)
+            try:
+                _, err = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # failed: not left running after the test
+                proc.communicate()
+                raise
         if quiet:
             assert '"POST / HTTP/1.1" 401' not in err
 
