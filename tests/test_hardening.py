@@ -25,6 +25,7 @@ import pytest
 
 from publisher.delivery.signatures import sign
 from publisher.retry import Backoff
+from publisher.servers.http import BoundedServer
 from publisher.servers.receive import ReceiveServer
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
@@ -504,6 +505,44 @@ def test_serve_closes_a_trickling_connection(served: tuple[Any, int]) -> None:
     finally:
         sock.close()
     assert closed and time.monotonic() - started < 8
+
+
+def test_a_ctrl_c_while_a_connection_is_handed_over_stops_the_server() -> None:
+    """A Ctrl-C that lands once a connection's thread has started (and freed its slot)
+    reaches the caller: `serve` and `receive` stop. It was turned into a ValueError (the
+    slot released twice), which socketserver logs and swallows, and they kept running."""
+    served = threading.Event()
+
+    class LateInterrupt(ThreadingHTTPServer):
+        def process_request(self, request: Any, client_address: Any) -> None:
+            super().process_request(request, client_address)  # the thread starts
+            served.wait(5)  # it answers and frees its slot
+            raise KeyboardInterrupt  # then the Ctrl-C lands
+
+    class Server(BoundedServer, LateInterrupt):
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                served.set()
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = Server(("127.0.0.1", 0), Answer)
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as client:
+            client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            with pytest.raises(KeyboardInterrupt):
+                server.handle_request()  # socketserver's loop, one turn
+            assert client.recv(100).startswith(b"HTTP/1.0 204")
+    finally:
+        server.server_close()
 
 
 def test_serve_caps_connections_and_keeps_answering(served: tuple[Any, int]) -> None:
