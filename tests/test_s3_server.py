@@ -143,9 +143,12 @@ def test_two_concurrent_publishers(endpoint: str, bucket: str, tmp_path: Path) -
         first = subprocess.Popen(
             command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and count(proxy.requests, "GET", "list-type=2") == 0:
-            time.sleep(0.02)
+        # Its documents are on their way: it holds the lock. (Its listing, the signal this
+        # waited for, comes before the lock: on a busy machine the second took the lock
+        # first, its own documents waited at the gate, and the test timed out at 60 s.)
+        if not proxy.document_arrived.wait(timeout=30):
+            first.kill()
+            raise AssertionError(f"no document request arrived: {first.communicate()}")
         second = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=60)
         proxy.gate.set()
         client: Any = s3_client(endpoint)
