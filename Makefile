@@ -34,14 +34,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict publisher
 
+# The suite runs on PYTEST_WORKERS processes (pytest-xdist): most of its time is spent
+# waiting on servers and subprocesses. One test alone: .venv/bin/pytest tests/FILE::TEST
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 
-# The generative tests, deep: 10,000 examples per property (make test runs 60).
+# Every property of the suite, deep: 10,000 examples each, new ones every run (make test
+# runs 100 each, the same ones every run: the profiles are in tests/conftest.py).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py tests/test_bookkeeping_fuzz.py --hypothesis-show-statistics
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n $(PYTEST_WORKERS) -m hypothesis --hypothesis-show-statistics
 
 # The package's import graph, checked: no cycle, imports down the pipeline, small modules.
 imports: $(STAMP)

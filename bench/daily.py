@@ -25,7 +25,13 @@ Timed = Callable[..., dict[str, Any]]
 
 
 def full_scan(
-    timed: Timed, state: dict[str, Any], bucket: str, moto: str, work: Path, latency_ms: float
+    timed: Timed,
+    state: dict[str, Any],
+    bucket: str,
+    moto: str,
+    work: Path,
+    latency_ms: float,
+    rounds: int = 2,
 ) -> dict[str, Any]:
     """The publisher's full-scan listing, sequential and in ranges, beside a bare paged
     listing: on moto, and on an O(page) store (bench/list_store.py) with and without a
@@ -62,7 +68,7 @@ def full_scan(
 
     label = "moto"
     print("full scan on moto: bare listing, sequential, ranges", flush=True)
-    three(moto, bucket, 2)
+    three(moto, bucket, rounds)
     for latency in (0.0, latency_ms):
         label = f"O(page) store, {latency:g} ms"
         print(f"full scan on an {label}", flush=True)
@@ -80,7 +86,7 @@ def full_scan(
         )
         try:
             assert store.stdout is not None and store.stdout.readline().strip() == b"ready"
-            three(f"http://127.0.0.1:{port}", "bench", 2)
+            three(f"http://127.0.0.1:{port}", "bench", rounds)
         finally:
             store.terminate()
             store.wait(timeout=30)

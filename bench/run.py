@@ -171,12 +171,17 @@ def main() -> None:
         "--skip-sync", action="store_true", help="do not run aws s3 sync (no awscli)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=2, help="cold-publish rounds, order alternating"
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds of each side-by-side timing (cold publish, state load, full scan), "
+        "order alternating",
     )
     parser.add_argument(
         "--work", type=Path, default=None, help="scratch folder (default bench/work/SIZE)"
     )
     parser.add_argument("--cold-only", action="store_true", help="stop after the cold-publish runs")
+    parser.add_argument("--skip-cold", action="store_true", help="leave out the cold-publish runs")
     parser.add_argument(
         "--skip-null-s3", action="store_true", help="leave out the null-S3 comparison (nulls3.py)"
     )
@@ -186,6 +191,9 @@ def main() -> None:
         nargs="+",
         default=None,
         help="null-S3 uploads in flight swept (default 32 128 256 480; 32 at tiny)",
+    )
+    parser.add_argument(
+        "--skip-full-scan", action="store_true", help="leave out the full-scan timings (daily.py)"
     )
     parser.add_argument(
         "--latency-ms", type=float, default=30.0, help="added per request in the full-scan runs"
@@ -226,7 +234,7 @@ def main() -> None:
     as_yaml.write_text(yaml.dump(state, Dumper=yaml.CSafeDumper, sort_keys=False))
     loads: dict[str, list[float]] = {"yaml": [], "json": []}
     load_rss: dict[str, float] = {"yaml": 0.0, "json": 0.0}
-    for round_ in range(2):
+    for round_ in range(args.rounds):
         for fmt in ("yaml", "json") if round_ % 2 == 0 else ("json", "yaml"):
             run = timed(publisher("validate", str(as_yaml if fmt == "yaml" else full)))
             loads[fmt].append(run["wall_s"])
@@ -286,7 +294,7 @@ def main() -> None:
         # Alternate the order over rounds so that no tool gains by going first.
         walls: dict[str, list[float]] = {name: [] for name in runners}
         cold_rss = 0.0
-        for round_ in range(args.rounds):
+        for round_ in range(0 if args.skip_cold else args.rounds):
             order = list(runners) if round_ % 2 == 0 else list(reversed(runners))
             for name in order:
                 # A moto server slows as it fills: each cold run starts from an empty server.
@@ -300,13 +308,14 @@ def main() -> None:
                     cold_rss = max(cold_rss, measured_run["rss_mib"])
                     puts = json.loads(measured_run["stdout"])["counts"]["added"]
                     assert puts == documents, (puts, documents)
-        results["cold"] = {
-            "documents": documents,
-            "rounds": args.rounds,
-            "publisher_rss_mib": cold_rss,
-            **{f"{name}_s": sum(w) / len(w) for name, w in walls.items()},
-            "walls": walls,
-        }
+        if not args.skip_cold:
+            results["cold"] = {
+                "documents": documents,
+                "rounds": args.rounds,
+                "publisher_rss_mib": cold_rss,
+                **{f"{name}_s": sum(w) / len(w) for name, w in walls.items()},
+                "walls": walls,
+            }
         pub = {"rss_mib": cold_rss}
         if args.cold_only:
             cold_r = results["cold"]
@@ -367,9 +376,10 @@ def main() -> None:
         finally:
             proxy.close()
 
-        results["full_scan"] = daily.full_scan(
-            timed, changed, full_bucket, endpoint, work, args.latency_ms
-        )
+        if not args.skip_full_scan:
+            results["full_scan"] = daily.full_scan(
+                timed, changed, full_bucket, endpoint, work, args.latency_ms, args.rounds
+            )
         results["edge"] = (
             None
             if args.skip_sync
@@ -424,7 +434,7 @@ def main() -> None:
 
 
 def table(r: dict[str, Any]) -> str:
-    render, cold, noop, inc = r["render"], r["cold"], r["noop"], r["incremental"]
+    render, noop, inc = r["render"], r["noop"], r["incremental"]
     # The daily path plans from the manifest: at 100,000 keys it must cost a tenth of a
     # listing, at 10,000 two fifths (start-up weighs more there).
     daily = 0.1 if r["keys"] >= 100_000 else 0.4
@@ -451,14 +461,18 @@ def table(r: dict[str, Any]) -> str:
             f"{r['load']['yaml_s'] / r['load']['json_s']:.2f}x time",
             "<= 3x",
         ),
-        (
-            "cold publish",
-            f"{cold['documents'] / cold['publisher_s']:.0f} docs/s",
-            f"raw put loop {cold['documents'] / cold['raw_s']:.0f} docs/s",
-            f"{cold['raw_s'] / cold['publisher_s']:.2f}x throughput",
-            ">= 0.9x",
-        ),
     ]
+    cold = r.get("cold") or {}  # none with --skip-cold
+    if cold:
+        rows.append(
+            (
+                "cold publish",
+                f"{cold['documents'] / cold['publisher_s']:.0f} docs/s",
+                f"raw put loop {cold['documents'] / cold['raw_s']:.0f} docs/s",
+                f"{cold['raw_s'] / cold['publisher_s']:.2f}x throughput",
+                ">= 0.9x",
+            )
+        )
     if "sync_s" in cold:
         rows.append(
             (

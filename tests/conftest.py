@@ -1,8 +1,10 @@
-"""Shared helpers: state builders and an in-process CLI runner."""
+"""Shared helpers: state builders, an in-process CLI runner, and the Hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import textwrap
 from dataclasses import dataclass
 from functools import cache
@@ -13,9 +15,33 @@ import pytest
 import typer.main
 import typer.testing
 import yaml
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from publisher.cli import app
+
+# Every property in the suite runs under one of these, registered here (before any test
+# module is imported, so a test's own @settings starts from the profile loaded):
+#   ci    `make test`: 100 examples per property, the same ones on every run (derandomize;
+#         which also means no example database, so nothing shared between xdist workers);
+#   fuzz  `make fuzz`: 10,000 examples per property, new ones each run.
+_EVERY_PROFILE: dict[str, Any] = {
+    "deadline": None,  # the CLI and real servers are in the loop: time is not a property
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+}
+settings.register_profile("ci", max_examples=100, derandomize=True, **_EVERY_PROFILE)
+settings.register_profile("fuzz", max_examples=10_000, **_EVERY_PROFILE)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The Ctrl-C tests send SIGINT to the publisher processes they start. Started with
+    # SIGINT ignored (a background job of a script, nohup), pytest would pass that on to
+    # them, and Python leaves an ignored SIGINT ignored: eight tests would then fail for a
+    # reason that is not the code's. Python's own handler again: they inherit the default.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 KEY_A = "key_acme_prod_0000000000000001"
 KEY_A_CHECKOUT = "key_acme_checkout_00000000002"
@@ -114,3 +140,11 @@ def tree(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+@pytest.fixture
+def quick_upload_looks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upload loop looks at the finished uploads every 1 ms instead of 20 (uploads.POLL):
+    a small publish is done in a few ms but waits for the loop's first look, two thirds of
+    what it costs. For the properties, which publish hundreds of times."""
+    monkeypatch.setattr("publisher.publishing.uploads.POLL", 0.001)

@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import boto3
+from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
+
+_WRITES = threading.Lock()
+
+
+def _one_step(write: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    @functools.wraps(write)
+    def atomic(self: Any) -> Any:
+        with _WRITES:
+            return write(self)
+
+    return atomic
+
+
+# moto checks a write's If-Match or If-None-Match, then writes, with nothing between to
+# stop another request: two conditional PUTs of the lock at once can both pass (the S3
+# lock race saw two winners, 1 round in 300 on a loaded machine). S3 makes each write
+# one step, so a conditional write sees the object as it is. So does moto here, in every
+# process that imports this module (moto's server runs in the test's process).
+S3Response.put_object = _one_step(S3Response.put_object)
+S3Response.delete_object = _one_step(S3Response.delete_object)
 
 BUCKET = "publisher-test"
 CREDENTIALS = {
@@ -121,6 +144,10 @@ class Proxy:
         self.faults = faults or Faults()
         self.gate = threading.Event()
         self.gate.set()
+        self.document_arrived = threading.Event()
+        """Set when the first document request (a path under /config/) arrives, before
+        the gate: a test that holds the documents waits on this, not on `requests`,
+        which logs a request only once it is answered."""
         self.requests: list[tuple[str, str, int]] = []
         self.in_flight = self.most_in_flight = 0
         """Document PUTs being answered now, and the most at once."""
@@ -134,6 +161,8 @@ class Proxy:
                 pass
 
             def _forward(self) -> None:
+                if "/config/" in self.path:
+                    proxy.document_arrived.set()
                 counted = self.command == "PUT" and "/config/" in self.path
                 if counted:
                     with proxy._lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import socket
@@ -205,12 +206,12 @@ def test_interrupt_says_how_far_it_got_and_releases_the_lock(
                  f"s3://{BUCKET}", "--endpoint-url", proxy.url],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
-            deadline = time.monotonic() + 30
-            while (
-                not any("/config/" in r[1] for r in proxy.requests) and time.monotonic() < deadline
-            ):
-                time.sleep(0.05)
-            time.sleep(0.5)
+            # The uploads have begun: a document PUT is held at the gate. (The proxy logs
+            # a request in `requests` only once answered: after the gate opens.)
+            if not proxy.document_arrived.wait(timeout=30):
+                proc.kill()
+                raise AssertionError(f"no document request arrived: {proc.communicate()}")
+            time.sleep(0.5)  # the other uploads reach the gate too
             proc.send_signal(signal.SIGINT)
             proxy.gate.set()
             _, err = proc.communicate(timeout=60)
@@ -218,9 +219,11 @@ def test_interrupt_says_how_far_it_got_and_releases_the_lock(
             proxy.gate.set()
             proxy.close()
         assert proc.returncode == 130, err
-        assert "interrupted: " in err and " of 22 documents were written" in err
+        said = re.search(r"interrupted: (\d+) of 22 documents were written", err)
+        assert said, err
         assert "nothing was deleted; re-run to finish" in err
         keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        assert int(said[1]) == sum(k.startswith("config/") for k in keys)  # what landed
         assert "_publisher/lock" not in keys
 
 
@@ -348,7 +351,12 @@ def test_receive_logs_a_rejected_push(tmp_path: Path) -> None:
                 assert '"POST / HTTP/1.1" 401' in seen
         finally:
             proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=10)
+            try:
+                _, err = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # failed: not left running after the test
+                proc.communicate()
+                raise
         if quiet:
             assert '"POST / HTTP/1.1" 401' not in err
 

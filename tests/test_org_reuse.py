@@ -218,6 +218,7 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.usefixtures("quick_upload_looks")
 @given(
     state=states(),
     edits=st.lists(st.integers(0, 1000), min_size=1, max_size=3),

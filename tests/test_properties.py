@@ -5,14 +5,13 @@ no raw key is printed; on 0 every document is canonical and valid, and the YAML 
 JSON spellings of one state give the same bytes. A hostile request to `serve` or
 `receive` gets one well-formed answer or a clean close, and the server keeps answering.
 
-`make test` runs a small profile; `make fuzz` runs 10,000 examples per property
-(HYPOTHESIS_PROFILE=fuzz).
+`make test` runs the ci profile (100 examples per property, the same on every run);
+`make fuzz` the fuzz one, 10,000 examples per property (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from publisher.delivery.signatures import sign
@@ -37,26 +36,6 @@ from publisher.settings import DEFAULT_CACHE_CONTROL
 from publisher.state import load
 from publisher.state.yaml_fast import Unusual
 from tests.conftest import run_cli, tree
-
-settings.register_profile(
-    "ci",
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.register_profile(
-    "deep",
-    max_examples=1_000,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.register_profile(
-    "fuzz",
-    max_examples=10_000,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # --- states --------------------------------------------------------------------------
 
@@ -210,6 +189,7 @@ def fresh(workdir: Path) -> Path:
     return workdir
 
 
+@pytest.mark.usefixtures("quick_upload_looks")
 @given(state=states())
 def test_valid_states_publish_canonical_documents_yaml_and_json_alike(
     workdir: Path, state: dict[str, Any]
@@ -240,6 +220,7 @@ def test_valid_states_publish_canonical_documents_yaml_and_json_alike(
         assert fast_validator("overrides").is_valid(value)
 
 
+@pytest.mark.usefixtures("quick_upload_looks")
 @given(
     state=states(),
     fmt=st.sampled_from(["yaml", "json"]),

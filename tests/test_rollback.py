@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import publisher
@@ -201,12 +201,12 @@ def test_old_generations_are_collected(tmp_path: Path) -> None:
     assert kept.exit_code == 0, kept.stderr
 
 
+@pytest.mark.usefixtures("quick_upload_looks")
 @given(
     history=st.lists(states(), min_size=2, max_size=4),
     pick=st.integers(0, 3),
     with_state=st.booleans(),
 )
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_any_generation_rolls_back_to_its_exact_bytes(
     history: list[dict[str, Any]], pick: int, with_state: bool
 ) -> None:

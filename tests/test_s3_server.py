@@ -143,9 +143,12 @@ def test_two_concurrent_publishers(endpoint: str, bucket: str, tmp_path: Path) -
         first = subprocess.Popen(
             command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and count(proxy.requests, "GET", "list-type=2") == 0:
-            time.sleep(0.02)
+        # Its documents are on their way: it holds the lock. (Its listing, the signal this
+        # waited for, comes before the lock: on a busy machine the second took the lock
+        # first, its own documents waited at the gate, and the test timed out at 60 s.)
+        if not proxy.document_arrived.wait(timeout=30):
+            first.kill()
+            raise AssertionError(f"no document request arrived: {first.communicate()}")
         second = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=60)
         proxy.gate.set()
         client: Any = s3_client(endpoint)
@@ -159,6 +162,22 @@ def test_two_concurrent_publishers(endpoint: str, bucket: str, tmp_path: Path) -
         proxy.close()
 
 
+@pytest.fixture
+def short_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore waits a random 0-1, 0-2, 0-4, 0-8 s before retrying a throttled request
+    (SlowDown): a run that met a quarter of its requests throttled spent seconds asleep,
+    and the test took 26-40 s. The faults are injected here, not a store asking for less:
+    each retry waits a twentieth as long. Which requests fail, how often a request is
+    retried and botocore's retry quota are unchanged."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    full = ExponentialBackoff.delay_amount
+    monkeypatch.setattr(
+        ExponentialBackoff, "delay_amount", lambda self, context: full(self, context) / 20
+    )
+
+
+@pytest.mark.usefixtures("short_retry_waits")
 def test_faults_converge_and_never_delete_after_a_failed_put(
     endpoint: str, bucket: str, tmp_path: Path
 ) -> None:
@@ -407,25 +426,17 @@ def test_prune_leaves_objects_publisher_did_not_write(
     assert "config/README-notes" not in set(stored(endpoint, bucket))
 
 
-def _s3_target(endpoint: str, bucket: str) -> Any:
-    from publisher.settings import StorageSettings
-    from publisher.targets import open_target
-
-    return open_target(f"s3://{bucket}", StorageSettings(endpoint_url=endpoint))
-
-
 def test_s3_stale_lock_takeover_has_one_winner(endpoint: str, bucket: str) -> None:
     """30 rounds of two processes taking over an expired S3 lock: never two holders."""
-    import functools
-
     from publisher.targets.publish_lock import LockInfo
-    from tests.race import winners
+    from tests.race import racers
 
     client: Any = s3_client(endpoint)
-    for round_ in range(30):
-        expired = LockInfo("elsewhere", 1, f"t{round_}", time.time() - 999, time.time() - 1)
-        client.put_object(Bucket=bucket, Key="_publisher/lock", Body=expired.encode())
-        assert winners(functools.partial(_s3_target, endpoint, bucket)) == 1
+    with racers(CREDENTIALS) as race:
+        for round_ in range(30):
+            expired = LockInfo("elsewhere", 1, f"t{round_}", time.time() - 999, time.time() - 1)
+            client.put_object(Bucket=bucket, Key="_publisher/lock", Body=expired.encode())
+            assert race.winners({"take": "s3", "endpoint": endpoint, "bucket": bucket}) == 1
 
 
 def test_init_bucket_respects_block_public_access(

@@ -2,11 +2,15 @@
 
 The ranges come from `scan_bounds` in the manifest (a few key prefixes, each no longer
 than a label shows). Whatever the bounds, the ranges together must list exactly what
-one sequential listing lists: Hypothesis draws the bounds against moto's real server.
+one sequential listing lists: a table of bounds on moto's real server, and any bounds
+Hypothesis draws on SortedBucket, an in-memory listing whose pages the table checks
+against moto's (moto takes about 10 ms a listing request, too slow for 100 examples of
+a dozen requests each).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import string
@@ -61,26 +65,97 @@ def credentials() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module")
-def filled(endpoint: str, credentials: None) -> tuple[S3Target, dict[str, Any]]:
-    """A bucket of 1,100 document names of every shape (two pages), and a few others."""
+PAGE_SIZE = 100
+"""Names a listing page holds in these tests (S3 sends up to 1,000 a page, and may send
+fewer): several pages out of a bucket moto fills in a second or two, where the two pages
+of 1,000 took a 1,100-name bucket 5-7 s to fill."""
+
+
+def shaped_names(count: int) -> set[str]:
+    """Document names of every shape, and some as short as a bound (ties)."""
     rng = random.Random(7)
     names = {
         rng.choice(["key_", "", "K-", "zz_", "-", "_"])
         + "".join(rng.choice(ALPHABET) for _ in range(rng.randint(8, 30)))
-        for _ in range(1_100)
+        for _ in range(count)
     }
-    names |= {"key_0000", "Abcdefgh", "zz_00000", "--------"}  # as short as a bound: ties
-    names = {n for n in names if KEY_NAME.fullmatch(n)}
+    names |= {"key_0000", "Abcdefgh", "zz_00000", "--------"}
+    return {n for n in names if KEY_NAME.fullmatch(n)}
+
+
+def _pages_of(size: int) -> Any:
+    """A botocore hook asking for ListObjectsV2 pages of `size` names at most."""
+
+    def ask(params: dict[str, Any], **kwargs: Any) -> None:
+        params.setdefault("MaxKeys", size)
+
+    return ask
+
+
+BODY_ETAG = hashlib.md5(b"{}").hexdigest()
+"""Every object's body is `{}`; its ETag, the MD5 of the body."""
+
+
+class SortedBucket:
+    """The listing half of an S3 client over a sorted list of object names, answering
+    ListObjectsV2 as moto does (Prefix, StartAfter, pages of PAGE_SIZE, IsTruncated and
+    the continuation token; test_ranges_on_moto_list_exactly_what_one_listing_lists
+    checks its pages against moto's): a property can list it hundreds of times in the
+    time moto answers a few dozen pages."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = sorted(keys)  # str order is UTF-8 byte order, S3's
+
+    def list_objects_v2(
+        self, *, Bucket: str, Prefix: str, StartAfter: str = "", ContinuationToken: str = ""
+    ) -> dict[str, Any]:
+        after = ContinuationToken or StartAfter
+        rest = [k for k in self.keys if k.startswith(Prefix) and k > after]
+        page = rest[:PAGE_SIZE]
+        answer: dict[str, Any] = {
+            "Contents": [{"Key": k, "ETag": f'"{BODY_ETAG}"'} for k in page],
+            "IsTruncated": len(rest) > PAGE_SIZE,
+        }
+        if answer["IsTruncated"]:
+            answer["NextContinuationToken"] = page[-1]
+        return answer
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_objects_v2"
+        bucket = self
+
+        class Pages:
+            def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
+                token = ""
+                while True:
+                    page = bucket.list_objects_v2(**params, ContinuationToken=token)
+                    yield page
+                    if not page["IsTruncated"]:
+                        return
+                    token = page["NextContinuationToken"]
+
+        return Pages()
+
+
+def sorted_target(names: set[str]) -> S3Target:
+    """s3://ranges/site over SortedBucket holding `names` and the unmanaged names."""
+    keys = [f"site/config/{n}" for n in [*names, *UNMANAGED]]
+    bucket = S3Bucket(SortedBucket(keys), "ranges", "SortedBucket")
+    return S3Target(parse_s3_url("s3://ranges/site"), bucket)
+
+
+@pytest.fixture(scope="module")
+def filled(endpoint: str, credentials: None) -> tuple[S3Target, dict[str, Any], set[str]]:
+    """A bucket of 330 document names of every shape (four pages), and a few others."""
+    names = shaped_names(330)
     s3: Any = s3_client(endpoint)
     s3.create_bucket(Bucket="ranges")
     with ThreadPoolExecutor(16) as pool:
         for name in [*names, *UNMANAGED]:
             pool.submit(s3.put_object, Bucket="ranges", Key=f"site/config/{name}", Body=b"{}")
-    options = AwsOptions(endpoint, "us-east-1")
-    target = S3Target(
-        parse_s3_url("s3://ranges/site"), S3Bucket(client("s3", options), "ranges", endpoint)
-    )
+    listing = client("s3", AwsOptions(endpoint, "us-east-1"))
+    listing.meta.events.register("provide-client-params.s3.ListObjectsV2", _pages_of(PAGE_SIZE))
+    target = S3Target(parse_s3_url("s3://ranges/site"), S3Bucket(listing, "ranges", endpoint))
     one_listing = target.list_live(())
     assert set(one_listing) == names  # managed names only, each once
     # The quick read of each page (aws/listing.py) gives what botocore's own parse gives.
@@ -89,7 +164,7 @@ def filled(endpoint: str, credentials: None) -> tuple[S3Target, dict[str, Any]]:
     quick = [(o.key, o.etag) for o in target.bucket.list_objects("site/config/")]
     assert quick == botocore_read
     assert len(quick) == len(names) + len(UNMANAGED)
-    return target, one_listing
+    return target, one_listing, names
 
 
 bound = st.one_of(
@@ -99,12 +174,9 @@ bound = st.one_of(
 bounds_lists = st.lists(bound, max_size=6).map(lambda b: tuple(sorted(set(b))))
 
 
-@settings(max_examples=10, deadline=None)  # each example lists 1,100 names from moto
-@given(bounds=bounds_lists)
-def test_ranges_list_exactly_what_one_listing_lists(
-    filled: tuple[S3Target, dict[str, Any]], bounds: tuple[str, ...]
+def assert_ranges_list_what_one_listing_lists(
+    target: S3Target, one_listing: dict[str, Any], bounds: tuple[str, ...]
 ) -> None:
-    target, one_listing = filled
     assert target.list_live(bounds) == one_listing
     # Range by range: every object once, in order, none listed by two ranges.
     edges = [None, *bounds, None]
@@ -114,6 +186,47 @@ def test_ranges_list_exactly_what_one_listing_lists(
         for o in target.bucket.list_objects("site/config/", lo, hi)
     ]
     assert parts == [o.key for o in target.bucket.list_objects("site/config/")]
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        (),
+        ("key_0000",),  # a bound that is a name
+        ("-", "key_", "zz"),
+        ("--------", "Abcdefgh", "key_0000", "zz_00000"),
+        ("0", "K-", "_", "a", "key_M", "zz_"),
+        ("--", "---", "K", "Ka", "Kb", "zzzzzzzz"),
+        ("~",),  # after every name: the last range is empty
+    ],
+)
+def test_ranges_on_moto_list_exactly_what_one_listing_lists(
+    filled: tuple[S3Target, dict[str, Any], set[str]], bounds: tuple[str, ...]
+) -> None:
+    """On moto's server: the ranges list what one listing lists, and SortedBucket's pages
+    are moto's, from the first and from after each bound."""
+    target, one_listing, names = filled
+    assert_ranges_list_what_one_listing_lists(target, one_listing, bounds)
+    like_moto = sorted_target(names).bucket
+    for after in (None, *bounds):
+        page, more = target.bucket.list_page("site/config/", after)
+        assert (page, more) == like_moto.list_page("site/config/", after)
+
+
+@pytest.fixture(scope="module")
+def sorted_bucket() -> tuple[S3Target, dict[str, Any]]:
+    """The S3 target over SortedBucket with the names `filled` puts in moto."""
+    target = sorted_target(shaped_names(330))
+    return target, target.list_live(())
+
+
+@given(bounds=bounds_lists)
+def test_ranges_list_exactly_what_one_listing_lists(
+    sorted_bucket: tuple[S3Target, dict[str, Any]], bounds: tuple[str, ...]
+) -> None:
+    """Any bounds, on a bucket answering as moto does (SortedBucket): the ranges side by
+    side or stitched list every document once, and range by range each in one range."""
+    assert_ranges_list_what_one_listing_lists(*sorted_bucket, bounds)
 
 
 def test_bounds_split_the_keys_evenly_and_show_no_more_than_a_label() -> None:
@@ -302,7 +415,8 @@ class FakeStore:
 names_lists = st.lists(st.text(ALPHABET, min_size=1, max_size=6), max_size=60, unique=True)
 
 
-@settings(max_examples=300, deadline=None)
+# Three times the profile's examples (300 in make test): no I/O, a few ms an example.
+@settings(max_examples=3 * settings.default.max_examples)
 @given(names=names_lists, bounds=bounds_lists, size=st.integers(1, 7), together=st.booleans())
 def test_any_bounds_list_every_name_side_by_side_or_stitched(
     names: list[str], bounds: tuple[str, ...], size: int, together: bool

@@ -95,9 +95,12 @@ class BoundedServer(ThreadingHTTPServer):
             self._leave(client)
             _busy(self, request)
             return
+        # Not on a Ctrl-C (a BaseException): it may land once the thread has started,
+        # which frees the slot itself; freeing it here too raised ValueError (a slot
+        # released twice), which socketserver logs and swallows, Ctrl-C and all.
         try:
             super().process_request(request, client_address)
-        except BaseException:
+        except Exception:  # the thread did not start: its slot is free again
             self._slots.release()
             self._leave(client)
             raise
