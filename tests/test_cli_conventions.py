@@ -25,7 +25,7 @@ from publisher.cli import app
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
 from tests.conftest import KEY_A, base_state, dump_state, run_cli, write_yaml
-from tests.s3util import BUCKET, CREDENTIALS, Proxy, moto_server, s3_client
+from tests.s3util import CREDENTIALS, Proxy, moto_server, s3_client
 
 
 def dead_port() -> int:
@@ -195,15 +195,16 @@ def test_interrupt_says_how_far_it_got_and_releases_the_lock(
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     path = dump_state(tmp_path / "s.yaml", many_keys(20))
+    bucket = "interrupted"  # its own: moto's buckets live as long as the worker process
     with moto_server() as endpoint:
         client: Any = s3_client(endpoint)
-        client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket=bucket)
         proxy = Proxy(endpoint)
         proxy.gate.clear()  # document requests wait here
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "publisher", "publish", str(path), "--target",
-                 f"s3://{BUCKET}", "--endpoint-url", proxy.url],
+                 f"s3://{bucket}", "--endpoint-url", proxy.url],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
             # The uploads have begun: a document PUT is held at the gate. (The proxy logs
@@ -222,7 +223,7 @@ def test_interrupt_says_how_far_it_got_and_releases_the_lock(
         said = re.search(r"interrupted: (\d+) of 22 documents were written", err)
         assert said, err
         assert "nothing was deleted; re-run to finish" in err
-        keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
         assert int(said[1]) == sum(k.startswith("config/") for k in keys)  # what landed
         assert "_publisher/lock" not in keys
 
