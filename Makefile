@@ -34,19 +34,30 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict publisher
 
+# The wheels this package needs to be installed from source (its dependencies and its
+# build backend), for the tests that install it as a user's CI does (pre-commit, the
+# GitHub Action): they install from here, never from the network.
+WHEELHOUSE := $(VENV)/wheelhouse
+$(WHEELHOUSE)/.built: $(STAMP)
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check -w $(WHEELHOUSE) . hatchling
+	rm -f $(WHEELHOUSE)/overrides_publisher-*.whl
+	touch $@
+
 # The suite runs on PYTEST_WORKERS processes (pytest-xdist): most of its time is spent
-# waiting on servers and subprocesses. One test alone: .venv/bin/pytest tests/FILE::TEST
+# waiting on servers and subprocesses; a module that installs the package keeps its
+# tests on one worker (xdist_group). One test alone: .venv/bin/pytest tests/FILE::TEST
 PYTEST_WORKERS ?= 2
 
-pytest: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
+pytest: $(STAMP) $(WHEELHOUSE)/.built
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint typecheck pytest
 
 # Every property of the suite, deep: 10,000 examples each, new ones every run (make test
 # runs 100 each, the same ones every run: the profiles are in tests/conftest.py).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n $(PYTEST_WORKERS) -m hypothesis --hypothesis-show-statistics
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m hypothesis --hypothesis-show-statistics
 
 # The package's import graph, checked: no cycle, imports down the pipeline, small modules.
 imports: $(STAMP)

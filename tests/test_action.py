@@ -20,12 +20,14 @@ import pytest
 import yaml
 
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state
-from tests.worktree_copy import ROOT, committed_copy
+from tests.worktree_copy import ROOT, committed_copy, offline_install_env
 
 ACTION = ROOT / "action.yml"
 ZIZMOR = shutil.which("zizmor", path=str(Path(sys.executable).parent))
 PINNED = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}")
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+pytestmark = pytest.mark.xdist_group("action")  # one runner, one install: one worker
 
 
 def zizmor(path: Path) -> subprocess.CompletedProcess[str]:
@@ -201,7 +203,9 @@ def workspace(tmp_path: Path) -> Iterator[Path]:
 
 
 def environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("PUBLISHER_", "VIRTUAL_ENV"))}
+    """A runner's environment: no variable of ours; pip installs from the wheelhouse."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("PUBLISHER_", "VIRTUAL_ENV"))}
+    return {**kept, **offline_install_env()}
 
 
 def test_validate_plan_and_publish_as_a_runner_would(runner: Runner, workspace: Path) -> None:
@@ -270,3 +274,25 @@ def test_inputs_reach_the_command_as_arguments(runner: Runner, workspace: Path) 
     assert by_job.code == 0 and "### publisher plan: `site`" in by_job.summary
     wrong = runner.run(workspace, {"command": "deploy"}, environ())
     assert wrong.code == 2 and "command must be validate, plan or publish" in wrong.log
+
+
+def test_installed_once_per_commit_of_the_action(
+    runner: Runner, workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A second step with the same commit of the action uses the job's install; a step
+    with another commit (here one whose version differs) installs that one instead. (A
+    runner temp of its own: the module's runner keeps its install for the other tests.)"""
+    job = Runner(runner.action_path, tmp_path_factory.mktemp("another-job"))
+    first = job.run(workspace, {"command": "validate"}, environ())
+    assert first.code == 0, first.log
+    venv = job.temp / "publisher-venv"
+    (venv / "left-by-a-test").write_text("")
+    again = job.run(workspace, {"command": "validate"}, environ())
+    assert again.code == 0 and (venv / "left-by-a-test").exists()
+
+    other_path = committed_copy(tmp_path_factory.mktemp("other-action"))
+    settings = other_path / "publisher" / "settings.py"
+    settings.write_text(settings.read_text().replace('VERSION = "0.1.0"', 'VERSION = "0.1.0+b"'))
+    other = Runner(other_path, job.temp).run(workspace, {"command": "validate"}, environ())
+    assert other.code == 0, other.log
+    assert "publisher 0.1.0+b" in other.log and not (venv / "left-by-a-test").exists()

@@ -1,6 +1,11 @@
-"""The pre-commit hook `publisher-validate`, run by the real pre-commit (`try-repo`) as a
-user's repository would run it: pre-commit builds its own virtualenv and pip-installs
-this repository into it (dependencies from the package index)."""
+"""The pre-commit hook `publisher-validate`, run by the real pre-commit as a user's
+repository runs it: pre-commit builds its own virtualenv and pip-installs this repository
+into it (its dependencies from the wheelhouse `make pytest` builds, not the network).
+
+`try-repo`, the way to try a hook before adopting it, installs into a fresh store every
+time: one test takes that path. The others run `pre-commit run` with a
+.pre-commit-config.yaml naming this repository at a commit, as an adopting repository
+does, and share one store: one install for the module (kept on one xdist worker)."""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import base_state, dump_state
-from tests.worktree_copy import committed_copy, git
+from tests.worktree_copy import committed_copy, git, offline_install_env
+
+pytestmark = pytest.mark.xdist_group("pre-commit")
 
 PRE_COMMIT = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
 ENVIRON = {
@@ -52,21 +60,35 @@ def user_repo(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
 
 
-def try_repo(hooks: Path, home: Path, cwd: Path, *files: str) -> subprocess.CompletedProcess[str]:
+def pre_commit(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert PRE_COMMIT is not None
     return subprocess.run(
-        [PRE_COMMIT, "try-repo", str(hooks), "publisher-validate", "--verbose",
-         *(["--files", *files] if files else ["--all-files"])],
-        cwd=cwd, capture_output=True, text=True, timeout=900,
-        env={**ENVIRON, "PRE_COMMIT_HOME": str(home)},
+        [PRE_COMMIT, *args], cwd=cwd, capture_output=True, text=True, timeout=900,
+        env={**ENVIRON, **offline_install_env(), "PRE_COMMIT_HOME": str(home)},
     )  # fmt: skip
+
+
+def run_hook(
+    hooks: Path, home: Path, cwd: Path, *files: str, hook: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`pre-commit run` in a repository whose .pre-commit-config.yaml adopts the hook
+    (with `hook`'s settings) from `hooks` at its commit."""
+    rev = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=hooks, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    config = {"repos": [{"repo": str(hooks), "rev": rev,
+                         "hooks": [{"id": "publisher-validate", **(hook or {})}]}]}  # fmt: skip
+    (cwd / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    git(cwd, "add", "-A")
+    chosen = ["--files", *files] if files else ["--all-files"]
+    return pre_commit(home, cwd, "run", "publisher-validate", "--verbose", *chosen)
 
 
 def test_the_hook_passes_a_good_state(
     hooks_repo: Path, pre_commit_home: Path, user_repo: Path
 ) -> None:
     """A valid state: the hook passes, having validated it."""
-    run = try_repo(hooks_repo, pre_commit_home, user_repo, "experiments.yaml")
+    run = run_hook(hooks_repo, pre_commit_home, user_repo, "experiments.yaml")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "publisher validate" in run.stdout and "Passed" in run.stdout
     assert "experiments.yaml: valid: 2 organizations, 3 documents" in run.stdout
@@ -76,19 +98,25 @@ def test_the_hook_fails_a_bad_state_with_its_line(
     hooks_repo: Path, pre_commit_home: Path, user_repo: Path
 ) -> None:
     """An invalid state: the hook fails with the problem at its file:line."""
-    run = try_repo(hooks_repo, pre_commit_home, user_repo, "states/experiments-bad.yaml")
+    run = run_hook(hooks_repo, pre_commit_home, user_repo, "states/experiments-bad.yaml")
     assert run.returncode == 1
     assert "Failed" in run.stdout and "- exit code: 3" in run.stdout
     assert "states/experiments-bad.yaml:" in run.stdout
     assert "weights sum to 1.1, not 1" in run.stdout
 
 
-def test_every_state_in_one_call(hooks_repo: Path, pre_commit_home: Path, user_repo: Path) -> None:
-    """--all-files: both states go to one `publisher validate` (both reported in one hook
-    run), whatever their names."""
+def test_try_repo_checks_every_state_in_one_call(
+    hooks_repo: Path, tmp_path_factory: pytest.TempPathFactory, user_repo: Path
+) -> None:
+    """`pre-commit try-repo --all-files`: both states go to one `publisher validate` (both
+    reported in one hook run), whatever their names."""
     (user_repo / "experiments.yaml").rename(user_repo / "good.yaml")
     git(user_repo, "add", "-A")
-    run = try_repo(hooks_repo, pre_commit_home, user_repo)
+    home = tmp_path_factory.mktemp("try-repo-home")
+    run = pre_commit(
+        home, user_repo, "try-repo", str(hooks_repo), "publisher-validate", "--verbose",
+        "--all-files",
+    )  # fmt: skip
     assert run.returncode == 1
     assert run.stdout.count("publisher validate....") == 1
     assert "good.yaml: valid: " in run.stdout
@@ -105,5 +133,16 @@ def test_the_hook_needs_no_webhook_secret(
     ]
     dump_state(user_repo / "experiments.yaml", state)
     git(user_repo, "add", "-A")
-    run = try_repo(hooks_repo, pre_commit_home, user_repo, "experiments.yaml")
+    run = run_hook(hooks_repo, pre_commit_home, user_repo, "experiments.yaml")
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_files_names_the_states_the_hook_checks(
+    hooks_repo: Path, pre_commit_home: Path, user_repo: Path
+) -> None:
+    """The setting .pre-commit-hooks.yaml suggests, `files: ^experiments\\.yaml$`: the
+    hook checks that state only; another YAML file, even an invalid state, is not its."""
+    run = run_hook(hooks_repo, pre_commit_home, user_repo, hook={"files": r"^experiments\.yaml$"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "experiments.yaml: valid: 2 organizations, 3 documents" in run.stdout
+    assert "experiments-bad.yaml" not in run.stdout

@@ -7,7 +7,25 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
+"""Built by `make pytest` (so by `make test`): every wheel an install from source needs."""
+
+
+def offline_install_env() -> dict[str, str]:
+    """pip and virtualenv settings under which installing this package from source takes
+    every wheel from WHEELHOUSE and makes no network request: as a CI runner with its
+    own package mirror, and a test's traffic stays on this machine."""
+    if not (WHEELHOUSE / ".built").is_file():
+        pytest.skip(f"no wheelhouse at {WHEELHOUSE}: `make pytest` builds it")
+    return {
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(WHEELHOUSE),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "VIRTUALENV_NO_PERIODIC_UPDATE": "1",
+    }
 
 
 def git(cwd: Path, *args: str) -> None:
