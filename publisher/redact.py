@@ -14,8 +14,10 @@ KEY_PATTERN = r"[A-Za-z0-9_-]{8,128}"
 KEY_NAME = re.compile(KEY_PATTERN)
 """Match a whole file or object name with `KEY_NAME.fullmatch(name)`."""
 
-# Not followed by a key character or "…": a label is never labelled again.
-_IN_PATH = re.compile(r"/config/(" + KEY_PATTERN + r")(?![A-Za-z0-9_…-])")
+_IN_PATH = re.compile(r"/config/(" + KEY_PATTERN + r")(?![A-Za-z0-9_-])")
+_LABEL_TAIL = re.compile(r"…[A-Za-z0-9_-]{4}(?![A-Za-z0-9_-])")
+"""What follows the 8 characters a label shows (`key_acme…0001`): a path holding a label
+is not labelled again. A key followed by `…` otherwise is a key, and is labelled."""
 
 
 def key_hash(key: str, salt: str) -> str:
@@ -53,12 +55,21 @@ def shown_prefix(key: str) -> str:
 
 def redact_paths(text: str) -> str:
     """Replace each raw key in a `/config/<key>` path of `text` with its label."""
-    return _IN_PATH.sub(lambda m: "/config/" + key_label(m[1]), text)
+    return _IN_PATH.sub(_label_path, text)
+
+
+def _label_path(match: re.Match[str]) -> str:
+    key = match[1]
+    if len(key) == 8 and _LABEL_TAIL.match(match.string, match.end()):
+        return match[0]  # already a label
+    return "/config/" + key_label(key)
 
 
 # Every key-like run of characters found where a state keeps its API keys, valid or not:
 # output passes through `scrub`, which shows each of them as a label.
-_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{8,}(?![A-Za-z0-9_…-])")
+# A known key is labelled wherever it stands, `…` after it included; the 8 characters a
+# label shows are never a known key's whole run, so a label stays as it is.
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{8,}(?![A-Za-z0-9_-])")
 _known: set[str] = set()
 _lengths: list[int] = []
 """The lengths of the known keys, longest first: a key glued to other key characters
@@ -118,18 +129,32 @@ def key_strings(org: object) -> Iterator[str]:
             yield from (n for n in item if isinstance(n, str) and n not in _KEY_FIELDS)
 
 
-# Control characters, and the invisible or direction-changing ones that make a terminal
-# show other text than the bytes hold (Trojan Source). In source as escapes: literal ones
-# would be invisible here too.
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
-    "\ud800-\udfff]"  # and lone surrogates, which cannot even be written
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): characters a
+# renderer shows as nothing, or as a blank, whatever their category (the soft hyphen, the
+# combining grapheme joiner, Hangul fillers, variation selectors, tags). In source as
+# escapes: literal ones would be invisible here too.
+_IGNORABLE = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
 )
+INVISIBLE = re.compile(f"[\x00-\x1f\x7f-\x9f{_IGNORABLE}]")
+"""A character that shows as nothing, turns the text around (Trojan Source) or is a
+control: two identifiers that differ by one look the same."""
+# Control characters (the tab aside) and the invisible ones, and lone surrogates (which
+# cannot even be written): a terminal would show other text than the bytes hold.
+_UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_IGNORABLE}\ud800-\udfff]")
 
 
 def printable(text: str) -> str:
-    """Return state text safe for a terminal: control and bidi characters as `\\uXXXX`."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+    """Return state text safe for a terminal: control, bidi and invisible characters as
+    `\\uXXXX` (`\\UXXXXXXXX` beyond the first plane)."""
+    return _UNSAFE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def url_for_display(url: str) -> str:

@@ -23,6 +23,9 @@ VERSION = "0.1.0"
 DEFAULT_TARGET = "./public"
 DEFAULT_MAX_DELETES = 100
 DEFAULT_LOCK_TTL = 900.0
+MAX_LOCK_TTL = 86_400.0
+"""The longest --lock-ttl: a crashed publisher's lock blocks the target at most a day,
+and a lock that claims to last longer than this from now is not believed."""
 DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024
 DEFAULT_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
 DEFAULT_INVALIDATION_THRESHOLD = 100

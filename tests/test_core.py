@@ -161,6 +161,9 @@ STALE_CASES = [
     ("live, this process", LockInfo(HERE, os.getpid(), "t", NOW, NOW + 60), False),
     ("live, dead process here", LockInfo(HERE, DEAD, "t", NOW, NOW + 60), True),
     ("live, other host", LockInfo("elsewhere.example", 1, "t", NOW, NOW + 60), False),
+    ("a day ahead", LockInfo("elsewhere.example", 1, "t", NOW, NOW + 86_400), False),
+    ("beyond any ttl", LockInfo("elsewhere.example", 1, "t", 0, NOW + 86_400 + 61), True),
+    ("year 5138", LockInfo("elsewhere.example", 1, "t", 0, 99_999_999_999.0), True),
 ]
 
 
@@ -170,7 +173,8 @@ STALE_CASES = [
     ids=[case[0] for case in STALE_CASES],
 )
 def test_lock_staleness(info, stale) -> None:
-    """A lock is stale when unreadable, expired, or held by a dead process on this host."""
+    """A lock is stale when unreadable, expired, held by a dead process on this host, or
+    expiring further ahead than any --lock-ttl sets (a day)."""
     if info is not None and info.pid == DEAD:
         info = LockInfo(info.host, dead_pid(), info.token, info.started_at, info.expires_at)
     assert is_stale(info, now=NOW) is stale
@@ -181,6 +185,9 @@ def test_lock_round_trip() -> None:
     info = new_lock(60, now=NOW)
     assert decode_lock(info.encode()) == info
     assert info.renewed(120, now=NOW + 10).expires_at == NOW + 130
+    # A library caller's longer ttl is held to a day: longer would look stale to others.
+    assert new_lock(10**9, now=NOW).expires_at == NOW + 86_400
+    assert info.renewed(10**9, now=NOW).expires_at == NOW + 86_400
     for garbage in (b"", b"{}", b"[1]", b'{"host": "h"}', b"\xff"):
         assert decode_lock(garbage) is None
 

@@ -295,3 +295,50 @@ def test_a_new_cache_control_reaches_every_document(
         assert again.exit_code == 0 and "Nothing to upload" in again.stdout, again.stdout
         back = run_cli("publish", state, *where.args, "--full-scan")  # the default again
         assert back.exit_code == 0 and "0 added, 3 changed" in back.stdout, back.stdout
+
+
+def test_a_rollback_purges_where_the_edge_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edge that serves the prefixed bucket under /site (edge-config
+    --edge-path-prefix): the emergency undo purges /site/config/<key>, as publish does,
+    and the edge serves the restored bytes at once."""
+    with origin("s3-prefix", tmp_path, monkeypatch) as where:
+        state = tmp_path / "s.yaml"
+        prefix = ["--edge-path-prefix", "/site"]
+        assert run_cli("publish", _state(state, 0.1), *where.args).exit_code == 0
+        vcl = run_cli("edge-config", "varnish", *where.args, *prefix)
+        assert vcl.exit_code == 0, vcl.stderr
+        with varnish(vcl.stdout) as edge:
+            cdn = ["--cdn", "http-purge", "--purge-url", edge, *prefix]
+            url = f"{edge}/site/config/{KEY_A}"
+            assert b'"coverage":0.1' in _get(url)[1]
+            bad = run_cli("publish", _state(state, 0.2), *where.args, *cdn)
+            assert bad.exit_code == 0, bad.stderr
+            assert b'"coverage":0.2' in _get(url)[1]  # cached again, the bad bytes
+            undone = run_cli("rollback", "--to", "1", *where.args, *cdn)
+            assert undone.exit_code == 0, undone.stdout + undone.stderr
+            assert "Purged 1 path from the CDN" in undone.stdout
+            assert b'"coverage":0.1' in _get(url)[1]
+
+
+def test_a_rollback_puts_back_with_the_headers_the_others_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents stored with --cache-control "public, max-age=5": a rollback (which has
+    no --cache-control) puts a document back with that header, not the default, and the
+    next publish with the same settings has nothing to do."""
+    with origin("s3-prefix", tmp_path, monkeypatch) as where:
+        state = tmp_path / "s.yaml"
+        short = ["--cache-control", "public, max-age=5"]
+        assert run_cli("publish", _state(state, 0.1), *where.args, *short).exit_code == 0
+        assert run_cli("publish", _state(state, 0.2), *where.args, *short).exit_code == 0
+        undone = run_cli("rollback", "--to", "1", *where.args)
+        assert undone.exit_code == 0, undone.stdout + undone.stderr
+        assert "put back 1," in undone.stdout
+        client: Any = s3_client(where.args[-1])
+        for item in client.list_objects_v2(Bucket=BUCKET, Prefix="site/config/")["Contents"]:
+            head = client.head_object(Bucket=BUCKET, Key=item["Key"])
+            assert head["CacheControl"] == "public, max-age=5", item["Key"]
+        again = run_cli("publish", _state(state, 0.1), *where.args, *short)
+        assert again.exit_code == 0 and "Nothing to upload" in again.stdout, again.stdout

@@ -19,7 +19,7 @@ from publisher.errors import StorageError
 from publisher.redact import key_hash, key_label
 from publisher.state import load_state
 from publisher.targets import LocalTarget
-from publisher.targets.publish_lock import new_lock
+from publisher.targets.publish_lock import LockInfo, new_lock
 from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state, run_cli, tree
 
 OLD = 1_000_000_000  # an mtime no write of this test can produce
@@ -234,6 +234,23 @@ def test_expired_lock_is_taken_over(state_file: Path, tmp_path: Path) -> None:
     )
     (target / "_publisher" / "lock").write_bytes(expired.encode())
     assert run_cli("publish", state_file, "--target", target).exit_code == 0
+
+
+def test_a_lock_that_claims_to_last_for_ages_is_taken_over(
+    state_file: Path, tmp_path: Path
+) -> None:
+    """A lock of another host expiring in the year 5138 (a forged or broken lock, or a
+    crashed run's with a huge --lock-ttl) blocks nothing; --lock-ttl itself is at most
+    a day (exit 2 beyond)."""
+    target = tmp_path / "public"
+    (target / "_publisher").mkdir(parents=True)
+    forged = LockInfo("another-host", 1, "t", 0.0, 99_999_999_999.0)
+    (target / "_publisher" / "lock").write_bytes(forged.encode())
+    done = run_cli("publish", state_file, "--target", target, "--lock-ttl", "10")
+    assert done.exit_code == 0, done.stderr
+    assert (target / "config" / KEY_A).is_file()
+    long = run_cli("publish", state_file, "--target", target, "--lock-ttl", "86401")
+    assert long.exit_code == 2 and "--lock-ttl" in long.stderr
 
 
 class FailingTarget(LocalTarget):

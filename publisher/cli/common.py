@@ -15,8 +15,16 @@ import typer
 
 from ..errors import PublisherError, UsageError
 from ..files import write_atomic
+from ..names import header_value_problem
 from ..redact import printable, scrub
-from ..settings import DEFAULT_TARGET, MAX_KEEP_GENERATIONS, CdnKind, EdgePaths, PublishOptions
+from ..settings import (
+    DEFAULT_TARGET,
+    MAX_KEEP_GENERATIONS,
+    MAX_LOCK_TTL,
+    CdnKind,
+    EdgePaths,
+    PublishOptions,
+)
 from ..state.model import StoppedPolicy
 from .app import GLOBAL
 from .output import error_json
@@ -67,10 +75,10 @@ def header_value(value: str | None) -> str | None:
     YAML block would otherwise reach every PUT)."""
     if value is None:
         return value
-    if not value.strip() or any(not (" " <= c <= "~") for c in value):
-        raise typer.BadParameter(
-            f"{value!r}: give a value of printable ASCII (no newline or control character)"
-        )
+    problem = header_value_problem(value)
+    if problem is not None:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        raise typer.BadParameter(f"{shown!r}: {problem}")
     return value
 
 
@@ -191,7 +199,11 @@ EdgePrefixOpt = Annotated[
 LockTtlOpt = Annotated[
     float,
     typer.Option(
-        "--lock-ttl", min=10, help="Seconds until a crashed publisher's lock may be taken over."
+        "--lock-ttl",
+        min=10,
+        max=MAX_LOCK_TTL,
+        help="Seconds a crashed publisher's lock blocks the target before it may be taken "
+        "over (a running publisher renews its own; at most a day).",
     ),
 ]
 KeepOpt = Annotated[

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from ..aws.options import check_endpoint
 from ..errors import Problem, UsageError
 from ..fetch import is_http_url
-from ..names import REGION_NAME
+from ..names import REGION_NAME, header_value_problem
 from ..redact import printable
 from ..settings import CdnKind, EdgePaths
 from ..targets.s3_target import parse_s3_url
@@ -152,8 +152,9 @@ def _cdn(value: Any) -> str:
 
 def _header(value: Any) -> str:
     text = _string(value)
-    if any(not (" " <= c <= "~") for c in text):
-        raise ValueError("give printable ASCII (an HTTP header value)")
+    problem = header_value_problem(text)
+    if problem is not None:
+        raise ValueError(f"{problem} (an HTTP header value)")
     return text
 
 

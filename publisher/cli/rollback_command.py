@@ -21,6 +21,7 @@ from .app import ConfigOpt, app
 from .common import (
     CdnOpt,
     DistributionIdOpt,
+    EdgePrefixOpt,
     EndpointOpt,
     ForceOpt,
     JsonOpt,
@@ -65,6 +66,7 @@ def rollback(
     cdn: CdnOpt = None,
     distribution_id: DistributionIdOpt = None,
     purge_url: PurgeUrlOpt = None,
+    edge_path_prefix: EdgePrefixOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -74,7 +76,9 @@ def rollback(
     have (under --max-deletes and the half guard, as --prune), records a generation of
     kind rollback and purges the CDN. A document deleted since can be put back only if
     its key is known: live, or in --state; those that cannot are named and the exit
-    code is 4. A rollback cut short converges when run again.
+    code is 4. A rollback cut short converges when run again. Documents are put back
+    with the headers the others are stored with (the manifest's), whatever
+    --cache-control the target's settings give.
     """
     options = PublishOptions(
         max_deletes=max_deletes,
@@ -92,6 +96,7 @@ def rollback(
             cdn=cdn,
             distribution_id=distribution_id,
             purge_urls=purge_url,
+            edge_path_prefix=edge_path_prefix,
         ).require_target()
         result = api.rollback(
             to, where.url, options, state=state, storage=where.storage, cdn=where.cdn

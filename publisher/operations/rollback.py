@@ -205,6 +205,8 @@ def _plan(
     target: Target, to: int, state: State | None, options: PublishOptions
 ) -> tuple[RollbackResult, Manifest, dict[str, LiveObject], dict[str, str]]:
     manifest = parse_manifest(target.read_meta(MANIFEST))
+    if manifest.headers is not None:  # put back among the others, as they are stored
+        target.keep_headers(manifest.headers)
     wanted = documents_at(target, manifest, to)
     live = target.list_live(manifest.scan_bounds)
     state_keys = [k.key for o in state.organizations for k in o.api_keys] if state else []

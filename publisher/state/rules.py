@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import Path_, format_path
+from ..redact import INVISIBLE
 
 WEIGHT_TOLERANCE = 1e-6
 
@@ -171,9 +172,13 @@ def _unique(
 
 def _invisible(value: str, path: Path_, what: str) -> Found:
     """An identifier with a character that shows as nothing, or turns the text around
-    (zero-width space, word joiner, a bidi override: Unicode's format and control
-    characters): two keys that look alike would be two experiments."""
-    hidden = next((c for c in value if unicodedata.category(c) in ("Cf", "Cc")), None)
+    (zero-width space, word joiner, a bidi override, the combining grapheme joiner, a
+    Hangul filler, a variation selector: Unicode's format and control characters and its
+    default-ignorable ones): two keys that look alike would be two experiments."""
+    hidden = next(
+        (c for c in value if unicodedata.category(c) in ("Cf", "Cc") or INVISIBLE.match(c)),
+        None,
+    )
     if hidden is not None and not value.endswith("\n"):
         yield (
             path,

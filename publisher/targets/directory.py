@@ -7,7 +7,7 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,6 +38,9 @@ class LocalTarget:
         self.guard_wait = guard_wait
 
     headers = None  # files keep no headers: `publisher serve` (or the server) sets them
+
+    def keep_headers(self, recorded: Mapping[str, str]) -> None:
+        pass
 
     # documents
 

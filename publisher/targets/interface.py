@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from ..documents.render import Document
@@ -34,6 +34,12 @@ class Target(Protocol):
     def headers(self) -> dict[str, str] | None:
         """The headers every document is stored with (None: a store that keeps none, a
         directory): part of what makes a live document unchanged."""
+        ...
+
+    def keep_headers(self, recorded: Mapping[str, str]) -> None:
+        """Store documents from now on with the headers a manifest records for those
+        already stored (a rollback puts documents back among them), not the configured
+        ones; a store that keeps no headers ignores it."""
         ...
 
     def list_live(self, bounds: Sequence[str] = ()) -> dict[str, LiveObject]:

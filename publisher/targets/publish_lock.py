@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 from ..meta_json import decode_meta, encode_meta
+from ..settings import MAX_LOCK_TTL
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class LockInfo:
 
     def renewed(self, ttl: float, now: float | None = None) -> LockInfo:
         """Return the same lock with its expiry pushed `ttl` seconds past now."""
-        return replace(self, expires_at=(now if now is not None else time.time()) + ttl)
+        now = time.time() if now is None else now
+        return replace(self, expires_at=now + min(ttl, MAX_LOCK_TTL))
 
     def describe(self) -> str:
         return (
@@ -37,7 +39,8 @@ class LockInfo:
 def new_lock(ttl: float, now: float | None = None) -> LockInfo:
     """Return a lock for this process that expires `ttl` seconds from now."""
     now = time.time() if now is None else now
-    return LockInfo(socket.gethostname(), os.getpid(), uuid.uuid4().hex, now, now + ttl)
+    expires = now + min(ttl, MAX_LOCK_TTL)  # longer would look stale to the others
+    return LockInfo(socket.gethostname(), os.getpid(), uuid.uuid4().hex, now, expires)
 
 
 def decode_lock(raw: bytes) -> LockInfo | None:
@@ -51,10 +54,13 @@ def decode_lock(raw: bytes) -> LockInfo | None:
 
 
 def is_stale(info: LockInfo | None, now: float | None = None) -> bool:
-    """True when a lock may be taken over: unreadable, expired, or its process is gone."""
+    """True when a lock may be taken over: unreadable, expired, its process gone, or
+    expiring further ahead than any publisher sets (MAX_LOCK_TTL, with a minute for
+    clocks that differ): a crashed run cannot block a target for longer."""
     if info is None:
         return True
-    if info.expires_at <= (time.time() if now is None else now):
+    now = time.time() if now is None else now
+    if info.expires_at <= now or info.expires_at > now + MAX_LOCK_TTL + 60:
         return True
     return info.host == socket.gethostname() and not _alive(info.pid)
 

@@ -6,7 +6,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -132,6 +132,9 @@ class S3Target:
     def headers(self) -> dict[str, str]:
         """What every document is put with, beside its sha256."""
         return {"Cache-Control": self.cache_control, "Content-Type": CONTENT_TYPE}
+
+    def keep_headers(self, recorded: Mapping[str, str]) -> None:
+        self.cache_control = recorded.get("Cache-Control", self.cache_control)
 
     # documents
 
