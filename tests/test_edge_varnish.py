@@ -212,3 +212,35 @@ def test_verify_and_wait_edge_through_varnish(stack: tuple[str, str], tmp_path: 
     (wait,) = json.loads(purged.stdout)["edges"]
     assert wait["fresh"] == 1 and wait["stale"] == [] and 0 <= wait["max_s"] < 2
     assert run_cli("verify", state, *args, "--edge", edge).exit_code == 0
+
+
+def fetch_as(edge: str, host: str) -> bytes:
+    """A client that reaches the edge under the CDN's public name."""
+    request = urllib.request.Request(f"{edge}/config/{KEY_A}", headers={"Host": host})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body: bytes = response.read()
+        return body
+
+
+def test_a_purge_reaches_what_clients_fetched_under_the_public_name(
+    stack: tuple[str, str], tmp_path: Path
+) -> None:
+    """Clients ask for cdn.example.com; the publisher PURGEs 127.0.0.1:<port>. The edge keeps
+    one object per path (whatever the Host), and asks the origin under the origin's name:
+    the next client gets the new bytes at once."""
+    endpoint, edge = stack
+    state = tmp_path / "s.yaml"
+    args = ("--target", f"s3://{BUCKET}", "--endpoint-url", endpoint)
+    assert run_cli("publish", set_coverage(state, 0.1), *args).exit_code == 0
+    assert b'"coverage":0.1' in fetch_as(edge, "cdn.example.com")
+    assert b'"coverage":0.1' in fetch_as(edge, "other.example.net:8443")
+
+    purged = run_cli(
+        "publish", set_coverage(state, 0.2), *args, "--cdn", "http-purge", "--purge-url", edge
+    )
+    assert purged.exit_code == 0, purged.stderr
+    assert "Purged 1 path from the CDN" in purged.stdout
+    live = s3_client(endpoint).get_object(Bucket=BUCKET, Key=f"config/{KEY_A}")["Body"].read()
+    assert b'"coverage":0.2' in live
+    assert fetch_as(edge, "cdn.example.com") == live
+    assert fetch_as(edge, "other.example.net:8443") == live

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..errors import UsageError
+from ..redact import plural, printable
 from ..servers.edge_config import (
     KINDS,
     EdgeOptions,
@@ -16,11 +18,25 @@ from ..servers.edge_config import (
     render_cloudfront,
     render_edge_config,
 )
-from ..settings import StorageSettings
 from ..targets import origin_url
 from ..targets.s3_target import parse_s3_url
 from .app import app
-from .common import EdgePrefixOpt, EndpointOpt, ProfileOpt, errors, say, write_output
+from .common import (
+    EdgePrefixOpt,
+    EndpointOpt,
+    ProfileOpt,
+    errors,
+    resolve_settings,
+    say,
+    write_output,
+)
+from .resolution import TargetSettings
+
+NGINX_NO_PURGE = (
+    "Note: nginx (open source) has no PURGE: a document changes at this edge within its "
+    "max-age. Publish without --cdn http-purge (a purge would be refused and kept "
+    "pending), and wait for the edge with --wait-edge."
+)
 
 
 @app.command("edge-config")
@@ -81,7 +97,12 @@ def edge_config(
         str, typer.Option("--cache-size", help="nginx: the cache's largest size (256m, 2g).")
     ] = "256m",
     cache_path: Annotated[
-        str, typer.Option("--cache-path", help="nginx: where the cache lives.")
+        str,
+        typer.Option(
+            "--cache-path",
+            help="nginx: where the cache lives: a directory of its own (nginx deletes "
+            "whatever else it holds; one that holds other files here is refused).",
+        ),
     ] = "/var/cache/nginx-publisher",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
@@ -94,17 +115,35 @@ def edge_config(
     Varnish and nginx serve GET/HEAD /config/<key> as the documents' Cache-Control says,
     serve a stale copy while the origin fails, pass the origin's 400 for an unknown key
     through, and never serve _publisher/ or any other path. Varnish accepts PURGE from
-    --purge-acl. CloudFront reads only <prefix>/config/* of a private bucket.
+    --purge-acl; open-source nginx has no PURGE (publish without --cdn http-purge and
+    wait with --wait-edge). CloudFront reads only <prefix>/config/* of a private bucket.
     """
-    storage = StorageSettings(endpoint_url, region, profile)
     with errors():
+        resolved = resolve_settings(
+            fallback=None,
+            target=target,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            edge_path_prefix=edge_path_prefix,
+        )
+        where = resolved.target
         if kind == "cloudfront":
-            bucket, prefix = _bucket_of(target, bucket, prefix)
-            text = _cloudfront(bucket, prefix, region or "us-east-1", distribution_arn)
-            _emit(text, output)
+            _emit(
+                _cloudfront(
+                    where,
+                    bucket,
+                    prefix,
+                    region,
+                    distribution_arn,
+                    str(resolved.values["edge_path_prefix"].value),
+                ),
+                output,
+            )
             return
-        if origin is None and target is not None:
-            origin = origin_url(target, storage)
+        from_target = where.url if origin is None and where is not None else None
+        if from_target is not None and where is not None:
+            origin = origin_url(from_target, where.storage)
         if origin is None:
             raise UsageError(
                 f"edge-config {kind}: give --target (the target the edge is in front of) or "
@@ -116,27 +155,81 @@ def edge_config(
             purge_acl=tuple(purge_acl or ("127.0.0.1",)),
             cache_size=cache_size,
             cache_path=cache_path,
-            edge_prefix=edge_path_prefix or "",
+            edge_prefix=str(resolved.values["edge_path_prefix"].value),
+            target=from_target,
         )
-        _emit(render_edge_config(kind, options), output)
+        text = render_edge_config(kind, options)
+        if kind == "nginx":
+            _check_cache_dir(Path(cache_path), where.url if where is not None else None)
+        _emit(text, output)
+        if kind == "nginx":
+            say(NGINX_NO_PURGE, err=True)
 
 
-def _bucket_of(target: str | None, bucket: str | None, prefix: str) -> tuple[str | None, str]:
-    """CloudFront's bucket and prefix: the --target's, unless given on their own."""
-    if target is None or bucket is not None:
-        return bucket, prefix
-    if not target.startswith("s3://"):
-        raise UsageError("edge-config cloudfront --target: an s3://bucket[/prefix] target")
-    location = parse_s3_url(target)
-    return location.bucket, location.prefix
-
-
-def _cloudfront(bucket: str | None, prefix: str, region: str, arn: str | None) -> str:
+def _cloudfront(
+    where: TargetSettings | None,
+    bucket: str | None,
+    prefix: str,
+    region: str | None,
+    arn: str | None,
+    edge_prefix: str,
+) -> str:
+    """The template or bucket policy: the bucket and prefix are the target's unless given."""
+    if edge_prefix:
+        raise UsageError(
+            f"edge-config cloudfront: the edge path prefix {edge_prefix!r} is not "
+            "supported: the distribution serves /config/<key> (its OriginPath maps that to "
+            "the bucket's prefix); publish with the default edge paths"
+        )
+    if where is not None and bucket is None:
+        if not where.url.startswith("s3://"):
+            raise UsageError("edge-config cloudfront --target: an s3://bucket[/prefix] target")
+        location = parse_s3_url(where.url)
+        bucket, prefix = location.bucket, location.prefix
     if bucket is None:
-        raise UsageError("edge-config cloudfront: give --bucket")
+        raise UsageError("edge-config cloudfront: give --bucket or an s3:// --target")
+    region = region or (where.storage.region if where is not None else None) or "us-east-1"
     if arn is None:
         return render_cloudfront(bucket, prefix, region)
     return json.dumps(cloudfront_policy(bucket, prefix, arn), indent=2) + "\n"
+
+
+def _check_cache_dir(path: Path, target: str | None) -> None:
+    """nginx's cache manager deletes every file under its cache path that is not its own:
+    where the path exists on this machine, it must be empty or hold only nginx's cache
+    levels (one hex digit a directory), and never be, hold or sit in a directory target."""
+    if target is not None and not target.startswith("s3://"):
+        folder = Path(target).resolve()
+        cache = path.resolve()
+        if cache == folder or cache.is_relative_to(folder) or folder.is_relative_to(cache):
+            raise UsageError(
+                f"--cache-path {path}: the target {folder} is there, and nginx deletes what "
+                "its cache holds that is not its own: give a directory of the cache's own"
+            )
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise UsageError(f"--cache-path {path}: not a directory: give a directory of its own")
+    try:
+        strangers = sorted(e.name for e in os.scandir(path) if not _cache_level(e))
+    except OSError as error:
+        raise UsageError(f"--cache-path {path}: cannot be read ({error.strerror})") from None
+    if strangers:
+        shown = ", ".join(printable(name) for name in strangers[:3])
+        raise UsageError(
+            f"--cache-path {path}: holds {len(strangers):,} {plural(len(strangers), 'entry')} "
+            f"that nginx's cache did not write ({shown}), and nginx would delete them: give "
+            "an empty directory or one of its own"
+        )
+
+
+def _cache_level(entry: os.DirEntry[str]) -> bool:
+    """A first cache level of `levels=1:2`: a directory named by one hex digit."""
+    return (
+        len(entry.name) == 1
+        and entry.name in "0123456789abcdef"
+        and entry.is_dir(follow_symlinks=False)
+    )
 
 
 def _emit(text: str, output: Path | None) -> None:

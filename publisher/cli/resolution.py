@@ -156,16 +156,17 @@ def resolve(
         chosen = Sourced(project.default_target, f"{project.path} default_target")
     if chosen is None and fallback is not None:
         chosen = Sourced(fallback, DEFAULT)
-    if chosen is None:
-        return Resolved(project, values, None)
-    name, table = _named(chosen, project)
-    values["target"] = chosen
-    values["url"] = Sourced(table["url"], project.where(name)) if project and name else chosen
+    name, table = _named(chosen, project) if chosen is not None else (None, {})
+    if chosen is not None:
+        values["target"] = chosen
+        values["url"] = Sourced(table["url"], project.where(name)) if project and name else chosen
     for key, default in DEFAULTS.items():
         found = _first(given, env, key, check=True)
         if found is None and key in table and project is not None:
             found = Sourced(table[key], project.where(name))
         values[key] = found or Sourced(default, DEFAULT)
+    if chosen is None:  # the flags and variables still count, with no target to carry them
+        return Resolved(project, values, None)
     return Resolved(project, values, target_settings(name, values))
 
 

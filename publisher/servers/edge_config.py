@@ -38,6 +38,8 @@ class EdgeOptions:
     cache_path: str = "/var/cache/nginx-publisher"
     edge_prefix: str = ""
     """The edge-path model's prefix (EdgePaths): where the edge serves /config/<key>."""
+    target: str | None = None
+    """The --target the origin was derived from, named in errors instead of --origin."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,7 +64,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
-    shown = url_for_display(options.origin)
+    shown = _named(options)
     try:
         parts = urlsplit(options.origin)
         port = parts.port
@@ -70,41 +72,42 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         raise UsageError(f"--origin {shown}: not a valid URL") from None
     scheme, host = parts.scheme.lower(), _host(parts.hostname or "")
     if port == 0:
-        raise UsageError(f"--origin {shown}: port 0 is not a port: give 1-65535")
+        raise UsageError(f"{shown}: port 0 is not a port: give 1-65535")
     if scheme not in ("http", "https") or host is None:
         raise UsageError(
-            f"--origin {shown}: give http://host[:port][/path] of the origin (a host name, "
+            f"{shown}: give http://host[:port][/path] of the origin (a host name, "
             "an IPv4 address or an [IPv6] address without a zone)"
         )
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise UsageError(f"--origin {shown}: no user, password, query or fragment")
+        raise UsageError(f"{shown}: no user, password, query or fragment")
     if kind == "varnish" and scheme != "http":
         raise UsageError(
-            f"--origin {shown}: Varnish speaks plain HTTP to its backend; give an http:// "
+            f"{shown}: Varnish speaks plain HTTP to its backend; give an http:// "
             "origin (a TLS origin needs a sidecar such as hitch or nginx)"
         )
     prefix = parts.path.rstrip("/")
-    if not _PREFIX.fullmatch(prefix):
-        raise UsageError(f"--origin {shown}: the path may hold only letters, digits and ._~-/")
-    for address in options.purge_acl:
-        try:
-            ipaddress.ip_network(address, strict=False)
-        except ValueError:
-            raise UsageError(f"--purge-acl {address!r}: not an IP address or network") from None
+    if not _PREFIX.fullmatch(prefix) or {".", ".."} & set(prefix.split("/")):
+        raise UsageError(
+            f"{shown}: the path may hold only letters, digits and ._~-/, and no . or .. segment"
+        )
+    acl = [_acl_entry(address) for address in options.purge_acl]
     if not _SIZE.fullmatch(options.cache_size):
         raise UsageError(f"--cache-size {options.cache_size!r}: a size such as 256m or 2g")
     if not 1 <= options.listen_port <= 65535:
         raise UsageError(f"--listen-port {options.listen_port}: 1-65535")
     _check_cache_path(options.cache_path)
+    authority = f"[{host}]" if ":" in host else host
+    default_port = 443 if scheme == "https" else 80
     return {
         "version": VERSION,
         "origin_shown": shown,
         "scheme": scheme,
         "host": host,
-        "port": port or (443 if scheme == "https" else 80),
-        "authority": f"[{host}]" if ":" in host else host,
+        "port": port or default_port,
+        "authority": authority,
+        "host_header": authority if port in (None, default_port) else f"{authority}:{port}",
         "prefix": prefix,
-        "purge_acl": [_acl_entry(a) for a in options.purge_acl],
+        "purge_acl": acl,
         "cache_size": options.cache_size,
         "cache_path": options.cache_path,
         "listen_port": options.listen_port,
@@ -113,9 +116,27 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
     }
 
 
+def _named(options: EdgeOptions) -> str:
+    """How errors name the origin: `--origin URL`, or `--target T (its origin URL)`."""
+    shown = url_for_display(options.origin)
+    if options.target is None:
+        return f"--origin {shown}"
+    return f"--target {url_for_display(options.target)} (its origin {shown})"
+
+
 def _acl_entry(address: str) -> str:
-    """An ACL line's value: `"10.0.0.1"` or, for a network, `"10.0.0.0"/8` (VCL's own)."""
-    network = ipaddress.ip_network(address, strict=False)
+    """An ACL line's value: `"10.0.0.1"` or, for a network, `"10.0.0.0"/8` (VCL's own),
+    written out anew from the parsed address. An IPv6 zone (`fe80::1%eth0`) is refused:
+    Python keeps any text after the `%`, and VCL has no place for it."""
+    try:
+        network = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        network = None
+    if network is None or "%" in address:
+        raise UsageError(
+            f"--purge-acl {address!r}: an IPv4 or IPv6 address or network (no zone), "
+            "such as 10.0.0.0/8"
+        )
     if network.num_addresses == 1:
         return f'"{network.network_address}"'
     return f'"{network.network_address}"/{network.prefixlen}'
