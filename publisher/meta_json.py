@@ -10,9 +10,18 @@ from typing import Any
 
 log = logging.getLogger("publisher.bookkeeping")
 
-MAX_META_BYTES = 1 << 30
-"""A bookkeeping file larger than this is not parsed (a manifest of 100,000 keys is
-tens of MB)."""
+MAX_META_BYTES = 256 << 20
+"""A bookkeeping file larger than this is not read past this size, nor parsed (a
+manifest of 100,000 keys is tens of MB)."""
+_SMALL_META = {"lock": 64 << 10, "quick.json": 1 << 20}
+"""Files that hold a few fields, whatever the number of keys: the lock, the no-op marker."""
+
+
+def meta_cap(name: str) -> int:
+    """The most bytes the bookkeeping file `name` may hold; a read stops one byte past."""
+    return _SMALL_META.get(name, MAX_META_BYTES)
+
+
 MAX_DIGITS = 18
 """An integer of more digits is no count, generation, time or pid."""
 
@@ -55,7 +64,7 @@ def decode_meta(raw: bytes | None, name: str, kind: str, *, warn: bool = True) -
     (a full scan, the next publish) does so."""
     if raw is None:
         return None
-    why = _problem(raw, kind)
+    why = _problem(raw, kind, meta_cap(name))
     if isinstance(why, str):
         if warn:
             log.warning("ignoring _publisher/%s: %s", name, why)
@@ -63,12 +72,12 @@ def decode_meta(raw: bytes | None, name: str, kind: str, *, warn: bool = True) -
     return why[0]
 
 
-def _problem(raw: bytes, kind: str) -> str | tuple[Any]:
+def _problem(raw: bytes, kind: str, cap: int) -> str | tuple[Any]:
     """The parsed value (in a 1-tuple), or what is wrong with it."""
     from .schemas import schema_errors
 
-    if len(raw) > MAX_META_BYTES:
-        return f"{len(raw):,} bytes is over the {MAX_META_BYTES:,} a bookkeeping file may hold"
+    if len(raw) > cap:
+        return f"over the {cap:,} bytes this bookkeeping file may hold"
     try:
         value = json.loads(raw, parse_constant=_constant, parse_int=_integer, parse_float=_float)
     except RecursionError:

@@ -27,6 +27,9 @@ MAX_LOCK_TTL = 86_400.0
 """The longest --lock-ttl: a crashed publisher's lock blocks the target at most a day,
 and a lock that claims to last longer than this from now is not believed."""
 DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024
+DOCUMENT_READ_CAP = 64 << 20
+"""The largest --max-document-bytes, and the most of a live document ever read back:
+a larger one differs from every document the publisher writes."""
 DEFAULT_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
 DEFAULT_INVALIDATION_THRESHOLD = 100
 DEFAULT_FULL_SCAN_EVERY = 24 * 3600.0

@@ -92,11 +92,18 @@ class S3Bucket:
         found = [(o["Key"][cut:], o["ETag"].strip('"')) for o in page.get("Contents", [])]
         return found, bool(page.get("IsTruncated"))
 
-    def get(self, key: str) -> Object | None:
+    def get(self, key: str, limit: int) -> Object | None:
+        """The object at `key` with at most `limit` + 1 bytes of its body (a longer body
+        is cut there: what reads it tells it is too long by its length); None if absent."""
         start = time.perf_counter()
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
-            return Object(key, response["ETag"].strip('"'), response["Body"].read())
+            body = response["Body"]
+            try:
+                data = body.read(limit + 1)
+            finally:
+                body.close()
+            return Object(key, response["ETag"].strip('"'), data)
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404") or (
                 http_status(exc) == 404 and error_code(exc) != "NoSuchBucket"

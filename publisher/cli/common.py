@@ -19,6 +19,7 @@ from ..names import header_value_problem
 from ..redact import printable, scrub
 from ..settings import (
     DEFAULT_TARGET,
+    DOCUMENT_READ_CAP,
     MAX_KEEP_GENERATIONS,
     MAX_LOCK_TTL,
     CdnKind,
@@ -103,7 +104,13 @@ PolicyOpt = Annotated[
     ),
 ]
 MaxBytesOpt = Annotated[
-    int, typer.Option("--max-document-bytes", min=1, help="Largest document allowed, in bytes.")
+    int,
+    typer.Option(
+        "--max-document-bytes",
+        min=1,
+        max=DOCUMENT_READ_CAP,
+        help="Largest document allowed, in bytes (at most 64 MiB).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable result on stdout.")]
 S3 = "S3 target (--target s3://...)"

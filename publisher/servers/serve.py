@@ -10,8 +10,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..documents.render import CONTENT_TYPE
+from ..files import read_regular
 from ..redact import KEY_NAME, key_label
-from ..settings import DEFAULT_CACHE_CONTROL
+from ..settings import DEFAULT_CACHE_CONTROL, DOCUMENT_READ_CAP
 from .http import BoundedServer, SafeHandler
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,13 @@ class _Handler(SafeHandler):
     def _document(self, key: str) -> bytes | None:
         path = self.server.config_dir / key
         try:
-            if path.is_symlink() or path.resolve().parent != self.server.config_dir:
+            if path.resolve().parent != self.server.config_dir:
                 return None
-            return path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
+            body = read_regular(path, DOCUMENT_READ_CAP)  # no link, FIFO or device
+            if body is not None and len(body) > DOCUMENT_READ_CAP:
+                log.warning("the document of %s is over 64 MiB: not served", key_label(key))
+                return None
+            return body
         except OSError as exc:
             log.warning("cannot read the document of %s: %s", key_label(key), exc.strerror)
             return None

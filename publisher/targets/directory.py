@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,10 +14,14 @@ from pathlib import Path
 
 from ..documents.render import Document
 from ..errors import LockHeldError, StorageError, UsageError
-from ..files import write_atomic
+from ..files import read_regular, write_atomic
+from ..meta_json import meta_cap
 from ..redact import KEY_NAME, key_label
+from ..settings import DOCUMENT_READ_CAP
 from .interface import CONFIG, META, LiveObject
 from .publish_lock import LockInfo, decode_lock, is_stale
+
+log = logging.getLogger(__name__)
 
 GUARD_WAIT = 10.0
 """Seconds to wait for the OS lock on _publisher/lock.guard before exit 5."""
@@ -54,7 +59,7 @@ class LocalTarget:
             raise StorageError(f"cannot list {self.config}: {exc.strerror}") from None
         for entry in entries:
             if KEY_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                body = self._read(Path(entry.path))
+                body = self._read(Path(entry.path), DOCUMENT_READ_CAP)
                 if body is not None:
                     live[entry.name] = LiveObject(
                         hashlib.md5(body, usedforsecurity=False).hexdigest()
@@ -62,10 +67,10 @@ class LocalTarget:
         return live
 
     def read_document(self, key: str) -> bytes | None:
-        return self._read(self.config / key)
+        return self._read(self.config / key, DOCUMENT_READ_CAP)
 
     def document_sha256(self, key: str) -> str | None:
-        body = self._read(self.config / key)
+        body = self._read(self.config / key, DOCUMENT_READ_CAP)
         return None if body is None else hashlib.sha256(body).hexdigest()
 
     def put_document(self, key: str, document: Document) -> None:
@@ -88,7 +93,10 @@ class LocalTarget:
     # bookkeeping
 
     def read_meta(self, name: str) -> bytes | None:
-        return self._read(self.meta / name)
+        body = self._read(self.meta / name, meta_cap(name))
+        if body is None and os.path.lexists(self.meta / name):
+            log.warning("ignoring _publisher/%s: not a regular file", name)
+        return body
 
     def read_meta_tagged(self, name: str) -> tuple[bytes | None, str | None]:
         path = self.meta / name
@@ -186,7 +194,7 @@ class LocalTarget:
         except OSError as exc:
             raise StorageError(f"cannot create {self.meta}: {exc.strerror}") from None
         with self._guard():
-            held = decode_lock(self._read(self.lock_path) or b"")
+            held = decode_lock(self._read(self.lock_path, meta_cap("lock")) or b"")
             if self.lock_path.exists() and not is_stale(held):
                 assert held is not None
                 raise LockHeldError(
@@ -206,7 +214,7 @@ class LocalTarget:
 
     def refresh_lock(self, info: LockInfo) -> None:
         with self._guard():
-            held = decode_lock(self._read(self.lock_path) or b"")
+            held = decode_lock(self._read(self.lock_path, meta_cap("lock")) or b"")
             if held is None or held.token != info.token:
                 raise StorageError(
                     f"lost the lock {self.lock_path}: another publisher took it over"
@@ -215,17 +223,19 @@ class LocalTarget:
 
     def release_lock(self, info: LockInfo) -> None:
         with self._guard():
-            held = decode_lock(self._read(self.lock_path) or b"")
+            held = decode_lock(self._read(self.lock_path, meta_cap("lock")) or b"")
             if held is not None and held.token == info.token:
                 self.lock_path.unlink(missing_ok=True)
 
     # helpers
 
-    def _read(self, path: Path) -> bytes | None:
+    def _read(self, path: Path, limit: int) -> bytes | None:
+        """A regular file's bytes, at most `limit` + 1 (a larger one is then told by its
+        length: a document that differs, a bookkeeping file that is ignored); None for
+        nothing there or anything but a regular file (a FIFO would block a publish, a
+        device never end): a document is then written anew, bookkeeping counts as absent."""
         try:
-            return path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            return None
+            return read_regular(path, limit)
         except OSError as exc:
             raise StorageError(f"cannot read {path.parent}/…: {exc.strerror}") from None
 

@@ -13,9 +13,10 @@ from typing import Protocol
 from ..aws import BOOKKEEPING, Headers, S3Bucket, is_not_implemented, is_precondition_failed
 from ..documents.render import CONTENT_TYPE, Document
 from ..errors import LockHeldError, Problem, StorageError, UsageError
+from ..meta_json import meta_cap
 from ..names import BUCKET_NAME
 from ..redact import KEY_NAME, key_label, plural, printable
-from ..settings import DEFAULT_CACHE_CONTROL
+from ..settings import DEFAULT_CACHE_CONTROL, DOCUMENT_READ_CAP
 from ..threads import to_the_end
 from .interface import CONFIG, META, LiveObject
 from .listing_ranges import list_ranges
@@ -149,7 +150,7 @@ class S3Target:
         return [(name, _live(name, etag)) for name, etag in objects], more
 
     def read_document(self, key: str) -> bytes | None:
-        found = self.bucket.get(self._config + key)
+        found = self.bucket.get(self._config + key, DOCUMENT_READ_CAP)
         return found.body if found else None
 
     def document_sha256(self, key: str) -> str | None:
@@ -184,11 +185,11 @@ class S3Target:
     # bookkeeping
 
     def read_meta(self, name: str) -> bytes | None:
-        found = self.bucket.get(self._meta + name)
+        found = self.bucket.get(self._meta + name, meta_cap(name))
         return found.body if found else None
 
     def read_meta_tagged(self, name: str) -> tuple[bytes | None, str | None]:
-        found = self.bucket.get(self._meta + name)
+        found = self.bucket.get(self._meta + name, meta_cap(name))
         return (found.body, found.etag) if found else (None, None)
 
     def meta_unchanged(self, name: str, tag: str | None) -> bool:
@@ -215,7 +216,7 @@ class S3Target:
         except Exception as exc:
             if not is_precondition_failed(exc):
                 raise
-        held = self.bucket.get(self._lock_key)
+        held = self.bucket.get(self._lock_key, meta_cap("lock"))
         holder = decode_lock(held.body or b"") if held else None
         if held is not None and holder is not None and holder.token == info.token:
             self._lock_etag = held.etag  # our own write, answered 412 on a retry
@@ -272,7 +273,7 @@ class S3Target:
         except Exception as exc:
             if not is_precondition_failed(exc):
                 raise
-            held = self.bucket.get(self._lock_key)
+            held = self.bucket.get(self._lock_key, meta_cap("lock"))
             if held is None or held.body != info.encode():  # not our own retried write
                 raise StorageError(
                     f"lost the lock on {self.description}: another publisher took it over"
@@ -287,7 +288,7 @@ class S3Target:
             to_the_end(lambda: self.bucket.delete(self._lock_key, if_match=etag))
         except Exception as exc:
             if is_not_implemented(exc):
-                held = self.bucket.get(self._lock_key)
+                held = self.bucket.get(self._lock_key, meta_cap("lock"))
                 if held is not None and held.etag == self._lock_etag:
                     self.bucket.delete(self._lock_key)
             elif not is_precondition_failed(exc):  # someone took it over: theirs now

@@ -1,0 +1,159 @@
+"""Every read of the target is bounded: a FIFO, a device or a huge file where a document
+or a bookkeeping file belongs never blocks a command or fills its memory. Regular files
+only, read one byte past their cap: a larger document differs (and is written anew), a
+larger bookkeeping file is named in one line and ignored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publisher.aws import S3Bucket
+from publisher.servers.serve import make_server
+from publisher.settings import DEFAULT_CACHE_CONTROL
+from tests.conftest import KEY_A, base_state, dump_state, run_cli
+from tests.s3util import BUCKET, CREDENTIALS, moto_server, s3_client
+
+
+def publisher(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The CLI in its own process: a read that blocks fails the test at `timeout`
+    instead of hanging the suite."""
+    return subprocess.run(
+        [sys.executable, "-m", "publisher", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def _published(tmp_path: Path) -> tuple[Path, Path]:
+    state = dump_state(tmp_path / "state.yaml", base_state())
+    target = tmp_path / "public"
+    assert run_cli("publish", state, "--target", target).exit_code == 0
+    return state, target
+
+
+@pytest.mark.parametrize(
+    "name", ["manifest.json", "quick.json", "lock", "pending-purge.json", "webhooks.json"]
+)
+def test_a_fifo_for_a_bookkeeping_file_is_named_and_ignored(tmp_path: Path, name: str) -> None:
+    """A FIFO would block the read forever: it counts as absent, said in one line, and the
+    publish converges (the file is written anew as a regular file)."""
+    state, target = _published(tmp_path)
+    fifo = target / "_publisher" / name
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    ran = publisher("publish", state, "--target", target, "--full-scan")
+    assert ran.returncode == 0, ran.stderr
+    if name != "lock":  # the lock is looked at under its guard, and taken over silently
+        assert f"ignoring _publisher/{name}: not a regular file" in ran.stderr
+    assert "Traceback" not in ran.stderr
+    checked = publisher("verify", state, "--target", target)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_fifo_for_a_document_is_written_over(tmp_path: Path) -> None:
+    """A FIFO where a document belongs is not a live document: verify says it is missing
+    (without blocking), and the publish puts the document there."""
+    state, target = _published(tmp_path)
+    expected = (target / "config" / KEY_A).read_bytes()
+    (target / "config" / KEY_A).unlink()
+    os.mkfifo(target / "config" / KEY_A)
+    drift = publisher("verify", state, "--target", target, "--json")
+    assert drift.returncode == 1, drift.stderr
+    assert '"missing"' in drift.stdout and KEY_A not in drift.stdout
+    ran = publisher("publish", state, "--target", target, "--full-scan")
+    assert ran.returncode == 0, ran.stderr
+    assert (target / "config" / KEY_A).read_bytes() == expected
+
+
+@pytest.mark.parametrize(("name", "cap"), [("quick.json", 1 << 20), ("manifest.json", 256 << 20)])
+def test_a_huge_bookkeeping_file_is_read_to_its_cap(tmp_path: Path, name: str, cap: int) -> None:
+    """A sparse file far larger than its kind may be: read one byte past the cap and no
+    further, named in one line, ignored; the manifest is written anew at once (a no-op
+    publish writes nothing, so the marker waits for the next publish that writes)."""
+    state, target = _published(tmp_path)
+    with open(target / "_publisher" / name, "wb") as huge:
+        huge.truncate(cap * 4)
+    ran = publisher("publish", state, "--target", target)
+    assert ran.returncode == 0, ran.stderr
+    assert f"ignoring _publisher/{name}: over the {cap:,} bytes" in ran.stderr
+    if name == "manifest.json":  # the marker is rewritten by the next publish that writes
+        assert (target / "_publisher" / name).stat().st_size < cap
+    assert publisher("verify", state, "--target", target).returncode == 0
+
+
+def test_a_document_past_the_read_cap_differs(tmp_path: Path) -> None:
+    """A live document of 65 MiB (sparse) is read to 64 MiB + 1 and counts as different."""
+    state, target = _published(tmp_path)
+    expected = (target / "config" / KEY_A).read_bytes()
+    with open(target / "config" / KEY_A, "wb") as huge:
+        huge.truncate(65 << 20)
+    ran = publisher("publish", state, "--target", target, "--full-scan")
+    assert ran.returncode == 0, ran.stderr
+    assert (target / "config" / KEY_A).read_bytes() == expected
+
+
+def test_a_document_cap_past_the_read_cap_is_refused(tmp_path: Path) -> None:
+    state = dump_state(tmp_path / "state.yaml", base_state())
+    ran = run_cli("publish", state, "--target", tmp_path / "o", "--max-document-bytes", "1g")
+    assert ran.exit_code == 2
+    too_big = run_cli(
+        "publish", state, "--target", tmp_path / "o", "--max-document-bytes", str((64 << 20) + 1)
+    )
+    assert too_big.exit_code == 2 and "--max-document-bytes" in too_big.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_serve_answers_beside_a_fifo(tmp_path: Path) -> None:
+    """`publisher serve` of a directory where a FIFO sits at a key's path: that key is
+    answered 400 at once, and the server goes on serving the others."""
+    root = tmp_path / "public"
+    (root / "config").mkdir(parents=True)
+    os.mkfifo(root / "config" / KEY_A)
+    other = "key_acme_other_00000000000009"
+    (root / "config" / other).write_bytes(b'{"status":200,"overrides":{}}')
+    server = make_server(root, "127.0.0.1", 0, DEFAULT_CACHE_CONTROL)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/config/"
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + KEY_A, timeout=5)
+        assert refused.value.code == 400
+        with urllib.request.urlopen(base + other, timeout=5) as response:
+            assert response.read() == b'{"status":200,"overrides":{}}'
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_object_is_read_one_byte_past_its_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The S3 reader stops one byte past the cap it is given, whatever the object's size;
+    a large quick.json in the bucket is named and ignored, and the publish converges."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with moto_server() as endpoint:
+        client: Any = s3_client(endpoint)
+        client.create_bucket(Bucket=BUCKET)
+        client.put_object(Bucket=BUCKET, Key="big", Body=b"x" * 100_000)
+        bucket = S3Bucket(client, BUCKET, endpoint)
+        found = bucket.get("big", 10)
+        assert found is not None and found.body == b"x" * 11
+        assert bucket.get("big", 200_000).body == b"x" * 100_000  # type: ignore[union-attr]
+
+        state = dump_state(tmp_path / "state.yaml", base_state())
+        args = ("--target", f"s3://{BUCKET}/site", "--endpoint-url", endpoint)
+        assert run_cli("publish", state, *args).exit_code == 0
+        client.put_object(Bucket=BUCKET, Key="site/_publisher/quick.json", Body=b"{" * (2 << 20))
+        ran = run_cli("publish", state, *args)
+        assert ran.exit_code == 0, ran.stderr
+        assert "ignoring _publisher/quick.json: over the 1,048,576 bytes" in ran.stderr
+        assert run_cli("verify", state, *args).exit_code == 0
