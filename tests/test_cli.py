@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 import zipfile
@@ -291,3 +293,14 @@ def test_cdn_and_target_usage_errors(
     assert result.exit_code == 2
     assert message in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_init_refuses_a_fifo_even_with_force(tmp_path: Path) -> None:
+    """--force overwrites a file: a FIFO (something else reads it) is left as it is."""
+    fifo = tmp_path / "out.yaml"
+    os.mkfifo(fifo)
+    for args in ((), ("--force",)):
+        result = run_cli("init", fifo, *args)
+        assert result.exit_code == 2, result.stdout
+        assert "not a regular file" in result.stderr
+        assert stat.S_ISFIFO(fifo.lstat().st_mode)

@@ -547,9 +547,13 @@ def test_a_ctrl_c_while_a_connection_is_handed_over_stops_the_server() -> None:
 
 
 def test_serve_caps_connections_and_keeps_answering(served: tuple[Any, int]) -> None:
-    """Idle connections beyond the cap get 503 at once; once they go, requests are served."""
+    """Slow requests holding every place: one more connection gets 503 at once; once they
+    go, requests are served. (A connection that has sent nothing gives its place up:
+    test_serve_limits.py.)"""
     _, port = served
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+    for sock in idle:
+        sock.sendall(b"GET /con")  # and nothing more
     time.sleep(0.2)
     try:
         assert exchange(port, b"GET /config/x HTTP/1.1\r\nHost: x\r\n\r\n").startswith(

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
+from ..servers.http import MAX_CONNECTIONS
 from ..servers.serve import make_server
 from ..settings import DEFAULT_CACHE_CONTROL
 from .app import GLOBAL, app
@@ -28,9 +29,33 @@ def serve(
     cache_control: Annotated[
         str, typer.Option("--cache-control", help="Cache-Control header of the documents.")
     ] = DEFAULT_CACHE_CONTROL,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            max=4096,
+            help="Connections served at once (one thread each).",
+        ),
+    ] = MAX_CONNECTIONS,
+    max_per_client: Annotated[
+        int | None,
+        typer.Option(
+            "--max-per-client",
+            min=1,
+            max=4096,
+            help="Connections one client address may hold at once [default: a quarter of "
+            "--max-connections]. A cache in front connects from one address: give it as many "
+            "as the cache opens at once.",
+        ),
+    ] = None,
 ) -> None:
     """Serve GET|HEAD /config/<key> from a published directory, for a self-hosted setup or
     a local test: 400 for an unknown key, 404 elsewhere, nothing outside config/.
+
+    Past --max-connections, or a client's --max-per-client, a new connection is answered
+    503 at once, unless a connection that waits for its next request (an idle keep-alive)
+    can give its place up: that one is closed instead.
 
     One line per request goes to stderr (time, client, request with the key as a label,
     status, bytes, duration); --quiet turns it off.
@@ -40,10 +65,18 @@ def serve(
             raise UsageError(
                 f"{directory}/config is not a directory: run `publisher publish` first"
             )
+        per_client = max_per_client or max(1, max_connections // 4)
+        if per_client > max_connections:
+            raise UsageError(
+                f"--max-per-client {per_client} is over --max-connections {max_connections}"
+            )
         try:
             server = make_server(directory, host, port, cache_control)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        server.set_limits(
+            max_connections=max_connections, deadline=server.deadline, per_client=per_client
+        )
         server.access_log = None if GLOBAL.quiet else _log_line
     say(
         f"Serving {directory}/config at http://{host}:{server.server_port}/config/<key> "

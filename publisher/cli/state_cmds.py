@@ -58,6 +58,8 @@ def _write_example(name: str, force: bool) -> tuple[Path, Path | None]:
             f"{(path / 'experiments.yaml').as_posix()}"
         )
     fmt = state_format(path)  # an unknown extension is refused before anything is made
+    if path.exists() and not path.is_file():  # a FIFO, a device, a socket
+        raise UsageError(f"{path}: not a regular file: give the path of a file to write")
     if path.exists() and not force:
         raise UsageError(f"{path} exists: pass --force to overwrite it")
     example = files("publisher").joinpath("data/example.yaml").read_bytes()

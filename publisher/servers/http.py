@@ -3,7 +3,9 @@
 - At most `max_connections` connections are served at once, and at most
   `per_client` from one client address; one more is answered 503 and closed at once,
   so slow clients cannot make threads without bound, and one client cannot take every
-  connection from the others.
+  connection from the others. A connection waiting for its next request (an idle
+  keep-alive, or one that has sent nothing yet) gives its place up to a newcomer: a
+  cache in front keeps its idle connections open, and they must not lock it out.
 - Each connection has a total deadline, however slowly its bytes trickle in.
 - A request body is read and dropped (small) or the connection is closed after the
   answer (large, or chunked): a body is never parsed as the next request.
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import re
 import socket
@@ -22,7 +25,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from ..redact import key_label, printable
 
@@ -45,6 +48,17 @@ _BUSY = (
 )
 
 
+class _Connection:
+    """One admitted connection: whose, its socket, whether it waits for a request, and
+    whether a newcomer took its place (its counts went to the newcomer)."""
+
+    __slots__ = ("client", "evicted", "idle", "sock")
+
+    def __init__(self, client: str, sock: Any) -> None:
+        self.client, self.sock = client, sock
+        self.idle = self.evicted = False
+
+
 class BoundedServer(ThreadingHTTPServer):
     """A threaded server with a cap on connections and a deadline for each."""
 
@@ -56,8 +70,8 @@ class BoundedServer(ThreadingHTTPServer):
     """Called with one line per request (time, client, request, status, bytes, duration)."""
 
     def __init__(self, address: tuple[str, int], handler: Any) -> None:
-        self._slots = threading.BoundedSemaphore(self.max_connections)
         self._clients: dict[str, int] = {}
+        self._open: dict[int, _Connection] = {}
         self._counting = threading.Lock()
         super().__init__(address, handler)
 
@@ -69,40 +83,64 @@ class BoundedServer(ThreadingHTTPServer):
         self.max_connections = max_connections
         self.per_client = per_client or max_connections
         self.deadline = deadline
-        self._slots = threading.BoundedSemaphore(max_connections)
 
-    def _admit(self, client: str) -> bool:
-        """Count a connection of `client` in, unless it holds its share already."""
+    def _admit(self, connection: _Connection) -> bool:
+        """Count a connection in, unless its client holds its share, or every place is
+        taken, by connections that are all busy with a request (an idle one is closed and
+        its place given to this one)."""
         with self._counting:
-            held = self._clients.get(client, 0)
-            if held >= self.per_client:
+            if self._clients.get(connection.client, 0) >= self.per_client:
+                if not self._evict_idle(connection.client):
+                    return False
+            elif len(self._open) >= self.max_connections and not self._evict_idle(None):
                 return False
-            self._clients[client] = held + 1
+            self._clients[connection.client] = self._clients.get(connection.client, 0) + 1
+            self._open[id(connection.sock)] = connection
             return True
 
-    def _leave(self, client: str) -> None:
+    def _evict_idle(self, client: str | None) -> bool:
+        """Close one connection (of `client`, or anyone's) that waits for a request, and
+        count it out; False when there is none. The lock is held."""
+        for victim in self._open.values():
+            if victim.idle and (client is None or victim.client == client):
+                self._count_out(victim)
+                victim.evicted = True
+                _shut(victim.sock)
+                return True
+        return False
+
+    def _count_out(self, connection: _Connection) -> None:
+        self._open.pop(id(connection.sock), None)
+        held = self._clients.pop(connection.client, 1) - 1
+        if held > 0:
+            self._clients[connection.client] = held
+
+    def _leave(self, connection: _Connection) -> None:
         with self._counting:
-            held = self._clients.pop(client, 1) - 1
-            if held > 0:
-                self._clients[client] = held
+            if not connection.evicted:
+                self._count_out(connection)
+
+    def waiting(self, sock: Any, idle: bool) -> bool:
+        """Mark the connection on `sock` as waiting for a request (or no longer); False
+        when a newcomer has taken its place (the connection is closed)."""
+        with self._counting:
+            connection = self._open.get(id(sock))
+            if connection is None or connection.evicted:
+                return False
+            connection.idle = idle
+            return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        client = str(client_address[0])
-        if not self._admit(client):
-            _busy(self, request)
-            return
-        if not self._slots.acquire(blocking=False):
-            self._leave(client)
+        connection = _Connection(str(client_address[0]), request)
+        if not self._admit(connection):
             _busy(self, request)
             return
         # Not on a Ctrl-C (a BaseException): it may land once the thread has started,
-        # which frees the slot itself; freeing it here too raised ValueError (a slot
-        # released twice), which socketserver logs and swallows, Ctrl-C and all.
+        # which counts the connection out itself.
         try:
             super().process_request(request, client_address)
-        except Exception:  # the thread did not start: its slot is free again
-            self._slots.release()
-            self._leave(client)
+        except Exception:  # the thread did not start: its place is free again
+            self._leave(connection)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -110,12 +148,14 @@ class BoundedServer(ThreadingHTTPServer):
         timer = threading.Timer(self.deadline, _shut, (request,))
         timer.daemon = True
         timer.start()
+        with self._counting:
+            connection = self._open.get(id(request))
         try:
             super().process_request_thread(request, client_address)
         finally:
             timer.cancel()
-            self._slots.release()
-            self._leave(str(client_address[0]))
+            if connection is not None:
+                self._leave(connection)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away is not news; anything else is one line, no traceback."""
@@ -158,6 +198,9 @@ class SafeHandler(BaseHTTPRequestHandler):
         return self.server_version  # no trailing space from an empty sys_version
 
     def handle_one_request(self) -> None:
+        if not self._next_request_begins():
+            self.close_connection = True
+            return
         self._started = time.monotonic()
         self._status: int | None = None
         self._bytes = 0
@@ -165,6 +208,17 @@ class SafeHandler(BaseHTTPRequestHandler):
         super().handle_one_request()
         if self._status is not None and self.server.access_log is not None:
             self.server.access_log(self._access_line())
+
+    def _next_request_begins(self) -> bool:
+        """Wait for the first byte of a request, marked as idle meanwhile (a newcomer may
+        take this connection's place); False when none comes, or the place was taken."""
+        if not self.server.waiting(self.request, True):
+            return False
+        try:
+            begun = bool(cast(io.BufferedReader, self.rfile).peek(1))  # read ahead counts
+        except OSError:  # the read timeout, or a reset
+            begun = False
+        return self.server.waiting(self.request, False) and begun
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self._status = code
