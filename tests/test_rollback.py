@@ -142,6 +142,14 @@ def test_the_delete_guards_hold_on_a_rollback(site: Site, tmp_path: Path) -> Non
     big["organizations"][1]["api_keys"] += [{"key": f"key_more_{i:020d}"} for i in range(4)]
     publish(site, state_file, big)  # 7 documents live
     before = site.files("config/")
+    dry = run_cli("rollback", "--to", "1", *site.args, "--dry-run")  # says what the run does
+    assert dry.exit_code == 3, dry.stdout
+    assert "this rollback would be refused" in dry.stderr and "more than half" in dry.stderr
+    assert "(dry run): would put back" in dry.stdout
+    as_json = run_cli("rollback", "--to", "1", *site.args, "--dry-run", "--json")
+    assert as_json.exit_code == 3 and "more than half" in json.loads(as_json.stdout)["refused"]
+    forced = run_cli("rollback", "--to", "1", *site.args, "--dry-run", "--force")
+    assert forced.exit_code == 0, forced.stderr
     refused = run_cli("rollback", "--to", "1", *site.args)  # would delete 5 of 7
     assert refused.exit_code == 3
     assert "more than half" in refused.stderr

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import api
-from ..errors import Problem, StorageError
+from ..errors import EXIT_INVALID, Problem, StorageError
 from ..operations.rollback import RollbackResult
 from ..redact import key_label, plural
 from ..settings import (
@@ -105,6 +105,9 @@ def rollback(
         say_json(_rollback_json(result))
     else:
         say(_rollback_text(result))
+    if result.refused is not None:
+        say(f"error: this rollback would be refused: {result.refused}", err=True)
+        raise typer.Exit(EXIT_INVALID)
     if result.purge_error is not None:
         fail(result.purge_error, as_json=False)
     if result.webhooks.failed:
@@ -135,6 +138,7 @@ def _rollback_json(result: RollbackResult) -> dict[str, Any]:
         "unrestorable": result.unrestorable,
         "purged": len(result.purged),
         "webhooks": {"delivered": result.webhooks.delivered, "failed": result.webhooks.failed},
+        "refused": result.refused,
     }
 
 

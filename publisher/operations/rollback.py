@@ -39,7 +39,7 @@ from ..delivery.rollback_push import push_restored
 from ..delivery.sender import Sender
 from ..delivery.webhooks import Delivery
 from ..documents.render import Document
-from ..errors import StorageError
+from ..errors import PlanRefusedError, StorageError
 from ..progress import Progress, Silent
 from ..publishing.plan import Plan, Put, check_deletes
 from ..publishing.target_snapshot import guard_deletes
@@ -69,6 +69,8 @@ class RollbackResult:
     """Keys put back that the --state revokes (they were live at the generation)."""
     webhooks: Delivery = field(default_factory=Delivery)
     """With a state: the pushes of the scopes this rollback changed."""
+    refused: str | None = None
+    """A dry run: why the rollback itself would be refused (the delete guards)."""
 
 
 def plan_rollback(
@@ -114,8 +116,13 @@ def rollback(
     """Roll `target` back to generation `to` (see the module's docstring). With `state`,
     its webhooks whose scope changed are pushed the documents put back."""
     progress = progress or Silent()
-    if options.dry_run:
-        return _plan(target, to, state, options)[0]
+    if options.dry_run:  # says what the rollback would do, and whether it would be refused
+        planned = _plan(target, to, state, options)[0]
+        try:
+            check_deletes(planned.plan, max_deletes=options.max_deletes, force=options.force)
+        except PlanRefusedError as exc:
+            planned.refused = exc.message
+        return planned
     environ = os.environ if options.environ is None else options.environ
     hooks = resolve_hooks(state, environ) if state is not None else []  # before any write
     check_kept(parse_manifest(target.read_meta(MANIFEST)), to)  # before the lock: no trace

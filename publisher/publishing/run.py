@@ -154,7 +154,7 @@ def _pending_without_cdn(run: PublishRun, snapshot: Snapshot) -> None:
     count = len(snapshot.pending_purge)
     if not count or run.purger is not None:
         return
-    if run.options.ignore_pending_purge or run.options.dry_run:
+    if run.options.ignore_pending_purge:  # a dry run stops as the publish would
         log.warning("a CDN purge of %d documents is pending: not retried (no CDN given)", count)
         return
     raise StorageError(
