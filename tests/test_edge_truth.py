@@ -268,7 +268,9 @@ def test_a_new_cache_control_reaches_every_document(
     and the run after that has nothing to do."""
     with origin("s3-prefix", tmp_path, monkeypatch) as where:
         state = _state(tmp_path / "s.yaml", 0.1)
-        assert run_cli("publish", state, *where.args).exit_code == 0
+        first = run_cli("publish", state, *where.args, "--full-scan", "--json")
+        assert first.exit_code == 0, first.stderr
+        was = json.loads(first.stdout)["generation"]  # the bucket may hold earlier tests'
         endpoint = where.args[-1]
         client: Any = s3_client(endpoint)
         short = ["--cache-control", "public, max-age=5"]
@@ -283,9 +285,11 @@ def test_a_new_cache_control_reaches_every_document(
                 "after": "public, max-age=5",
             }
         ]
-        done = run_cli("publish", state, *where.args, *short)
+        done = run_cli("publish", state, *where.args, *short, "--json")
         assert done.exit_code == 0, done.stderr
-        assert "The documents' Cache-Control changes from" in done.stdout
+        assert json.loads(done.stdout)["generation"] == was + 1  # a generation of its own
+        history = json.loads(run_cli("history", *where.args, "--json").stdout)
+        assert [g["generation"] for g in history][:2] == [was + 1, was]
         objects = client.list_objects_v2(Bucket=BUCKET, Prefix="site/config/")["Contents"]
         assert len(objects) == 3
         for item in objects:
@@ -295,6 +299,8 @@ def test_a_new_cache_control_reaches_every_document(
         assert again.exit_code == 0 and "Nothing to upload" in again.stdout, again.stdout
         back = run_cli("publish", state, *where.args, "--full-scan")  # the default again
         assert back.exit_code == 0 and "0 added, 3 changed" in back.stdout, back.stdout
+        assert "The documents' Cache-Control changes from" in back.stdout
+        assert f"Generation {was + 2} recorded" in back.stdout, back.stdout
 
 
 def test_a_rollback_purges_where_the_edge_serves(

@@ -273,11 +273,18 @@ def record_generation(
 ) -> int:
     """Write a new generation when anything changed; return the generation now live.
 
-    Nothing changed but the time of the last full listing or the documents' headers (or
-    the manifest was of an older format): the manifest is rewritten under the same
-    generation.
+    The documents' headers are part of what a generation publishes: a new Cache-Control
+    rewrites every document, and is a generation of its own (history lists it; its
+    purge and webhooks are noted on it). Nothing changed but the time of the last full
+    listing (or the manifest was of an older format, without headers): the manifest is
+    rewritten under the same generation.
     """
-    same = new.documents == previous.documents and new.state_sha256 == previous.state_sha256
+    headers_changed = previous.headers is not None and new.headers != previous.headers
+    same = (
+        new.documents == previous.documents
+        and new.state_sha256 == previous.state_sha256
+        and not headers_changed
+    )
     noted = new.full_scan_at == previous.full_scan_at and new.headers == previous.headers
     if same and previous.intact and noted:
         return previous.generation  # nothing changed: no new generation
