@@ -6,8 +6,11 @@ import os
 import re
 import signal
 import textwrap
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +151,25 @@ def quick_upload_looks(monkeypatch: pytest.MonkeyPatch) -> None:
     a small publish is done in a few ms but waits for the loop's first look, two thirds of
     what it costs. For the properties, which publish hundreds of times."""
     monkeypatch.setattr("publisher.publishing.uploads.POLL", 0.001)
+
+
+@pytest.fixture
+def purges() -> Iterator[tuple[str, list[str]]]:
+    """An edge on 127.0.0.1 that records each PURGE path."""
+    seen: list[str] = []
+
+    class Edge(BaseHTTPRequestHandler):
+        def do_PURGE(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Edge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", seen
+    server.shutdown()
+    server.server_close()

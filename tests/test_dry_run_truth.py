@@ -1,13 +1,14 @@
 """A dry run says what the run would do, refusals included: a purge left pending with no
 CDN to retry it stops a dry run as it stops the publish (exit 4, the same line), unless
---ignore-pending-purge."""
+--ignore-pending-purge. And a pending purge that can no longer be retried is said and
+cleared, not kept to stop every publish."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
 
-from tests.conftest import base_state, dump_state, run_cli
+from tests.conftest import KEY_G, base_state, dump_state, run_cli
 
 
 def dead_url() -> str:
@@ -40,3 +41,33 @@ def test_a_dry_run_stops_at_a_pending_purge_as_the_publish_does(tmp_path: Path) 
         "publish", path, "--target", target, "--dry-run", "--exit-code", "--ignore-pending-purge"
     )
     assert going_on.exit_code == 1, going_on.stderr  # changes pending, nothing refused
+
+
+def test_a_pending_purge_of_a_key_no_longer_known_does_not_wedge_the_target(
+    tmp_path: Path, purges: tuple[str, list[str]]
+) -> None:
+    """A purge failed for a key that the state then drops (its document left in place): the
+    next publish with the CDN cannot name that path; it says so in one line and clears it,
+    and a publish without the CDN is not stopped by it for good."""
+    edge, seen = purges
+    state = base_state()
+    path = dump_state(tmp_path / "s.yaml", state)
+    target = tmp_path / "public"
+    assert run_cli("publish", path, "--target", target).exit_code == 0
+    state["organizations"][1]["experiments"][0].update(  # globex's draft starts
+        status="running", phases=[{"coverage": 0.5, "weights": [0.5, 0.5]}]
+    )
+    dump_state(path, state)
+    cdn = ("--cdn", "http-purge", "--purge-url")
+    assert run_cli("publish", path, "--target", target, *cdn, dead_url()).exit_code == 4
+    state["organizations"] = state["organizations"][:1]  # globex leaves the state
+    dump_state(path, state)
+
+    cleared = run_cli("publish", path, "--target", target, *cdn, edge)
+    assert cleared.exit_code == 0, cleared.stderr
+    assert "1 path a failed purge left pending belong" in cleared.stderr
+    assert "purge them at the CDN by hand" in cleared.stderr
+    assert KEY_G not in cleared.stderr + cleared.stdout
+    assert seen == []  # nothing to name, nothing changed
+    after = run_cli("publish", path, "--target", target)
+    assert after.exit_code == 0, after.stderr

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,28 +15,6 @@ from publisher.state import load_state
 from tests.conftest import dump_state
 from tests.s3util import BUCKET, CREDENTIALS, moto_server, s3_client
 from tests.test_s3_server import many
-
-
-@pytest.fixture
-def purges() -> Iterator[tuple[str, list[str]]]:
-    """An edge on 127.0.0.1 that records each PURGE path."""
-    seen: list[str] = []
-
-    class Edge(BaseHTTPRequestHandler):
-        def do_PURGE(self) -> None:
-            seen.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Edge)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", seen
-    server.shutdown()
-    server.server_close()
 
 
 def test_publish_to_s3_with_a_purge_in_one_call(

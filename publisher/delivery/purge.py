@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from ..errors import Problem, StorageError, UsageError
@@ -12,6 +13,7 @@ from .cdn import CloudFrontPurger, HttpPurger, Purger
 from .target_files import Bookkeeping
 
 PENDING_PURGE = "pending-purge.json"
+log = logging.getLogger("publisher.purge")
 
 
 def make_purger(
@@ -55,8 +57,19 @@ def purge_changed(
     this publish knows. A failed purge is recorded under _publisher/ (as those hashes)
     and retried next time.
     """
+    unknown = sum(1 for h in pending if h not in known)
+    if unknown:  # kept pending, they would stop every publish without a CDN for good
+        log.warning(
+            "%d %s a failed purge left pending belong to keys no longer in the state: "
+            "they cannot be named to purge again; purge them at the CDN by hand (or all of "
+            "/config/) if the edge still serves them",
+            unknown,
+            plural(unknown, "path"),
+        )
     keys = sorted(set(changed) | {known[h] for h in pending if h in known})
     if not keys:
+        if pending:
+            target.write_meta(PENDING_PURGE, _pending_bytes([]))
         return []
     paths = [purger.edges.path(k) for k in keys]
     try:
