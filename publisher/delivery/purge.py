@@ -60,7 +60,7 @@ def purge_changed(
     unknown = sum(1 for h in pending if h not in known)
     if unknown:  # kept pending, they would stop every publish without a CDN for good
         log.warning(
-            "%d %s a failed purge left pending belong to keys no longer in the state: "
+            "a failed purge left %d %s pending for keys no longer in the state: "
             "they cannot be named to purge again; purge them at the CDN by hand (or all of "
             "/config/) if the edge still serves them",
             unknown,
