@@ -173,3 +173,18 @@ def purges() -> Iterator[tuple[str, list[str]]]:
     yield f"http://127.0.0.1:{server.server_port}", seen
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _keys_remembered_per_test() -> Iterator[None]:
+    """The keys redaction remembers are a process's (a command runs once per process);
+    in-process tests run many: each test starts from the keys remembered before it, so
+    that one test's keys (Hypothesis draws words from the code, `BlockPublicPolicy`)
+    are not labelled in another's output."""
+    from publisher import redact
+
+    known, lengths = set(redact._known), list(redact._lengths)
+    yield
+    redact._known.clear()
+    redact._known.update(known)
+    redact._lengths[:] = lengths
