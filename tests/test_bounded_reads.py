@@ -20,7 +20,9 @@ from publisher.aws import S3Bucket
 from publisher.servers.serve import make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
 from tests.conftest import KEY_A, base_state, dump_state, run_cli
-from tests.s3util import BUCKET, CREDENTIALS, moto_server, s3_client
+from tests.s3util import CREDENTIALS, moto_server, s3_client
+
+OWN_BUCKET = "bounded-reads"
 
 
 def publisher(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -142,17 +144,18 @@ def test_an_object_is_read_one_byte_past_its_cap(
         monkeypatch.setenv(name, value)
     with moto_server() as endpoint:
         client: Any = s3_client(endpoint)
-        client.create_bucket(Bucket=BUCKET)
-        client.put_object(Bucket=BUCKET, Key="big", Body=b"x" * 100_000)
-        bucket = S3Bucket(client, BUCKET, endpoint)
+        client.create_bucket(Bucket=OWN_BUCKET)  # moto's buckets outlive a test on a worker
+        client.put_object(Bucket=OWN_BUCKET, Key="big", Body=b"x" * 100_000)
+        bucket = S3Bucket(client, OWN_BUCKET, endpoint)
         found = bucket.get("big", 10)
         assert found is not None and found.body == b"x" * 11
         assert bucket.get("big", 200_000).body == b"x" * 100_000  # type: ignore[union-attr]
 
         state = dump_state(tmp_path / "state.yaml", base_state())
-        args = ("--target", f"s3://{BUCKET}/site", "--endpoint-url", endpoint)
+        args = ("--target", f"s3://{OWN_BUCKET}/site", "--endpoint-url", endpoint)
         assert run_cli("publish", state, *args).exit_code == 0
-        client.put_object(Bucket=BUCKET, Key="site/_publisher/quick.json", Body=b"{" * (2 << 20))
+        quick = "site/_publisher/quick.json"
+        client.put_object(Bucket=OWN_BUCKET, Key=quick, Body=b"{" * (2 << 20))
         ran = run_cli("publish", state, *args)
         assert ran.exit_code == 0, ran.stderr
         assert "ignoring _publisher/quick.json: over the 1,048,576 bytes" in ran.stderr

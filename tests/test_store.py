@@ -9,6 +9,7 @@ own for https.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -525,9 +526,8 @@ def test_the_uploads_take_botocores_route(
 ) -> None:
     """HTTP_PROXY, NO_PROXY and ALL_PROXY as botocore reads them decide every request's
     route: all through the proxy, or all straight to the store, never the uploads apart."""  # fmt: skip
-    bucket = _bucket(
-        moto, f"route-{len(variables)}-{int(proxied)}-{abs(hash(str(variables))) % 1000}"
-    )
+    named = hashlib.sha256(str(variables).encode()).hexdigest()[:12]  # one per case, always
+    bucket = _bucket(moto, f"route-{int(proxied)}-{named}")
     with Front(moto, bucket) as store, Front(moto, bucket) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", store.url)
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
