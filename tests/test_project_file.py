@@ -50,7 +50,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         [targets.production]
         url = "./production-site"
         prune = true
-        edge_urls = ["https://cdn.acme.example"]
         edge_path_prefix = "/site"
         """,
     )
@@ -269,10 +268,11 @@ def test_variables_are_checked_as_the_file_is(project: Path) -> None:
 
 
 def test_the_resolved_target_carries_the_edge_settings(project: Path) -> None:
-    """edge_urls is carried on the resolved target (for the commands that look at the
-    edge); edge_path_prefix becomes the edge-path model of its CDN settings, and the flag
+    """edge_urls is carried on the resolved target (verify's edges); edge_path_prefix becomes the edge-path model of its CDN settings, and the flag
     wins over the file."""
-    found = resolve({"target": "production"}, environ={})
+    found = resolve(
+        {"target": "production"}, environ={"PUBLISHER_EDGE_URLS": "https://cdn.acme.example"}
+    )
     assert found.target is not None
     assert found.target.edge_urls == ("https://cdn.acme.example",)
     assert found.target.edge_path_prefix == "/site"
@@ -282,6 +282,46 @@ def test_the_resolved_target_carries_the_edge_settings(project: Path) -> None:
     assert found.target.prune is True and found.target.url == "./production-site"
     other = resolve({"target": "staging"}, environ={"PUBLISHER_EDGE_URLS": "https://e1 https://e2"})
     assert other.target is not None and other.target.edge_urls == ("https://e1", "https://e2")
+
+
+def test_verify_compares_the_targets_edges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target's edge_urls are the edges `verify` compares when given no --edge (here
+    `publisher serve` of the target itself, on 127.0.0.1); --edge replaces them."""
+    import threading
+
+    from publisher.servers.serve import make_server
+    from publisher.settings import DEFAULT_CACHE_CONTROL
+
+    monkeypatch.chdir(tmp_path)
+    dump_state(tmp_path / "experiments.yaml", base_state())
+    assert cli("publish", "experiments.yaml", "--target", "./site").exit_code == 0
+    server = make_server(tmp_path / "site", "127.0.0.1", 0, DEFAULT_CACHE_CONTROL)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    edge = f"http://127.0.0.1:{server.server_port}"
+    try:
+        write(
+            tmp_path / "publisher.toml",
+            f"""
+            state = "experiments.yaml"
+            default_target = "site"
+
+            [targets.site]
+            url = "./site"
+            edge_urls = ["{edge}"]
+            """,
+        )
+        checked = cli("verify")
+        assert checked.exit_code == 0, checked.stderr
+        assert f"and {edge} (3 fetched)" in checked.stdout
+        (tmp_path / "site" / "config" / KEY_A).write_bytes(b"{}")  # stale at the edge too
+        drift = cli("verify", "--json")
+        assert drift.exit_code == 1
+        assert {d["where"] for d in json.loads(drift.stdout)["drift"]} >= {edge}
+        other = cli("verify", "--edge", "http://127.0.0.1:9", "--json")
+        assert other.exit_code == 4 and edge not in other.stdout
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

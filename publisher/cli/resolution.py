@@ -61,6 +61,7 @@ FLAGS = {
     "distribution_id": "--distribution-id",
     "purge_urls": "--purge-url",
     "edge_path_prefix": "--edge-path-prefix",
+    "edge_urls": "--edge",
     "cache_control": "--cache-control",
     "prune": "--prune",
 }
@@ -94,8 +95,7 @@ class Sourced:
 class TargetSettings:
     """A command's target as resolved: where it is, how to reach it, which CDN to purge
     (and where the edge serves each document: cdn.edge_paths, from edge_path_prefix) and
-    whether to prune. `edge_urls` is carried for the commands that look at the edge;
-    none of them uses it yet."""
+    whether to prune. `edge_urls`: the edges `verify` looks at when given no --edge."""
 
     name: str | None
     url: str

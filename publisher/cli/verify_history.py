@@ -42,7 +42,8 @@ def verify(
         typer.Option(
             "--edge",
             help="A CDN or cache URL serving <URL>[<edge prefix>]/config/<key>: compare what "
-            "it serves too (repeat for several edges).",
+            "it serves too (repeat for several edges) [default: PUBLISHER_EDGE_URLS, the "
+            "target's edge_urls in the project file, else none].",
         ),
     ] = None,
     sample: Annotated[
@@ -74,6 +75,7 @@ def verify(
             region=region,
             profile=profile,
             edge_path_prefix=edge_path_prefix,
+            edge_urls=edge,
         )
         where = resolved.require_target()
         result = api.verify(
@@ -81,7 +83,7 @@ def verify(
             where.url,
             publish_options(stopped_policy),
             storage=where.storage,
-            edges=edge or [],
+            edges=list(where.edge_urls),
             sample=sample,
             edge_paths=where.cdn.edge_paths,
         )
