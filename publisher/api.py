@@ -20,7 +20,7 @@ from .operations.verify import VerifyResult
 from .operations.verify import verify as verify_target
 from .progress import Progress, Silent
 from .publishing.load_and_render import Prepared, prepare
-from .publishing.result import PublishResult
+from .publishing.result import PublishIncomplete, PublishResult
 from .publishing.run import PublishRun
 from .settings import DEFAULT_TARGET, CdnSettings, EdgePaths, PublishOptions, StorageSettings
 from .state import State, load_state
@@ -52,7 +52,13 @@ def publish(
         target = open_target(str(target), storage)
     purger = make_purger(cdn, target, storage) if isinstance(cdn, CdnSettings) else cdn
     run = PublishRun(target, options, progress or Silent(), purger, sender or Sender())
-    result = run.publish(state)
+    try:
+        result = run.publish(state)
+    except PublishIncomplete as exc:
+        done = exc.result
+        if settings.wait_edges and (done.purge_error is not None or done.webhooks.failed):
+            done.edge_waits = _wait_for_edges(done, settings)  # live: what the edges serve
+        raise
     if settings.wait_edges and not result.dry_run:
         result.edge_waits = _wait_for_edges(result, settings)
     return result

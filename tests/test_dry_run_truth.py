@@ -5,10 +5,11 @@ cleared, not kept to stop every publish."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
-from tests.conftest import KEY_G, base_state, dump_state, run_cli
+from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli
 
 
 def dead_url() -> str:
@@ -71,3 +72,40 @@ def test_a_pending_purge_of_a_key_no_longer_known_does_not_wedge_the_target(
     assert seen == []  # nothing to name, nothing changed
     after = run_cli("publish", path, "--target", target)
     assert after.exit_code == 0, after.stderr
+
+
+def test_a_failed_purge_still_waits_for_the_edges(
+    tmp_path: Path, purges: tuple[str, list[str]]
+) -> None:
+    """One of two purge URLs fails (exit 4, pending): the documents are live, so
+    --wait-edge still says what the edge serves (here `publisher serve` of the target,
+    fresh at once) in the text and in --json."""
+    import threading
+
+    from publisher.servers.serve import make_server
+    from publisher.settings import DEFAULT_CACHE_CONTROL
+
+    edge_purge, seen = purges
+    state = base_state()
+    path = dump_state(tmp_path / "s.yaml", state)
+    target = tmp_path / "public"
+    assert run_cli("publish", path, "--target", target).exit_code == 0
+    server = make_server(target, "127.0.0.1", 0, DEFAULT_CACHE_CONTROL)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    edge = f"http://127.0.0.1:{server.server_port}"
+    try:
+        state["organizations"][0]["experiments"][0]["phases"][0]["coverage"] = 0.5
+        dump_state(path, state)
+        ran = run_cli(
+            "publish", path, "--target", target, "--cdn", "http-purge",
+            "--purge-url", edge_purge, "--purge-url", dead_url(),
+            "--wait-edge", edge, "--wait-timeout", "5", "--json",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ran.exit_code == 4, ran.stderr
+    assert "the CDN purge of 1 path failed" in ran.stderr
+    (waited,) = json.loads(ran.stdout)["edges"]
+    assert waited["edge"] == edge and waited["fresh"] == 1 and waited["stale"] == []
+    assert seen == [f"/config/{KEY_A}"]  # the edge that answered was purged
