@@ -130,8 +130,16 @@ def test_the_cache_path_must_hold_nothing_nginx_would_delete(tmp_path: Path) -> 
     (busy / "a").mkdir()  # a level of nginx's own beside it
     refused = run_cli("edge-config", "nginx", "--origin", ORIGIN, "--cache-path", str(busy))
     assert refused.exit_code == 2, refused.stdout
-    assert "holds 1 entry that nginx's cache did not write (notes.txt)" in refused.stderr
+    assert "holds what nginx's cache did not write (notes.txt)" in refused.stderr
     assert (busy / "notes.txt").read_text() == "keep me" and refused.stdout == ""
+
+    hidden = tmp_path / "hidden"  # a file inside what looks like nginx's own levels
+    (hidden / "a" / "1f").mkdir(parents=True)
+    (hidden / "a" / "precious.txt").write_text("keep me")
+    (hidden / "a" / "1f" / "notes").write_text("keep me")
+    deep = run_cli("edge-config", "nginx", "--origin", ORIGIN, "--cache-path", str(hidden))
+    assert deep.exit_code == 2, deep.stdout
+    assert "a/precious.txt" in deep.stderr and "a/1f/notes" in deep.stderr
 
     a_file = tmp_path / "file"
     a_file.write_text("x")
@@ -147,6 +155,8 @@ def test_the_cache_path_must_hold_nothing_nginx_would_delete(tmp_path: Path) -> 
 
     own = tmp_path / "nginx-cache"
     (own / "0" / "1f").mkdir(parents=True)
+    (own / "0" / "1f" / ("0123456789abcdef" * 2)).write_bytes(b"KEY: ...")  # an entry
+    (own / "0" / "1f" / "0000000012").write_bytes(b"")  # a temp file
     (own / "e").mkdir()
     for cache in (own, tmp_path / "new-cache"):
         taken = run_cli("edge-config", "nginx", "--origin", ORIGIN, "--cache-path", str(cache))

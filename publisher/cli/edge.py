@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..errors import UsageError
-from ..redact import plural, printable
+from ..redact import printable
 from ..servers.edge_config import (
     KINDS,
     EdgeOptions,
@@ -211,25 +212,44 @@ def _check_cache_dir(path: Path, target: str | None) -> None:
     if path.is_symlink() or not path.is_dir():
         raise UsageError(f"--cache-path {path}: not a directory: give a directory of its own")
     try:
-        strangers = sorted(e.name for e in os.scandir(path) if not _cache_level(e))
+        strangers = _not_nginx_cache(path)
     except OSError as error:
         raise UsageError(f"--cache-path {path}: cannot be read ({error.strerror})") from None
     if strangers:
         shown = ", ".join(printable(name) for name in strangers[:3])
+        more = "" if len(strangers) <= MAX_STRANGERS else " and more"
         raise UsageError(
-            f"--cache-path {path}: holds {len(strangers):,} {plural(len(strangers), 'entry')} "
-            f"that nginx's cache did not write ({shown}), and nginx would delete them: give "
-            "an empty directory or one of its own"
+            f"--cache-path {path}: holds what nginx's cache did not write ({shown}{more}), "
+            "and nginx would delete it: give an empty directory or one of its own"
         )
 
 
-def _cache_level(entry: os.DirEntry[str]) -> bool:
-    """A first cache level of `levels=1:2`: a directory named by one hex digit."""
-    return (
-        len(entry.name) == 1
-        and entry.name in "0123456789abcdef"
-        and entry.is_dir(follow_symlinks=False)
-    )
+MAX_STRANGERS = 3
+_LEVELS = (re.compile(r"[0-9a-f]"), re.compile(r"[0-9a-f]{2}"), re.compile(r"[0-9a-f]{32}"))
+"""`levels=1:2`: a directory of one hex digit, one of two, then files named by the
+key's MD5 (nginx's temp files, with use_temp_path=off, sit beside them: 10 digits)."""
+_TEMP = re.compile(r"[0-9]{10}")
+
+
+def _not_nginx_cache(root: Path) -> list[str]:
+    """What under `root` is not laid out as nginx's cache (levels=1:2) lays out its own,
+    as paths relative to it; a few suffice to refuse."""
+    strangers: list[str] = []
+    stack = [(root, 0)]
+    while stack and len(strangers) <= MAX_STRANGERS:
+        folder, depth = stack.pop()
+        for entry in os.scandir(folder):
+            name = Path(entry.path).relative_to(root).as_posix()
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if depth < 2 and is_dir and _LEVELS[depth].fullmatch(entry.name):
+                stack.append((Path(entry.path), depth + 1))
+            elif not (
+                depth == 2
+                and entry.is_file(follow_symlinks=False)
+                and (_LEVELS[2].fullmatch(entry.name) or _TEMP.fullmatch(entry.name))
+            ):
+                strangers.append(name)
+    return strangers
 
 
 def _emit(text: str, output: Path | None) -> None:
