@@ -11,11 +11,16 @@ from pathlib import Path
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
+class TooLarge(Exception):
+    """A file over the size its reader takes: found by its size before a byte is read,
+    or, if it grew meanwhile, one byte past the limit."""
+
+
 def read_regular(path: Path, limit: int) -> bytes | None:
-    """The bytes of the regular file at `path`, at most `limit` + 1 of them (more than
-    `limit` says "too large" without reading the rest); None when there is none there:
-    absent, a directory, a FIFO (which would block), a device (which may never end), a
-    socket or a symbolic link. Other errors (permissions, I/O) are raised."""
+    """The bytes of the regular file at `path`, at most `limit` of them (TooLarge past
+    that, read no further); None when there is none there: absent, a directory, a FIFO
+    (which would block), a device (which may never end), a socket or a symbolic link.
+    Other errors (permissions, I/O) are raised."""
     try:
         fd = os.open(path, _OPEN_READ)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -25,8 +30,11 @@ def read_regular(path: Path, limit: int) -> bytes | None:
             return None
         raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
             return None
+        if found.st_size > limit:
+            raise TooLarge(path)
         chunks: list[bytes] = []
         left = limit + 1
         while left > 0:
@@ -35,6 +43,8 @@ def read_regular(path: Path, limit: int) -> bytes | None:
                 break
             chunks.append(chunk)
             left -= len(chunk)
+        if left <= 0:
+            raise TooLarge(path)
         return b"".join(chunks)
     finally:
         os.close(fd)

@@ -18,8 +18,17 @@ _SMALL_META = {"lock": 64 << 10, "quick.json": 1 << 20}
 
 
 def meta_cap(name: str) -> int:
-    """The most bytes the bookkeeping file `name` may hold; a read stops one byte past."""
+    """The most bytes the bookkeeping file `name` may hold; a larger one is not read."""
     return _SMALL_META.get(name, MAX_META_BYTES)
+
+
+def too_large(name: str) -> None:
+    """Say, in the line a file that fails gets, that `name` was too large to read."""
+    log.warning(
+        "ignoring _publisher/%s: over the %s bytes this bookkeeping file may hold",
+        name,
+        f"{meta_cap(name):,}",
+    )
 
 
 MAX_DIGITS = 18

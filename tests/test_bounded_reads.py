@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from publisher.aws import S3Bucket
-from publisher.servers.serve import make_server
+from publisher.servers.serve import UNAVAILABLE, make_server
 from publisher.settings import DEFAULT_CACHE_CONTROL
 from tests.conftest import KEY_A, base_state, dump_state, run_cli
 from tests.s3util import CREDENTIALS, moto_server, s3_client
@@ -91,6 +91,34 @@ def test_a_huge_bookkeeping_file_is_read_to_its_cap(tmp_path: Path, name: str, c
     assert publisher("verify", state, "--target", target).returncode == 0
 
 
+def test_a_huge_bookkeeping_file_is_not_read_at_all(tmp_path: Path) -> None:
+    """A sparse manifest of 2 GiB is known too large by its size: the publish's peak
+    memory stays that of a small publish (it was 580 MB when read to the cap)."""
+    state, target = _published(tmp_path)
+    with open(target / "_publisher" / "manifest.json", "wb") as huge:
+        huge.truncate(2 << 30)
+    measured = subprocess.run(
+        [sys.executable, "-c", PEAK, "publish", str(state), "--target", str(target)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "ignoring _publisher/manifest.json: over the 268,435,456 bytes" in measured.stderr
+    peak_kib = int(measured.stdout.strip().splitlines()[-1])
+    assert peak_kib < 200 * 1024, peak_kib
+
+
+PEAK = """
+import runpy, sys
+sys.argv = ["publisher", *sys.argv[1:]]
+try:
+    runpy.run_module("publisher", run_name="__main__")
+except SystemExit:
+    pass
+status = open("/proc/self/status").read()
+print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+"""
+"""Run the CLI in this process, then print its peak resident memory in KiB."""
+
+
 def test_a_document_past_the_read_cap_differs(tmp_path: Path) -> None:
     """A live document of 65 MiB (sparse) is read to 64 MiB + 1 and counts as different."""
     state, target = _published(tmp_path)
@@ -114,20 +142,26 @@ def test_a_document_cap_past_the_read_cap_is_refused(tmp_path: Path) -> None:
 
 
 def test_serve_answers_beside_a_fifo(tmp_path: Path) -> None:
-    """`publisher serve` of a directory where a FIFO sits at a key's path: that key is
-    answered 400 at once, and the server goes on serving the others."""
+    """`publisher serve` of a directory where a FIFO sits at a key's path, and a sparse
+    file of 2 GiB at another's: each is answered 500 at once (the server's fault, not the
+    key's), and the server goes on serving the others."""
     root = tmp_path / "public"
     (root / "config").mkdir(parents=True)
     os.mkfifo(root / "config" / KEY_A)
     other = "key_acme_other_00000000000009"
     (root / "config" / other).write_bytes(b'{"status":200,"overrides":{}}')
+    huge = "key_acme_huge_000000000000009"
+    with open(root / "config" / huge, "wb") as sparse:
+        sparse.truncate(2 << 30)
     server = make_server(root, "127.0.0.1", 0, DEFAULT_CACHE_CONTROL)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}/config/"
     try:
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(base + KEY_A, timeout=5)
-        assert refused.value.code == 400
+        for key in (KEY_A, huge):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(base + key, timeout=5)
+            assert refused.value.code == 500
+            assert refused.value.read() == UNAVAILABLE
         with urllib.request.urlopen(base + other, timeout=5) as response:
             assert response.read() == b'{"status":200,"overrides":{}}'
     finally:
@@ -147,9 +181,10 @@ def test_an_object_is_read_one_byte_past_its_cap(
         client.create_bucket(Bucket=OWN_BUCKET)  # moto's buckets outlive a test on a worker
         client.put_object(Bucket=OWN_BUCKET, Key="big", Body=b"x" * 100_000)
         bucket = S3Bucket(client, OWN_BUCKET, endpoint)
-        found = bucket.get("big", 10)
-        assert found is not None and found.body == b"x" * 11
-        assert bucket.get("big", 200_000).body == b"x" * 100_000  # type: ignore[union-attr]
+        found = bucket.get("big", 10)  # known by its length: not read
+        assert found is not None and found.too_large and found.body == b""
+        whole = bucket.get("big", 100_000)
+        assert whole is not None and not whole.too_large and whole.body == b"x" * 100_000
 
         state = dump_state(tmp_path / "state.yaml", base_state())
         args = ("--target", f"s3://{OWN_BUCKET}/site", "--endpoint-url", endpoint)

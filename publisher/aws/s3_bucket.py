@@ -39,6 +39,8 @@ class Object:
     key: str
     etag: str
     body: bytes | None = None
+    too_large: bool = False
+    """Over the limit its reader gave (found by its length): the body was not read."""
 
 
 class S3Bucket:
@@ -93,17 +95,19 @@ class S3Bucket:
         return found, bool(page.get("IsTruncated"))
 
     def get(self, key: str, limit: int) -> Object | None:
-        """The object at `key` with at most `limit` + 1 bytes of its body (a longer body
-        is cut there: what reads it tells it is too long by its length); None if absent."""
+        """The object at `key`, its body if it holds at most `limit` bytes (else none is
+        read, and `too_large` says so); None if absent."""
         start = time.perf_counter()
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
-            body = response["Body"]
+            body, etag = response["Body"], response["ETag"].strip('"')
             try:
+                if int(response.get("ContentLength") or 0) > limit:
+                    return Object(key, etag, b"", too_large=True)
                 data = body.read(limit + 1)
             finally:
                 body.close()
-            return Object(key, response["ETag"].strip('"'), data)
+            return Object(key, etag, data, too_large=len(data) > limit)
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404") or (
                 http_status(exc) == 404 and error_code(exc) != "NoSuchBucket"

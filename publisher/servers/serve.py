@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..documents.render import CONTENT_TYPE
-from ..files import read_regular
+from ..files import TooLarge, read_regular
 from ..redact import KEY_NAME, key_label
 from ..settings import DEFAULT_CACHE_CONTROL, DOCUMENT_READ_CAP
 from .http import BoundedServer, SafeHandler
@@ -19,6 +20,13 @@ log = logging.getLogger(__name__)
 
 INVALID_KEY = b'{"status":400,"error":"Invalid API key"}'
 NOT_FOUND = b'{"status":404,"error":"Not found"}'
+UNAVAILABLE = b'{"status":500,"error":"Document unavailable"}'
+
+
+class _Unavailable(Exception):
+    """A document that is there but cannot be served."""
+
+
 _CONFIG = re.compile(r"/config/(?P<key>.*)")
 
 
@@ -75,7 +83,11 @@ class _Handler(SafeHandler):
             self._send(HTTPStatus.NOT_FOUND, NOT_FOUND, head)
             return
         key = match["key"]
-        body = self._document(key) if KEY_NAME.fullmatch(key) else None
+        try:
+            body = self._document(key) if KEY_NAME.fullmatch(key) else None
+        except _Unavailable:
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, UNAVAILABLE, head)
+            return
         if body is None:
             self._send(HTTPStatus.BAD_REQUEST, INVALID_KEY, head)
             return
@@ -87,18 +99,24 @@ class _Handler(SafeHandler):
         self._send(HTTPStatus.OK, body, head, extra=headers)
 
     def _document(self, key: str) -> bytes | None:
+        """The document of `key`; None for none (400); _Unavailable for one that is there
+        but cannot be served: not a regular file, over 64 MiB (found by its size, not
+        read), or unreadable (500: the server's fault, not the client's key)."""
         path = self.server.config_dir / key
         try:
-            if path.resolve().parent != self.server.config_dir:
+            if path.resolve().parent != self.server.config_dir or path.is_symlink():
                 return None
-            body = read_regular(path, DOCUMENT_READ_CAP)  # no link, FIFO or device
-            if body is not None and len(body) > DOCUMENT_READ_CAP:
-                log.warning("the document of %s is over 64 MiB: not served", key_label(key))
-                return None
-            return body
+            body = read_regular(path, DOCUMENT_READ_CAP)  # no FIFO or device
+        except TooLarge:
+            log.warning("the document of %s is over 64 MiB: not served", key_label(key))
+            raise _Unavailable from None
         except OSError as exc:
             log.warning("cannot read the document of %s: %s", key_label(key), exc.strerror)
-            return None
+            raise _Unavailable from None
+        if body is None and os.path.lexists(path):
+            log.warning("the document of %s is not a regular file: not served", key_label(key))
+            raise _Unavailable
+        return body
 
     def _send(
         self, status: HTTPStatus, body: bytes, head: bool, extra: dict[str, str] | None = None

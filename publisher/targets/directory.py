@@ -14,14 +14,16 @@ from pathlib import Path
 
 from ..documents.render import Document
 from ..errors import LockHeldError, StorageError, UsageError
-from ..files import read_regular, write_atomic
-from ..meta_json import meta_cap
+from ..files import TooLarge, read_regular, write_atomic
+from ..meta_json import meta_cap, too_large
 from ..redact import KEY_NAME, key_label
 from ..settings import DOCUMENT_READ_CAP
 from .interface import CONFIG, META, LiveObject
 from .publish_lock import LockInfo, decode_lock, is_stale
 
 log = logging.getLogger(__name__)
+TOO_LARGE = "too-large"
+"""What a live document over the read cap counts as: no MD5 or sha256 of any document."""
 
 GUARD_WAIT = 10.0
 """Seconds to wait for the OS lock on _publisher/lock.guard before exit 5."""
@@ -59,7 +61,11 @@ class LocalTarget:
             raise StorageError(f"cannot list {self.config}: {exc.strerror}") from None
         for entry in entries:
             if KEY_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                body = self._read(Path(entry.path), DOCUMENT_READ_CAP)
+                try:
+                    body = self._read(Path(entry.path), DOCUMENT_READ_CAP)
+                except TooLarge:  # differs from every document: written anew
+                    live[entry.name] = LiveObject(TOO_LARGE)
+                    continue
                 if body is not None:
                     live[entry.name] = LiveObject(
                         hashlib.md5(body, usedforsecurity=False).hexdigest()
@@ -67,10 +73,16 @@ class LocalTarget:
         return live
 
     def read_document(self, key: str) -> bytes | None:
-        return self._read(self.config / key, DOCUMENT_READ_CAP)
+        try:
+            return self._read(self.config / key, DOCUMENT_READ_CAP)
+        except TooLarge:
+            return b""  # no document's bytes: it differs
 
     def document_sha256(self, key: str) -> str | None:
-        body = self._read(self.config / key, DOCUMENT_READ_CAP)
+        try:
+            body = self._read(self.config / key, DOCUMENT_READ_CAP)
+        except TooLarge:
+            return TOO_LARGE  # no document's digest: not the publisher's
         return None if body is None else hashlib.sha256(body).hexdigest()
 
     def put_document(self, key: str, document: Document) -> None:
@@ -93,7 +105,11 @@ class LocalTarget:
     # bookkeeping
 
     def read_meta(self, name: str) -> bytes | None:
-        body = self._read(self.meta / name, meta_cap(name))
+        try:
+            body = self._read(self.meta / name, meta_cap(name))
+        except TooLarge:
+            too_large(name)
+            return None
         if body is None and os.path.lexists(self.meta / name):
             log.warning("ignoring _publisher/%s: not a regular file", name)
         return body
@@ -194,7 +210,7 @@ class LocalTarget:
         except OSError as exc:
             raise StorageError(f"cannot create {self.meta}: {exc.strerror}") from None
         with self._guard():
-            held = decode_lock(self._read(self.lock_path, meta_cap("lock")) or b"")
+            held = decode_lock(self._lock_bytes())
             if self.lock_path.exists() and not is_stale(held):
                 assert held is not None
                 raise LockHeldError(
@@ -214,7 +230,7 @@ class LocalTarget:
 
     def refresh_lock(self, info: LockInfo) -> None:
         with self._guard():
-            held = decode_lock(self._read(self.lock_path, meta_cap("lock")) or b"")
+            held = decode_lock(self._lock_bytes())
             if held is None or held.token != info.token:
                 raise StorageError(
                     f"lost the lock {self.lock_path}: another publisher took it over"
@@ -223,11 +239,18 @@ class LocalTarget:
 
     def release_lock(self, info: LockInfo) -> None:
         with self._guard():
-            held = decode_lock(self._read(self.lock_path, meta_cap("lock")) or b"")
+            held = decode_lock(self._lock_bytes())
             if held is not None and held.token == info.token:
                 self.lock_path.unlink(missing_ok=True)
 
     # helpers
+
+    def _lock_bytes(self) -> bytes:
+        """The lock's bytes (b"" for none, or one too large: a stale lock)."""
+        try:
+            return self._read(self.lock_path, meta_cap("lock")) or b""
+        except TooLarge:
+            return b""
 
     def _read(self, path: Path, limit: int) -> bytes | None:
         """A regular file's bytes, at most `limit` + 1 (a larger one is then told by its

@@ -13,7 +13,7 @@ from typing import Protocol
 from ..aws import BOOKKEEPING, Headers, S3Bucket, is_not_implemented, is_precondition_failed
 from ..documents.render import CONTENT_TYPE, Document
 from ..errors import LockHeldError, Problem, StorageError, UsageError
-from ..meta_json import meta_cap
+from ..meta_json import meta_cap, too_large
 from ..names import BUCKET_NAME
 from ..redact import KEY_NAME, key_label, plural, printable
 from ..settings import DEFAULT_CACHE_CONTROL, DOCUMENT_READ_CAP
@@ -151,7 +151,7 @@ class S3Target:
 
     def read_document(self, key: str) -> bytes | None:
         found = self.bucket.get(self._config + key, DOCUMENT_READ_CAP)
-        return found.body if found else None
+        return found.body if found else None  # too large: b"", no document's bytes
 
     def document_sha256(self, key: str) -> str | None:
         found = self.bucket.metadata(self._config + key)
@@ -185,11 +185,13 @@ class S3Target:
     # bookkeeping
 
     def read_meta(self, name: str) -> bytes | None:
-        found = self.bucket.get(self._meta + name, meta_cap(name))
-        return found.body if found else None
+        return self.read_meta_tagged(name)[0]
 
     def read_meta_tagged(self, name: str) -> tuple[bytes | None, str | None]:
         found = self.bucket.get(self._meta + name, meta_cap(name))
+        if found is not None and found.too_large:
+            too_large(name)
+            return None, None
         return (found.body, found.etag) if found else (None, None)
 
     def meta_unchanged(self, name: str, tag: str | None) -> bool:
