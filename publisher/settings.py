@@ -133,6 +133,12 @@ class EdgePaths:
                 f"--edge-path-prefix {self.prefix!r}: empty, or /segments of letters, "
                 "digits and ._~- (such as /site), with no / at the end"
             )
+        segments = self.prefix.split("/")[1:]
+        if {".", ".."} & set(segments) or (segments and segments[0] == "_publisher"):
+            raise UsageError(
+                f"--edge-path-prefix {self.prefix!r}: no . or .. segment, and not under "
+                "/_publisher (an edge never serves it)"
+            )
 
     def path(self, key: str) -> str:
         """The URL path of `key`'s document at the edge."""

@@ -172,3 +172,32 @@ def test_nginx_says_it_has_no_purge() -> None:
     assert "nginx (open source) has no PURGE" in result.stderr
     assert "Publish without --cdn http-purge" in result.stderr
     assert "no PURGE" in result.stdout.splitlines()[0] + result.stdout.splitlines()[1]
+
+
+def test_labels_and_warnings_say_what_the_user_gave(tmp_path: Path) -> None:
+    """The header names the origin as a URL (not the --target words); a bad port is one
+    clear line; an edge path prefix under /_publisher (which the VCL never serves) is
+    refused; an ACL open to every address is said; --config is taken as elsewhere."""
+    site = tmp_path / "site"
+    (site / "config").mkdir(parents=True)
+    vcl = run_cli("edge-config", "varnish", "--target", site)
+    assert vcl.exit_code == 0, vcl.stderr
+    assert "a cache in front of http://127.0.0.1:3100." in vcl.stdout.splitlines()[1]
+    port = run_cli("edge-config", "varnish", "--origin", "http://127.0.0.1:99999")
+    assert port.exit_code == 2
+    assert port.stderr.strip() == (
+        "error: --origin: not a valid URL (http[s]://host[:port][/path], a port of 1-65535)"
+    )
+    hidden = run_cli(
+        "edge-config", "varnish", "--origin", ORIGIN, "--edge-path-prefix", "/_publisher"
+    )
+    assert hidden.exit_code == 2 and "not under /_publisher" in hidden.stderr
+    open_acl = run_cli("edge-config", "varnish", "--origin", ORIGIN, "--purge-acl", "0.0.0.0/0")
+    assert open_acl.exit_code == 0
+    assert "warning: --purge-acl lets every address PURGE this edge" in open_acl.stderr
+    (tmp_path / "p.toml").write_text(
+        '[targets.web]\nurl = "s3://web-bucket"\nendpoint_url = "http://127.0.0.1:9000"\n'
+    )
+    configured = cli("edge-config", "varnish", "--config", tmp_path / "p.toml", "-t", "web")
+    assert configured.exit_code == 0, configured.stderr
+    assert 'set req.url = "/web-bucket"' in configured.stdout

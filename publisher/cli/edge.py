@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from ..servers.edge_config import (
 )
 from ..targets import origin_url
 from ..targets.s3_target import parse_s3_url
-from .app import app
+from .app import ConfigOpt, app
 from .common import (
     EdgePrefixOpt,
     EndpointOpt,
@@ -108,6 +109,7 @@ def edge_config(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
     ] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Print a cache configuration for the documents: Varnish (a whole VCL 4.1), nginx
     (a block to include inside `http { }`) or CloudFront (a CloudFormation template, and
@@ -165,6 +167,8 @@ def edge_config(
         _emit(text, output)
         if kind == "nginx":
             say(NGINX_NO_PURGE, err=True)
+        elif any(ip_network(a, strict=False).prefixlen == 0 for a in options.purge_acl):
+            say("warning: --purge-acl lets every address PURGE this edge", err=True)
 
 
 def _cloudfront(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # imported when a configuration is rendered: a publish needs 
 
 from ..errors import UsageError
 from ..names import AWS_REGION_NAME, BUCKET_NAME
-from ..redact import url_for_display
+from ..redact import printable, url_for_display
 from ..settings import VERSION, EdgePaths
 
 KINDS = ("varnish", "nginx", "cloudfront")
@@ -69,7 +69,14 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         parts = urlsplit(options.origin)
         port = parts.port
     except ValueError:
-        raise UsageError(f"--origin {shown}: not a valid URL") from None
+        where = (
+            "--origin: not"
+            if options.target is None
+            else f"--target {printable(options.target)}: its origin is not"
+        )
+        raise UsageError(
+            f"{where} a valid URL (http[s]://host[:port][/path], a port of 1-65535)"
+        ) from None
     scheme, host = parts.scheme.lower(), _host(parts.hostname or "")
     if port == 0:
         raise UsageError(f"{shown}: port 0 is not a port: give 1-65535")
@@ -100,7 +107,7 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
     default_port = 443 if scheme == "https" else 80
     return {
         "version": VERSION,
-        "origin_shown": shown,
+        "origin_shown": url_for_display(options.origin),
         "scheme": scheme,
         "host": host,
         "port": port or default_port,
@@ -121,7 +128,9 @@ def _named(options: EdgeOptions) -> str:
     shown = url_for_display(options.origin)
     if options.target is None:
         return f"--origin {shown}"
-    return f"--target {url_for_display(options.target)} (its origin {shown})"
+    target = options.target
+    named = url_for_display(target) if "://" in target else printable(target)
+    return f"--target {named} (its origin {shown})"
 
 
 def _acl_entry(address: str) -> str:
