@@ -91,7 +91,13 @@ def test_rollback_restores_a_generation_byte_for_byte(site: Site, tmp_path: Path
     publish(site, state_file, state_with(0.9, revoked=True), "--prune")  # KEY_G deleted
     assert f"config/{KEY_G}" not in site.files("config/")
 
-    # Without a state, the deleted key is not known: named by label, exit 4, the rest done.
+    # Without a state, the deleted key is not known: named by label, exit 4, the rest done;
+    # the dry run says so with the same exit code, and writes nothing.
+    before = site.files("config/")
+    dry = run_cli("rollback", "--to", "1", *site.args, "--dry-run")
+    assert dry.exit_code == 4, dry.stderr
+    assert "1 document of generation 1 would not be put back" in dry.stderr
+    assert site.files("config/") == before
     blind = run_cli("rollback", "--to", "1", *site.args)
     assert blind.exit_code == 4, blind.stderr
     assert key_label(KEY_G) in blind.stdout + blind.stderr

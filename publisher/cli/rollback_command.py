@@ -113,11 +113,12 @@ def rollback(
     if result.webhooks.failed:
         problems = [Problem(label, why) for label, why in sorted(result.webhooks.failed.items())]
         fail(StorageError("rolled back, but webhook deliveries failed", problems), as_json=False)
-    if result.unrestorable and not dry_run:
+    if result.unrestorable:  # a dry run says it as the run would
         count = len(result.unrestorable)
+        could = "would not be" if dry_run else "could not be"
         fail(
             StorageError(
-                f"{count} {plural(count, 'document')} of generation {to} could not be put "
+                f"{count} {plural(count, 'document')} of generation {to} {could} put "
                 "back: the key is not live and not in --state",
                 [Problem(label, "key unknown") for label in result.unrestorable],
             ),

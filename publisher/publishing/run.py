@@ -155,7 +155,11 @@ def _pending_without_cdn(run: PublishRun, snapshot: Snapshot) -> None:
     if not count or run.purger is not None:
         return
     if run.options.ignore_pending_purge:  # a dry run stops as the publish would
-        log.warning("a CDN purge of %d documents is pending: not retried (no CDN given)", count)
+        log.warning(
+            "a CDN purge of %d %s is pending: not retried (no CDN given)",
+            count,
+            plural(count, "document"),
+        )
         return
     raise StorageError(
         f"a CDN purge of {count} {plural(count, 'document')} is pending from an earlier "
