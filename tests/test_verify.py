@@ -156,3 +156,36 @@ def test_an_unreachable_edge_is_waited_for_then_said_without_secrets(
     assert "Connection refused" in result.stderr
     shown = result.stdout + result.stderr
     assert "hunter2" not in shown and "SECRETQ" not in shown and "user" not in shown
+
+
+def test_an_edge_that_refuses_is_no_stale_copy(tmp_path: Path) -> None:
+    """An edge answering 403 (a bucket policy, a WAF) or 503 serves no old bytes: drift
+    says an error at the edge with its status, not "stale"."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = iter([403, 503] * 10)
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(next(answers))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state = dump_state(tmp_path / "s.yaml", base_state())
+    target = tmp_path / "public"
+    assert run_cli("publish", state, "--target", target).exit_code == 0
+    try:
+        edge = f"http://127.0.0.1:{server.server_port}"
+        checked = run_cli("verify", state, "--target", target, "--edge", edge, "--json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert checked.exit_code == 1, checked.stderr
+    kinds = {d["kind"] for d in json.loads(checked.stdout)["drift"]}
+    assert kinds <= {"an error at the edge (HTTP 403)", "an error at the edge (HTTP 503)"}
+    assert kinds and "stale at the edge" not in checked.stdout

@@ -63,7 +63,8 @@ def verify(
     """Compare what the state renders with what is live, and what each edge serves.
 
     Exit 0 when every document matches, 1 on drift (each drifted document named by label
-    and kind: missing, different, extra, missing or stale at the edge), 3 for an invalid
+    and kind: missing, different, extra; missing, stale or an error (HTTP status) at
+    the edge), 3 for an invalid
     state, 4 when the target or an edge cannot be reached. Writes nothing: a cron job can
     run it and page on exit 1.
     """

@@ -26,6 +26,7 @@ from ..targets.interface import LiveObject
 
 MISSING, DIFFERENT, EXTRA = "missing", "different", "extra"
 EDGE_MISSING, EDGE_STALE = "missing at the edge", "stale at the edge"
+EDGE_ERROR = "an error at the edge"
 EDGE_WORKERS = 16
 
 
@@ -71,9 +72,11 @@ def compare(
 
 def edge_kind(response: Response, expected: bytes) -> str | None:
     """What is wrong with what an edge served, or None when it is the expected bytes."""
-    if response.status == 200 and response.body == expected:
-        return None
-    return EDGE_MISSING if response.status == 404 else EDGE_STALE
+    if response.status == 200:
+        return None if response.body == expected else EDGE_STALE
+    if response.status == 404:
+        return EDGE_MISSING
+    return f"{EDGE_ERROR} (HTTP {response.status})"  # refused or failing: not a stale copy
 
 
 def verify(
