@@ -63,10 +63,9 @@ def verify(
     """Compare what the state renders with what is live, and what each edge serves.
 
     Exit 0 when every document matches, 1 on drift (each drifted document named by label
-    and kind: missing, different, extra; missing, stale or an error (HTTP status) at
-    the edge), 3 for an invalid
-    state, 4 when the target or an edge cannot be reached. Writes nothing: a cron job can
-    run it and page on exit 1.
+    and kind: missing, different, extra; missing, stale or an error (HTTP status) at the
+    edge), 3 for an invalid state, 4 when the target or an edge cannot be reached. Writes
+    nothing: a cron job can run it and page on exit 1.
     """
     with errors(as_json):
         resolved = resolve_settings(
