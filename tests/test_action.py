@@ -187,9 +187,16 @@ class Runner:
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     """The action at a commit of this tree; its temp folder (and so its virtualenv) is
-    kept between the runs here, as on one runner."""
+    kept between the runs here, as on one runner. The job's first step installs it, once
+    for the module (test_another_commit_of_the_action_installs_itself times an install
+    of its own)."""
     action_path = committed_copy(tmp_path_factory.mktemp("action"))
-    return Runner(action_path, tmp_path_factory.mktemp("runner-temp"))
+    installed = Runner(action_path, tmp_path_factory.mktemp("runner-temp"))
+    checkout = tmp_path_factory.mktemp("first-step")
+    dump_state(checkout / "experiments.yaml", base_state())
+    first = installed.run(checkout, {"command": "validate", "state": "experiments.yaml"}, environ())
+    assert first.code == 0, first.log
+    return installed
 
 
 @pytest.fixture
@@ -276,23 +283,33 @@ def test_inputs_reach_the_command_as_arguments(runner: Runner, workspace: Path) 
     assert wrong.code == 2 and "command must be validate, plan or publish" in wrong.log
 
 
-def test_installed_once_per_commit_of_the_action(
+def test_installed_once_per_commit_of_the_action(runner: Runner, workspace: Path) -> None:
+    """A second step with the same commit of the action uses the job's install."""
+    first = runner.run(workspace, {"command": "validate"}, environ())
+    assert first.code == 0, first.log
+    marker = runner.temp / "publisher-venv" / "left-by-a-test"
+    marker.write_text("")
+    try:
+        again = runner.run(workspace, {"command": "validate"}, environ())
+        assert again.code == 0 and marker.exists()
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def test_another_commit_of_the_action_installs_itself(
     runner: Runner, workspace: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """A second step with the same commit of the action uses the job's install; a step
-    with another commit (here one whose version differs) installs that one instead. (A
-    runner temp of its own: the module's runner keeps its install for the other tests.)"""
-    job = Runner(runner.action_path, tmp_path_factory.mktemp("another-job"))
-    first = job.run(workspace, {"command": "validate"}, environ())
-    assert first.code == 0, first.log
-    venv = job.temp / "publisher-venv"
+    """A step with another commit of the action (here one whose version differs) installs
+    that one instead of the one the job holds (a runner temp of its own, whose install
+    says it came from another action path: the module's runner keeps its install)."""
+    temp = tmp_path_factory.mktemp("another-job")
+    venv = temp / "publisher-venv"
+    venv.mkdir()
+    (venv / "installed-from").write_text(str(runner.action_path))
     (venv / "left-by-a-test").write_text("")
-    again = job.run(workspace, {"command": "validate"}, environ())
-    assert again.code == 0 and (venv / "left-by-a-test").exists()
-
     other_path = committed_copy(tmp_path_factory.mktemp("other-action"))
     settings = other_path / "publisher" / "settings.py"
     settings.write_text(settings.read_text().replace('VERSION = "0.1.0"', 'VERSION = "0.1.0+b"'))
-    other = Runner(other_path, job.temp).run(workspace, {"command": "validate"}, environ())
+    other = Runner(other_path, temp).run(workspace, {"command": "validate"}, environ())
     assert other.code == 0, other.log
     assert "publisher 0.1.0+b" in other.log and not (venv / "left-by-a-test").exists()
