@@ -23,7 +23,9 @@ def header_value_problem(value: str) -> str | None:
     """What is wrong with `value` as an HTTP header value (None: nothing): printable
     ASCII, not blank, at most HEADER_VALUE_MAX characters (a trailing newline from a YAML
     block would otherwise reach every PUT)."""
-    if not value.strip() or any(not (" " <= c <= "~") for c in value):
+    if not value.strip():
+        return "give a value: it is empty"
+    if any(not (" " <= c <= "~") for c in value):
         return "give a value of printable ASCII (no newline or control character)"
     if len(value) > HEADER_VALUE_MAX:
         return f"give at most {HEADER_VALUE_MAX} characters, not {len(value)}"

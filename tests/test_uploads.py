@@ -450,3 +450,24 @@ def test_credential_mistakes_are_one_line_and_never_quoted(
     result = run_cli("publish", path, "-t", "s3://creds", "--endpoint-url", endpoint)
     assert result.exit_code in (2, 4) and "Partial credentials" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_an_empty_cache_control_is_called_empty(tmp_path: Path) -> None:
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    result = run_cli("publish", path, "-t", tmp_path / "site", "--cache-control", " ")
+    assert result.exit_code == 2 and "it is empty" in result.stderr
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_symlinked_bookkeeping_file_is_called_a_file(tmp_path: Path) -> None:
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    site = tmp_path / "site"
+    assert run_cli("publish", path, "-t", site).exit_code == 0
+    manifest = site / "_publisher" / "manifest.json"
+    elsewhere = tmp_path / "elsewhere.json"
+    manifest.rename(elsewhere)
+    manifest.symlink_to(elsewhere)
+    dump_state(path, {**base_state(), "organizations": base_state()["organizations"][:1]})
+    result = run_cli("publish", path, "-t", site, "--prune", "--force")
+    assert result.exit_code == 4
+    assert "is a symbolic link" in result.stderr and "make it a real file" in result.stderr

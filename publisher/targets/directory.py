@@ -281,5 +281,6 @@ def _refuse_link(path: Path) -> None:
     if path.is_symlink():
         raise StorageError(
             f"{path} is a symbolic link: publisher never writes, deletes or locks "
-            "through one; make it a real directory (or remove it) and re-run"
+            f"through one; make it a real {'directory' if path.is_dir() else 'file'} "
+            "(or remove it) and re-run"
         )
