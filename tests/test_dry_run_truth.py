@@ -64,6 +64,9 @@ def test_a_pending_purge_of_a_key_no_longer_known_does_not_wedge_the_target(
     state["organizations"] = state["organizations"][:1]  # globex leaves the state
     dump_state(path, state)
 
+    planned = run_cli("publish", path, "--target", target, *cdn, edge, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr  # the dry run says it too
+    assert "a failed purge left 1 path pending for keys no longer in the state" in planned.stderr
     cleared = run_cli("publish", path, "--target", target, *cdn, edge)
     assert cleared.exit_code == 0, cleared.stderr
     assert "a failed purge left 1 path pending for keys no longer in the state" in cleared.stderr

@@ -57,15 +57,7 @@ def purge_changed(
     this publish knows. A failed purge is recorded under _publisher/ (as those hashes)
     and retried next time.
     """
-    unknown = sum(1 for h in pending if h not in known)
-    if unknown:  # kept pending, they would stop every publish without a CDN for good
-        log.warning(
-            "a failed purge left %d %s pending for keys no longer in the state: "
-            "they cannot be named to purge again; purge them at the CDN by hand (or all of "
-            "/config/) if the edge still serves them",
-            unknown,
-            plural(unknown, "path"),
-        )
+    warn_unnamed(pending, known)  # kept pending, they would stop every publish for good
     keys = sorted(set(changed) | {known[h] for h in pending if h in known})
     if not keys:
         if pending:
@@ -86,6 +78,19 @@ def purge_changed(
     if pending:
         target.write_meta(PENDING_PURGE, _pending_bytes([]))
     return paths
+
+
+def warn_unnamed(pending: list[str], known: Mapping[str, str]) -> None:
+    """Say, in one line, how many pending paths belong to keys no longer in the state."""
+    unknown = sum(1 for h in pending if h not in known)
+    if unknown:
+        log.warning(
+            "a failed purge left %d %s pending for keys no longer in the state: "
+            "they cannot be named to purge again; purge them at the CDN by hand (or all of "
+            "/config/) if the edge still serves them",
+            unknown,
+            plural(unknown, "path"),
+        )
 
 
 def read_pending(target: Bookkeeping) -> list[str]:
