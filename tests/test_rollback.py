@@ -153,7 +153,9 @@ def test_the_delete_guards_hold_on_a_rollback(site: Site, tmp_path: Path) -> Non
     assert "this rollback would be refused" in dry.stderr and "more than half" in dry.stderr
     assert "(dry run): would put back" in dry.stdout
     as_json = run_cli("rollback", "--to", "1", *site.args, "--dry-run", "--json")
-    assert as_json.exit_code == 3 and "more than half" in json.loads(as_json.stdout)["refused"]
+    said = json.loads(as_json.stdout)
+    assert as_json.exit_code == 3 and "more than half" in said["refused"]
+    assert said["ok"] is False and said["exit_code"] == 3
     forced = run_cli("rollback", "--to", "1", *site.args, "--dry-run", "--force")
     assert forced.exit_code == 0, forced.stderr
     refused = run_cli("rollback", "--to", "1", *site.args)  # would delete 5 of 7

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import api
-from ..errors import EXIT_INVALID, Problem, StorageError
+from ..errors import EXIT_INVALID, EXIT_STORAGE, Problem, StorageError
 from ..operations.rollback import RollbackResult
 from ..redact import key_label, plural
 from ..settings import (
@@ -128,7 +128,11 @@ def rollback(
 
 def _rollback_json(result: RollbackResult) -> dict[str, Any]:
     plan = result.plan
+    failed = result.purge_error or result.webhooks.failed or result.unrestorable
+    code = EXIT_INVALID if result.refused else EXIT_STORAGE if failed else 0
     return {
+        "ok": code == 0,
+        "exit_code": code,
         "to": result.to,
         "dry_run": result.dry_run,
         "generation": result.generation,
