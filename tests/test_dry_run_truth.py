@@ -112,3 +112,20 @@ def test_a_failed_purge_still_waits_for_the_edges(
     (waited,) = json.loads(ran.stdout)["edges"]
     assert waited["edge"] == edge and waited["fresh"] == 1 and waited["stale"] == []
     assert seen == [f"/config/{KEY_A}"]  # the edge that answered was purged
+
+
+def test_a_repaired_drift_is_no_new_generation_and_says_so(tmp_path: Path) -> None:
+    """A document deleted by hand and written back by a full scan: the generation that
+    records it stays live, and the output says so instead of "recorded"."""
+    path = dump_state(tmp_path / "s.yaml", base_state())
+    target = tmp_path / "public"
+    assert run_cli("publish", path, "--target", target).exit_code == 0
+    (target / "config" / KEY_A).unlink()
+    repaired = run_cli("publish", path, "--target", target, "--full-scan")
+    assert repaired.exit_code == 0, repaired.stderr
+    assert "Generation 1 stays live" in repaired.stdout and "drift repaired" in repaired.stdout
+    assert "recorded in" not in repaired.stdout
+    as_json = run_cli("publish", path, "--target", target, "--full-scan", "--json")
+    assert json.loads(as_json.stdout)["generation"] == 1
+    history = json.loads(run_cli("history", "--target", target, "--json").stdout)
+    assert [g["generation"] for g in history] == [1]

@@ -69,7 +69,12 @@ def publish_text(
         lines.append(f"  … and {len(rows) - limit:,} more (--list-all or --json lists all)")
     lines += _notes(result, prune)
     lines += _delivery(result)
-    if result.generation is not None and (plan.puts or result.deleted):
+    if result.generation is not None and result.repaired and (plan.puts or result.deleted):
+        lines.append(
+            f"Generation {result.generation} stays live: what was written puts back what it "
+            "records (drift repaired; no new generation)"
+        )
+    elif result.generation is not None and (plan.puts or result.deleted):
         lines.append(
             f"Generation {result.generation} recorded in {result.target}/_publisher/manifest.json"
         )
@@ -195,6 +200,7 @@ def publish_json(
         "dry_run": result.dry_run,
         "target": result.target,
         "generation": result.generation,
+        "repaired": result.repaired,
         "counts": _counts(result),
         "changes": _changes(result, prune),
         "refused": result.refused,

@@ -23,6 +23,9 @@ class PublishResult:
     rendered: Rendered
     deleted: list[str] = field(default_factory=list)
     generation: int | None = None
+    repaired: bool = False
+    """Documents were written back to what `generation` records (drift repaired): no new
+    generation."""
     diffs: dict[str, list[ExperimentChange]] = field(default_factory=dict)
     refused: str | None = None
     purged: list[str] = field(default_factory=list)

@@ -375,6 +375,7 @@ def _record(
         headers=run.target.headers,
     )
     result.generation = record_generation(writes, manifest, new, now=run.clock())
+    result.repaired = result.generation == manifest.generation
     writes.delete_meta(garbage)
 
 
