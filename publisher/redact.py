@@ -79,14 +79,18 @@ _KEY_FIELDS = {"key", "description", "project", "revoked"}
 
 def remember_keys(texts: Iterable[str]) -> None:
     """Treat every key-like run in `texts` as secret from now on in this process."""
-    before = len(_known)
+    found: set[str] = set()
     for text in texts:
         if KEY_NAME.fullmatch(text):
-            _known.add(text)
+            found.add(text)
         else:
-            _known.update(_TOKEN.findall(text))
-    if len(_known) != before:
-        _lengths[:] = sorted({len(k) for k in _known}, reverse=True)
+            found.update(_TOKEN.findall(text))
+    _known.update(found)
+    # Called once per organization: the lengths grow by the new keys' own, so a state
+    # of N keys costs O(N), not a pass over every key known so far each time.
+    lengths = {len(k) for k in found}.difference(_lengths)
+    if lengths:
+        _lengths[:] = sorted(lengths.union(_lengths), reverse=True)
 
 
 def scrub(text: str) -> str:

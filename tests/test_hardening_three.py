@@ -56,6 +56,21 @@ def test_a_remembered_key_never_survives_scrub(key: str, before: str, after: str
     assert key not in redact.scrub(f"{before}/config/{key}{after}")
 
 
+# Capitals and digits: no key can begin inside the lower-case glue, so each key stands at
+# one place in its glued text and nothing but its own lengths can find it there.
+upper_keys = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=8, max_size=40)
+
+
+@given(groups=st.lists(st.lists(upper_keys, min_size=1, max_size=4), min_size=1, max_size=5))
+def test_keys_remembered_in_turn_are_all_found_glued(groups: list[list[str]]) -> None:
+    """Keys remembered one organization at a time (as a state loads): every one of them,
+    glued between key characters, is labelled, whichever call learnt its length."""
+    for group in groups:
+        redact.remember_keys(group)
+    for key in (k for group in groups for k in group):
+        assert key not in redact.scrub(f"rotated-{key}-x")
+
+
 def test_a_label_in_a_path_is_not_labelled_again() -> None:
     """`/config/key_acme…0001`, a label already, stays as it is; a key in a path followed
     by "…" is labelled."""

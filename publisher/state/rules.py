@@ -175,6 +175,8 @@ def _invisible(value: str, path: Path_, what: str) -> Found:
     (zero-width space, word joiner, a bidi override, the combining grapheme joiner, a
     Hangul filler, a variation selector: Unicode's format and control characters and its
     default-ignorable ones): two keys that look alike would be two experiments."""
+    if value.isascii() and value.isprintable():
+        return  # the usual case, at once: no printable ASCII character is one of them
     hidden = next(
         (c for c in value if unicodedata.category(c) in ("Cf", "Cc") or INVISIBLE.match(c)),
         None,
