@@ -100,6 +100,8 @@ class StorageSettings:
     upload_client: UploadClient = UploadClient.native
     """Who sends the document PUTs: obstore in native code (where it can honour the
     store's configuration; botocore otherwise), or botocore's threads."""
+    profile_source: str = "--profile"
+    """Where `profile` was set, for the line that says it names no profile."""
 
     def aws_options(self, pool_size: int = 32) -> AwsOptions:
         """The store's options as the AWS layer takes them: the one mapping, used by every
@@ -108,7 +110,12 @@ class StorageSettings:
 
         mode = None if self.retry_mode is None else self.retry_mode.value
         return AwsOptions(
-            self.endpoint_url, self.region, self.profile, retry_mode=mode, pool_size=pool_size
+            self.endpoint_url,
+            self.region,
+            self.profile,
+            retry_mode=mode,
+            pool_size=pool_size,
+            profile_source=self.profile_source,
         )
 
 

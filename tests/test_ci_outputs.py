@@ -205,6 +205,27 @@ def test_markdown_escapes_text_from_the_state(live: tuple[Path, Path], tmp_path:
     assert "exp|&lt;i&gt;`" in html
 
 
+def test_markdown_never_shows_a_key_the_state_holds(
+    live: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A key quoted in a description, or an experiment named like a key, is its label in
+    the Markdown as in every other output: Markdown's escaping (a backslash before each
+    _) must not hide the key from the redaction, in the source or in what it renders."""
+    path, target = live
+    state = changed_state()
+    state["organizations"][0]["api_keys"][0]["description"] = f"rotated from {KEY_G}"
+    state["organizations"][0]["experiments"][0]["key"] = KEY_A_CHECKOUT
+    dump_state(path, state)
+    out = tmp_path / "plan.md"
+    assert run_cli("publish", path, "--target", target, "-n", "--markdown", out).exit_code == 0
+    text = out.read_text()
+    html = rendered(text)
+    assert "rotated from key\\_glob…0003" in text and "key_glob…0003" in html
+    for key in KEYS:
+        assert key not in text and key not in text.replace("\\", "")
+        assert key not in html
+
+
 def test_markdown_is_written_when_the_state_is_invalid(tmp_path: Path) -> None:
     """Exit 3: the Markdown says it failed and lists each problem at its line."""
     state = base_state()

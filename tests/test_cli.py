@@ -158,6 +158,10 @@ def test_init_writes_example_and_refuses_overwrite(
     assert again.exit_code == 2
     assert Path("experiments.yaml").read_text() == "mine"
     assert run_cli("init", "--force").exit_code == 0
+    Path("dangling.yaml").symlink_to("nowhere.yaml")  # a link to a file not there (yet)
+    linked = run_cli("init", "dangling.yaml")
+    assert linked.exit_code == 2 and "dangling.yaml exists" in linked.stderr
+    assert Path("dangling.yaml").is_symlink() and not Path("nowhere.yaml").exists()
 
 
 def test_init_creates_missing_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

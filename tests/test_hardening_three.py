@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from publisher import redact
+from publisher.pages.publish_markdown import code, escape
 from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli
 
 # --- keys never shown --------------------------------------------------------------
@@ -54,6 +55,15 @@ def test_a_remembered_key_never_survives_scrub(key: str, before: str, after: str
     redact.remember_keys([key])
     assert key not in redact.scrub(before + key + after)
     assert key not in redact.scrub(f"{before}/config/{key}{after}")
+
+
+@given(key=keys, before=around, after=around)
+def test_a_remembered_key_never_survives_markdown(key: str, before: str, after: str) -> None:
+    """Markdown's escaping puts a backslash before each _: a key in text from the state
+    is labelled before that, so neither the Markdown nor the text it renders holds it."""
+    redact.remember_keys([key])
+    for shown in (escape(before + key + after), code(before + key + after)):
+        assert key not in shown and key not in shown.replace("\\", "")
 
 
 # Capitals and digits: no key can begin inside the lower-case glue, so each key stands at

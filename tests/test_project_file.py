@@ -113,6 +113,51 @@ def test_prune_from_the_file_and_no_prune(project: Path) -> None:
     assert f"config/{KEY_A}" not in published(project / "production-site")
 
 
+def test_a_cdn_of_none_given_above_the_file_turns_its_purge_off(project: Path) -> None:
+    """The file's target purges an edge; `--cdn none` (or PUBLISHER_CDN=none) for one run
+    publishes without it: the file's purge URLs and distribution id go with its cdn. A
+    purge URL given where the CDN is none at the same level or above is still refused
+    (it would never be purged)."""
+    toml = project / "publisher.toml"
+    toml.write_text(
+        toml.read_text()
+        + 'cdn = "http-purge"\npurge_urls = ["http://127.0.0.1:9/"]\ndistribution_id = "E1"\n'
+    )
+    for run in (
+        cli("publish", "-t", "production", "--cdn", "none"),
+        cli("publish", "-t", "production", PUBLISHER_CDN="none"),
+    ):
+        assert run.exit_code == 0, run.stderr
+        assert "purge" not in (run.stdout + run.stderr).lower()
+    assert f"config/{KEY_A}" in published(project / "production-site")
+    flagged = cli("publish", "-t", "staging", "--purge-url", "http://127.0.0.1:9/")
+    env = cli("publish", "-t", "staging", PUBLISHER_PURGE_URLS="http://127.0.0.1:9/")
+    for refused in (flagged, env):
+        assert refused.exit_code == 2
+        assert "need --cdn cloudfront or http-purge" in refused.stderr
+    assert not (project / "staging-site").exists()
+
+
+def test_a_profile_that_names_nothing_is_said_where_it_was_set(project: Path) -> None:
+    """A profile from PUBLISHER_PROFILE or the project file that the AWS config lacks:
+    exit 2, one line naming that source, not --profile."""
+    aws_config = write(project / "aws-config", "[default]\nregion = eu-west-1\n")
+    toml = project / "publisher.toml"
+    toml.write_text(
+        toml.read_text()
+        + '[targets.store]\nurl = "s3://bucket-never-reached/p"\n'
+        + 'endpoint_url = "http://127.0.0.1:9"\nprofile = "ghost"\n'
+    )
+    aws = {"AWS_CONFIG_FILE": str(aws_config), "AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": ""}
+    from_file = cli("history", "-t", "store", **aws)
+    from_env = cli("history", "-t", "store", PUBLISHER_PROFILE="nobody", **aws)
+    assert from_file.exit_code == 2 and from_env.exit_code == 2
+    assert from_file.stderr == (
+        "error: profile ghost (publisher.toml [targets.store]): no such profile in the AWS config\n"
+    )
+    assert from_env.stderr == "error: PUBLISHER_PROFILE nobody: no such profile in the AWS config\n"
+
+
 def test_an_unknown_target_name_is_a_usage_error_with_a_guess(project: Path) -> None:
     """A name the file does not have: exit 2, a guess, the names, and how to say a path."""
     result = cli("publish", "--target", "prod")
@@ -174,12 +219,27 @@ def test_every_problem_of_the_file_at_once(project: Path) -> None:
         "http-purge, did you mean 'cloudfront'?",
         "  publisher.toml:8: targets.live.prune: give true or false, not a string",
         "  publisher.toml:9: targets.live.purge_urls: a password in a URL is a secret: keep it "
-        "out of the project file (give the URL in the environment, e.g. PUBLISHER_PURGE_URLS)",
+        "out of the project file (give the URL in the environment: PUBLISHER_PURGE_URLS)",
         "  publisher.toml:11: targets.a.b: a target's name is letters, digits, - and _ (no / or .)",
     ]
     assert "hunter2" not in result.stdout + result.stderr
     assert not (project / "live").exists()
     assert cli("config").exit_code == 2
+    write(
+        project / "edges.toml",
+        '[targets.e]\nurl = "./e"\nedge_urls = ["https://u:pw9@e.example"]\n',
+    )
+    edges = cli("--config", "edges.toml", "config")
+    assert (
+        edges.exit_code == 2
+        and "give the URL in the environment: PUBLISHER_EDGE_URLS" in edges.stderr
+    )
+    write(project / "typo.toml", 'state = "experiments.yaml"\n\n[targts.x]\nurl = "./x"\n')
+    typo = cli("--config", "typo.toml", "config")
+    assert (
+        typo.exit_code == 2
+        and "  typo.toml:3: targts: unknown key: did you mean 'targets'?" in typo.stderr
+    )
 
 
 def test_not_toml_and_a_missing_config(project: Path) -> None:
@@ -192,6 +252,11 @@ def test_not_toml_and_a_missing_config(project: Path) -> None:
     assert missing.exit_code == 2 and missing.stderr == "error: nope.toml: no such project file\n"
     env = cli("history", PUBLISHER_CONFIG="nope.toml")
     assert env.exit_code == 2 and "nope.toml: no such project file" in env.stderr
+    for deep in ("a = " + "[" * 5000 + "]" * 5000, "a = " + "{b = " * 5000 + "1" + "}" * 5000):
+        write(project / "deep.toml", deep + "\n")
+        nested = cli("--config", "deep.toml", "config")
+        assert nested.exit_code == 2 and "Traceback" not in nested.stderr
+        assert nested.stderr == "error: deep.toml: not valid TOML: nested too deeply\n"
 
 
 def test_config_elsewhere_reads_paths_from_its_folder(

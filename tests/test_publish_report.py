@@ -101,10 +101,13 @@ def test_an_invalid_state_writes_the_report_with_file_and_line(tmp_path: Path) -
 def test_a_report_that_cannot_be_written_stops_before_publishing(tmp_path: Path) -> None:
     state, target = dump_state(tmp_path / "s.yaml", base_state()), tmp_path / "public"
     for where, said in ((tmp_path / "missing" / "r.html", "its directory does not exist"),
-                        (tmp_path, "not a regular file")):  # fmt: skip
-        result = run_cli("publish", state, "-t", target, "--report", where)
-        assert result.exit_code == 2, result.stderr
-        assert said in result.stderr
+                        (tmp_path, "not a regular file"),
+                        # /proc takes no new file, even from root, whom access() lets by
+                        (Path("/proc/version"), "cannot write:")):  # fmt: skip
+        for option in ("--report", "--markdown"):
+            result = run_cli("publish", state, "-t", target, option, where)
+            assert result.exit_code == 2, result.stderr
+            assert said in result.stderr
     assert not target.exists()
 
 

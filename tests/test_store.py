@@ -600,10 +600,11 @@ def test_credential_process_failures_are_one_line(
     ("setup", "said"),
     [
         ({"AWS_PROFILE": "nosuch"}, "AWS_PROFILE nosuch: no such profile in the AWS config"),
+        ({"PUBLISHER_PROFILE": "nosuch"}, "PUBLISHER_PROFILE nosuch: no such profile in the AWS config"),
         ({"AWS_MAX_ATTEMPTS": "0"}, "max_attempts (AWS_MAX_ATTEMPTS or the profile's): give a whole number from 1 to 100"),
         ({"AWS_CA_BUNDLE": "{junk}"}, "no readable PEM certificate there"),
     ],
-    ids=["missing-profile", "no-attempts", "junk-ca-bundle"],
+    ids=["missing-profile", "publisher-profile", "no-attempts", "junk-ca-bundle"],
 )  # fmt: skip
 def test_more_bad_settings_name_their_source(
     aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setup: dict[str, str], said: str

@@ -24,6 +24,8 @@ class AwsOptions:
     pool_size: int = 32
     connect_timeout: float = 10
     read_timeout: float = 60
+    profile_source: str = "--profile"
+    """Where `profile` was set (a flag, a variable, the project file), for messages."""
 
 
 def shown_url(url: str) -> str:

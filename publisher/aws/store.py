@@ -85,7 +85,7 @@ class Store:
         except bex.ProfileNotFound as exc:
             name = printable(str(exc.kwargs.get("profile", "")))
             raise UsageError(
-                f"{_profile_source(options)} {name}: no such profile in the AWS config"
+                f"{_profile_named(options, name)}: no such profile in the AWS config"
             ) from None
         except bex.BotoCoreError as exc:  # e.g. a services section the profile names is missing
             raise UsageError(f"the AWS configuration: {without_secrets(str(exc))}") from None
@@ -323,8 +323,14 @@ def aim(s3: Any, bucket: str, folder: str) -> Aim:
     return Aim(str(headers[_AIM_URL]), key, str(headers.get(_AIM_REGION) or ""))
 
 
-def _profile_source(options: AwsOptions) -> str:
-    """Where the profile's name came from."""
-    if options.profile:
-        return "--profile"
-    return "AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE"
+def _profile_named(options: AwsOptions, name: str) -> str:
+    """The profile's name with where it came from: `--profile x`, `AWS_PROFILE x`, or
+    `profile x (publisher.toml [targets.live])`."""
+    if not options.profile:
+        return f"{'AWS_PROFILE' if os.environ.get('AWS_PROFILE') else 'AWS_DEFAULT_PROFILE'} {name}"
+    source = options.profile_source
+    return (
+        f"{source} {name}"
+        if source.startswith("-") or source.isupper()
+        else f"profile {name} ({source})"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -257,12 +258,25 @@ def check_output(path: Path, protect: Sequence[Path] = ()) -> Path:
         raise UsageError(f"{shown}: cannot write: its directory does not exist")
     if not os.access(real.parent, os.W_OK) or (real.exists() and not os.access(real, os.W_OK)):
         raise UsageError(f"{shown}: cannot write: permission denied")
+    _probe(real.parent, shown)
     for kept in protect:
         other = Path(os.path.realpath(kept))
         if real == other or other in real.parents:
             what = "the state file" if real == other else f"a file under {printable(str(kept))}"
             raise UsageError(f"{shown}: refusing to overwrite {what}: choose another path")
     return real
+
+
+def _probe(folder: Path, shown: str) -> None:
+    """Make and remove a file where the output will be written as write_atomic writes it
+    (a file beside it, renamed): access() lets root by where the file system says no
+    (/proc, a read-only mount)."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".publisher-probe-")
+    except OSError as exc:
+        raise UsageError(f"{shown}: cannot write: {exc.strerror}") from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def write_output(path: Path, text: str, protect: Sequence[Path] = ()) -> None:

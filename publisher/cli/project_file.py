@@ -64,6 +64,8 @@ def load_project_file(path: Path) -> ProjectFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not valid TOML: nested too deeply") from None
     checker = _Checker(str(path), text.splitlines())
     project = checker.project(data)
     if checker.problems:
@@ -99,15 +101,16 @@ def _string(value: Any) -> str:
     return value
 
 
-def _no_password(url: str) -> None:
+def _no_password(url: str, key: str) -> None:
     try:
         secret = urlsplit(url).password
     except ValueError:
         secret = None
     if secret:
+        variable = "PUBLISHER_TARGET" if key == "url" else f"PUBLISHER_{key.upper()}"
         raise ValueError(
             "a password in a URL is a secret: keep it out of the project file (give the "
-            "URL in the environment, e.g. PUBLISHER_PURGE_URLS)"
+            f"URL in the environment: {variable})"
         )
 
 
@@ -281,7 +284,7 @@ class _Checker:
         try:
             for text in value if isinstance(value, list) else [value]:
                 if isinstance(text, str) and "://" in text:
-                    _no_password(text)
+                    _no_password(text, key)
             check(value)
         except ValueError as exc:
             self.problem(table, key, str(exc))
@@ -304,10 +307,14 @@ class _Checker:
         assign = re.compile(rf"\s*(\"?){re.escape(key)}\1\s*=")
         for number, line in enumerate(self.lines[start:], start + 1):
             if line.lstrip().startswith("["):
-                return None
+                break
             if assign.match(line):
                 return number
-        return None
+        if table is not None:
+            return None
+        # a top-level key of its own table: [key] or [key.name]
+        header = re.compile(rf"\s*\[\[?\s*(\"?){re.escape(key)}\1\s*[.\]]")
+        return next((i + 1 for i, line in enumerate(self.lines) if header.match(line)), None)
 
     def _header(self, name: str) -> int | None:
         """The line of the header [targets.NAME]."""

@@ -174,6 +174,7 @@ def target_settings(name: str | None, values: Mapping[str, Sourced]) -> TargetSe
     """The one mapping of resolved values onto the library's settings; a command adds
     its own options with dataclasses.replace."""
     value = {key: found.value for key, found in values.items()}
+    value.update(_cdn_details(values))
     return TargetSettings(
         name=name,
         url=str(value["url"]),
@@ -182,6 +183,7 @@ def target_settings(name: str | None, values: Mapping[str, Sourced]) -> TargetSe
             region=value["region"],
             profile=value["profile"],
             cache_control=value["cache_control"],
+            profile_source=values["profile"].source,
         ),
         cdn=CdnSettings(
             kind=CdnKind(value["cdn"]),
@@ -193,6 +195,29 @@ def target_settings(name: str | None, values: Mapping[str, Sourced]) -> TargetSe
         edge_urls=tuple(value["edge_urls"]),
         edge_path_prefix=str(value["edge_path_prefix"]),
     )
+
+
+def _rank(source: str) -> int:
+    """How strongly a source speaks: a flag, a variable, the file, the default."""
+    if source in FLAGS.values():
+        return 0
+    if source in ENVIRONMENT.values():
+        return 1
+    return 3 if source == DEFAULT else 2
+
+
+def _cdn_details(values: Mapping[str, Sourced]) -> dict[str, Any]:
+    """A CDN of none said above the file (`--cdn none`, PUBLISHER_CDN=none) turns off the
+    file's purge with its purge URLs and distribution id; given at the same level as the
+    none or above it, they stay, and the purge's setup refuses them (they would never be
+    purged)."""
+    cdn = values["cdn"]
+    if cdn.value != CdnKind.none.value:
+        return {}
+    empty = {"distribution_id": None, "purge_urls": ()}
+    return {
+        key: none for key, none in empty.items() if _rank(values[key].source) > _rank(cdn.source)
+    }
 
 
 def is_target_name(value: str) -> bool:

@@ -60,7 +60,7 @@ def _write_example(name: str, force: bool) -> tuple[Path, Path | None]:
     fmt = state_format(path)  # an unknown extension is refused before anything is made
     if path.exists() and not path.is_file():  # a FIFO, a device, a socket
         raise UsageError(f"{path}: not a regular file: give the path of a file to write")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # a link to a missing file is there too
         raise UsageError(f"{path} exists: pass --force to overwrite it")
     example = files("publisher").joinpath("data/example.yaml").read_bytes()
     if fmt == "json":  # the same example, without its comments (JSON has none)

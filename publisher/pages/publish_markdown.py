@@ -33,15 +33,16 @@ SPECIAL = set("\\`*_{}[]<>()#+!|~&")
 
 
 def escape(text: str) -> str:
-    """Text from the state (a description, an experiment key) as literal Markdown."""
-    shown = printable(text).replace("\n", " ")
+    """Text from the state (a description, an experiment key) as literal Markdown, its
+    keys labelled first (a backslash before each _ would hide a key from the redaction)."""
+    shown = printable(scrub(text)).replace("\n", " ")
     return "".join(f"\\{c}" if c in SPECIAL else c for c in shown)
 
 
 def code(text: str) -> str:
     """A value in a code span that no backtick inside it can close (pipes escaped for a
-    table cell, as GitHub's tables need)."""
-    shown = printable(text).replace("\n", " ").replace("|", "\\|")
+    table cell, as GitHub's tables need), its keys labelled first."""
+    shown = printable(scrub(text)).replace("\n", " ").replace("|", "\\|")
     ticks = "`" * (_longest_run(shown) + 1)
     pad = " " if shown.startswith("`") or shown.endswith("`") else ""
     return f"{ticks}{pad}{shown}{pad}{ticks}"
