@@ -22,6 +22,16 @@ def meta_cap(name: str) -> int:
     return _SMALL_META.get(name, MAX_META_BYTES)
 
 
+class Unreadable(bytes):
+    """What a target reads for a bookkeeping file that is there but cannot be read (over
+    its cap, not a regular file), once said in a warning line: not None, which is a file
+    that is absent. Parsed, it counts as absent as every file that fails does; a pending
+    purge that cannot be read is not forgotten for it (delivery/purge.py)."""
+
+
+UNREADABLE = Unreadable()
+
+
 def too_large(name: str) -> None:
     """Say, in the line a file that fails gets, that `name` was too large to read."""
     log.warning(
@@ -71,7 +81,7 @@ def decode_meta(raw: bytes | None, name: str, kind: str, *, warn: bool = True) -
     should be (said in one warning line that names it, unless `warn` is off because the
     caller says it otherwise): a file that fails counts as absent, and what rebuilds it
     (a full scan, the next publish) does so."""
-    if raw is None:
+    if raw is None or isinstance(raw, Unreadable):  # absent, or said already
         return None
     why = _problem(raw, kind, meta_cap(name))
     if isinstance(why, str):

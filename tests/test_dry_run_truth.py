@@ -6,10 +6,14 @@ cleared, not kept to stop every publish."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import KEY_A, KEY_G, base_state, dump_state, run_cli
+import pytest
+
+from tests.conftest import KEY_A, KEY_A_CHECKOUT, KEY_G, base_state, dump_state, run_cli
 
 
 def dead_url() -> str:
@@ -44,6 +48,22 @@ def test_a_dry_run_stops_at_a_pending_purge_as_the_publish_does(tmp_path: Path) 
     assert going_on.exit_code == 1, going_on.stderr  # changes pending, nothing refused
 
 
+def globex_purge_pending(tmp_path: Path) -> tuple[dict[str, Any], Path, Path]:
+    """A published state whose next change (globex's draft starts) was published with a
+    purge that failed: (the state, its file, the target), globex's key pending."""
+    state = base_state()
+    path = dump_state(tmp_path / "s.yaml", state)
+    target = tmp_path / "public"
+    assert run_cli("publish", path, "--target", target).exit_code == 0
+    state["organizations"][1]["experiments"][0].update(
+        status="running", phases=[{"coverage": 0.5, "weights": [0.5, 0.5]}]
+    )
+    dump_state(path, state)
+    cdn = ("--cdn", "http-purge", "--purge-url", dead_url())
+    assert run_cli("publish", path, "--target", target, *cdn).exit_code == 4
+    return state, path, target
+
+
 def test_a_pending_purge_of_a_key_no_longer_known_does_not_wedge_the_target(
     tmp_path: Path, purges: tuple[str, list[str]]
 ) -> None:
@@ -51,16 +71,8 @@ def test_a_pending_purge_of_a_key_no_longer_known_does_not_wedge_the_target(
     next publish with the CDN cannot name that path; it says so in one line and clears it,
     and a publish without the CDN is not stopped by it for good."""
     edge, seen = purges
-    state = base_state()
-    path = dump_state(tmp_path / "s.yaml", state)
-    target = tmp_path / "public"
-    assert run_cli("publish", path, "--target", target).exit_code == 0
-    state["organizations"][1]["experiments"][0].update(  # globex's draft starts
-        status="running", phases=[{"coverage": 0.5, "weights": [0.5, 0.5]}]
-    )
-    dump_state(path, state)
+    state, path, target = globex_purge_pending(tmp_path)
     cdn = ("--cdn", "http-purge", "--purge-url")
-    assert run_cli("publish", path, "--target", target, *cdn, dead_url()).exit_code == 4
     state["organizations"] = state["organizations"][:1]  # globex leaves the state
     dump_state(path, state)
 
@@ -129,3 +141,45 @@ def test_a_repaired_drift_is_no_new_generation_and_says_so(tmp_path: Path) -> No
     assert json.loads(as_json.stdout)["generation"] == 1
     history = json.loads(run_cli("history", "--target", target, "--json").stdout)
     assert [g["generation"] for g in history] == [1]
+
+
+def _damage(kind: str, path: Path, target: Path) -> None:
+    meta = target / "_publisher"
+    if kind == "manifest-garbage":  # read as none: a new salt names no pending hash
+        (meta / "manifest.json").write_text("garbage")
+    elif kind == "manifest-rebuilt":  # gone, and rebuilt (a new salt) by a publish
+        (meta / "manifest.json").unlink()
+        going = ("--target", target, "--ignore-pending-purge")
+        assert run_cli("publish", path, *going).exit_code == 0
+    elif kind == "pending-garbage":
+        (meta / "pending-purge.json").write_text('{"keys":[')
+    else:  # a FIFO: not read, not regular
+        (meta / "pending-purge.json").unlink()
+        os.mkfifo(meta / "pending-purge.json")
+
+
+@pytest.mark.parametrize(
+    "kind", ["manifest-garbage", "manifest-rebuilt", "pending-garbage", "pending-fifo"]
+)
+def test_a_pending_purge_that_cannot_be_named_covers_every_document(
+    tmp_path: Path, purges: tuple[str, list[str]], kind: str
+) -> None:
+    """A purge failed for a key still in the state, then its record cannot be read, or the
+    manifest whose salt named its keys is lost: the pending purge is not forgotten (the
+    edge would go on serving the old document). Without a CDN the publish stops (exit 4);
+    with one, every document's path is purged and the record cleared."""
+    edge, seen = purges
+    _, path, target = globex_purge_pending(tmp_path)
+    cdn = ("--cdn", "http-purge", "--purge-url")
+    _damage(kind, path, target)
+
+    stopped = run_cli("publish", path, "--target", target)
+    assert stopped.exit_code == 4, stopped.stderr
+    assert "a CDN purge of every document is pending" in stopped.stderr
+    purged = run_cli("publish", path, "--target", target, *cdn, edge)
+    assert purged.exit_code == 0, purged.stderr
+    assert "taken to cover every document" in purged.stderr
+    assert sorted(seen) == sorted(f"/config/{k}" for k in (KEY_A, KEY_A_CHECKOUT, KEY_G))
+    assert "no longer in the state" not in purged.stderr
+    after = run_cli("publish", path, "--target", target)
+    assert after.exit_code == 0, after.stderr

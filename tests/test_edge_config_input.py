@@ -52,6 +52,19 @@ def test_an_origin_path_with_dot_segments_is_refused(kind: str, path: str) -> No
     assert "no . or .. segment" in result.stderr and result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    "origin",
+    ["http://127.0.0.1:9000/b\nx", "http://127.0.0.1:90\t00/b", "http://127.0.0.1:9000/b\r"],
+)
+@pytest.mark.parametrize("kind", ["varnish", "nginx"])
+def test_an_origin_with_a_control_character_is_refused(kind: str, origin: str) -> None:
+    """urlsplit drops a tab or newline silently: the config would name another origin
+    than the one given (`/b\\nx` became `/bx`)."""
+    result = run_cli("edge-config", kind, "--origin", origin)
+    assert result.exit_code == 2, result.stdout
+    assert "no control character" in result.stderr and result.stdout == ""
+
+
 def test_an_origin_taken_from_the_target_is_named_by_the_target() -> None:
     """The user gave --target, not --origin: the error says which target and what origin
     it came to."""

@@ -15,6 +15,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -41,16 +43,23 @@ def edge(tmp_path: Path, state_file: Path) -> Iterator[str]:
     assert run_cli("publish", state_file, "--target", public).exit_code == 0
     origin = make_server(public, port=0)
     threading.Thread(target=origin.serve_forever, daemon=True).start()
+    try:
+        with nginx_in_front(f"http://127.0.0.1:{origin.server_address[1]}") as url:
+            yield url
+    finally:
+        origin.shutdown()
+        origin.server_close()
+
+
+@contextmanager
+def nginx_in_front(origin: str) -> Iterator[str]:
+    """nginx running the block `edge-config nginx` generates for `origin`; its URL."""
+    assert NGINX is not None
     work = Path(tempfile.mkdtemp(prefix="publisher-nginx-"))
     work.chmod(0o777)  # nginx's workers run as another user: they write the cache here
     port = free_port()
     block = render_edge_config(
-        "nginx",
-        EdgeOptions(
-            f"http://127.0.0.1:{origin.server_address[1]}",
-            listen_port=port,
-            cache_path=str(work / "cache"),
-        ),
+        "nginx", EdgeOptions(origin, listen_port=port, cache_path=str(work / "cache"))
     )
     (work / "publisher.conf").write_text(block)
     (work / "nginx.conf").write_text(
@@ -83,8 +92,6 @@ def edge(tmp_path: Path, state_file: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-        origin.shutdown()
-        origin.server_close()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -114,6 +121,41 @@ def test_nginx_caches_documents_and_serves_nothing_else(edge: str, tmp_path: Pat
         status, body, _ = get(edge + path)
         assert status == 404, path
         assert b"generation" not in body
+
+
+def test_nginx_asks_the_origin_without_the_query_string() -> None:
+    """The cache keys a document by its path alone, so the origin is asked for that path
+    alone: a query (an S3 versionId, a cache buster) that reached the origin could fill
+    the cache with another copy (an old version) served to everyone after."""
+    if NGINX is None:
+        pytest.skip("nginx is not installed (apt-get install nginx; .ci/run does)")
+    asked: list[str] = []
+
+    class Origin(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = self.path.encode()
+            self.send_response(200)
+            self.send_header("Cache-Control", "max-age=60")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    try:
+        with nginx_in_front(f"http://127.0.0.1:{origin.server_address[1]}/b/site") as edge:
+            first = get(f"{edge}/config/{KEY_A}?versionId=an-old-one&x=1")
+            second = get(f"{edge}/config/{KEY_A}")
+    finally:
+        origin.shutdown()
+        origin.server_close()
+    assert asked == [f"/b/site/config/{KEY_A}"]
+    assert first[1] == second[1] == f"/b/site/config/{KEY_A}".encode()
+    assert second[2]["x-cache-status"] == "HIT"
 
 
 @pytest.mark.parametrize(

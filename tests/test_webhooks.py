@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,29 @@ def test_pending_delivery_retried_without_any_change(tmp_path: Path) -> None:
         )
         assert result.plan.puts == [] and result.webhooks.delivered
         assert len(hook.pushes) == 4
+
+
+@pytest.mark.parametrize("damage", ["garbage", "fifo", "gone"])
+def test_a_pending_delivery_survives_a_damaged_record(tmp_path: Path, damage: str) -> None:
+    """A failed push, then _publisher/webhooks.json unreadable (or gone): the record counts
+    as none, so every hook is due again and the next publish delivers; nothing forgotten."""
+    with receiver(script=[500, 500, 500]) as hook:
+        state = with_hooks(tmp_path / "s.yaml", hook.url)
+        target = tmp_path / "public"
+        with pytest.raises(StorageError):
+            publisher.publish(state, target, publisher.PublishOptions(environ=ENV), sender=FAST)
+        record = target / "_publisher" / "webhooks.json"
+        record.unlink()
+        if damage == "garbage":
+            record.write_text('{"hooks":')
+        elif damage == "fifo":
+            os.mkfifo(record)
+        result = publisher.publish(
+            state, target, publisher.PublishOptions(environ=ENV), sender=FAST
+        )
+        assert result.plan.puts == [] and result.webhooks.delivered
+        assert len(hook.pushes) == 4
+        check_push(hook.pushes[-1], SECRET, overrides(state, KEY_A))
 
 
 def test_redirect_is_not_followed(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 
@@ -44,31 +45,38 @@ def make_purger(
     return HttpPurger(cdn.purge_urls, cdn.edge_paths)
 
 
+EVERY = "*"
+"""A pending entry that stands for every document: the record of a failed purge is there
+but cannot be read, or its hashes were made with a salt this target no longer has (its
+manifest was lost or rebuilt since). Forgotten, the edge would go on serving what that
+purge was for; so the next purge covers every document the publish knows."""
+
+
 def purge_changed(
     purger: Purger,
     target: Bookkeeping,
     changed: list[str],
     known: Mapping[str, str],
     pending: list[str],
+    salt: str,
 ) -> list[str]:
     """Purge the changed keys' paths and any left pending by a failed purge; return the paths.
 
-    `known` maps each key's hash (the target's salted `key_hash`) → key for every key
-    this publish knows. A failed purge is recorded under _publisher/ (as those hashes)
-    and retried next time.
+    `known` maps each key's hash (the target's salted `key_hash`, with `salt`) → key for
+    every key this publish knows. A failed purge is recorded under _publisher/ (as those
+    hashes, with the salt's fingerprint) and retried next time.
     """
-    warn_unnamed(pending, known)  # kept pending, they would stop every publish for good
-    keys = sorted(set(changed) | {known[h] for h in pending if h in known})
+    keys = sorted(set(changed) | set(pending_keys(pending, known)))
     if not keys:
         if pending:
-            target.write_meta(PENDING_PURGE, _pending_bytes([]))
+            target.write_meta(PENDING_PURGE, _pending_bytes([], salt))
         return []
     paths = [purger.edges.path(k) for k in keys]
     try:
         purger.purge(paths)
     except StorageError as exc:
         hashes = {k: h for h, k in known.items()}
-        target.write_meta(PENDING_PURGE, _pending_bytes([hashes[k] for k in keys]))
+        target.write_meta(PENDING_PURGE, _pending_bytes([hashes[k] for k in keys], salt))
         raise StorageError(
             f"the documents are published, but the CDN purge of {len(paths)} "
             f"{plural(len(paths), 'path')} failed: "
@@ -76,12 +84,16 @@ def purge_changed(
             [Problem("", f"/…/config/{key_label(k)}") for k in keys],
         ) from None
     if pending:
-        target.write_meta(PENDING_PURGE, _pending_bytes([]))
+        target.write_meta(PENDING_PURGE, _pending_bytes([], salt))
     return paths
 
 
-def warn_unnamed(pending: list[str], known: Mapping[str, str]) -> None:
-    """Say, in one line, how many pending paths belong to keys no longer in the state."""
+def pending_keys(pending: list[str], known: Mapping[str, str]) -> list[str]:
+    """The keys a pending purge names (every known key for EVERY); those it cannot name
+    (keys no longer in the state) are said in one line, and dropped: kept pending, they
+    would stop every publish for good."""
+    if EVERY in pending:
+        return sorted(set(known.values()))
     unknown = sum(1 for h in pending if h not in known)
     if unknown:
         log.warning(
@@ -91,13 +103,39 @@ def warn_unnamed(pending: list[str], known: Mapping[str, str]) -> None:
             unknown,
             plural(unknown, "path"),
         )
+    return sorted({known[h] for h in pending if h in known})
 
 
-def read_pending(target: Bookkeeping) -> list[str]:
-    """Return the key hashes a failed purge left to purge."""
-    found = decode_meta(target.read_meta(PENDING_PURGE), PENDING_PURGE, "pending")
-    return list(found["keys"]) if found else []
+def pending_count(pending: list[str]) -> str:
+    """How much a pending purge covers, in words: "every document", "3 documents"."""
+    if EVERY in pending:
+        return "every document"
+    return f"{len(pending)} {plural(len(pending), 'document')}"
 
 
-def _pending_bytes(hashes: list[str]) -> bytes:
-    return encode_meta({"keys": sorted(hashes)})
+def parse_pending(raw: bytes | None, salt: str) -> list[str]:
+    """The key hashes (made with `salt`) a failed purge left to purge, as read from
+    _publisher/pending-purge.json ([] for none); [EVERY] where they cannot be named."""
+    if raw is None:
+        return []
+    found = decode_meta(raw, PENDING_PURGE, "pending", warn=False)
+    ours = salt_id(salt)
+    if found is not None and (not found["keys"] or found.get("salt_id", ours) == ours):
+        return list(found["keys"])  # (a record from before salt_id: its salt is this one)
+    why = "cannot be read" if found is None else "names keys by a salt since replaced"
+    log.warning(
+        "_publisher/%s %s: the purge it kept pending is taken to cover every document",
+        PENDING_PURGE,
+        why,
+    )
+    return [EVERY]
+
+
+def salt_id(salt: str) -> str:
+    """A fingerprint of the target's salt, kept beside the hashes made with it (the salt
+    itself stays in the manifest alone)."""
+    return hashlib.sha256(f"publisher salt id:{salt}".encode()).hexdigest()[:16]
+
+
+def _pending_bytes(hashes: list[str], salt: str) -> bytes:
+    return encode_meta({"keys": sorted(hashes), "salt_id": salt_id(salt)})

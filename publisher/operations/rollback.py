@@ -34,7 +34,7 @@ from ..bookkeeping.manifest import (
 )
 from ..delivery.cdn import Purger
 from ..delivery.hooks import resolve_hooks
-from ..delivery.purge import purge_changed, read_pending
+from ..delivery.purge import PENDING_PURGE, parse_pending, purge_changed
 from ..delivery.rollback_push import push_restored
 from ..delivery.sender import Sender
 from ..delivery.webhooks import Delivery
@@ -133,7 +133,7 @@ def rollback(
         _apply(target, result.plan, options, info, progress)
         _record(target, manifest, live, result, options)
         if purger is not None:
-            _purge(target, purger, result, known)
+            _purge(target, purger, result, known, manifest.salt)
         if hooks and state is not None:
             scopes = _by_scope(state, result.plan.puts)
             result.webhooks = push_restored(target, hooks, scopes, sender or Sender())
@@ -200,10 +200,13 @@ def _record(
     result.recorded = True
 
 
-def _purge(target: Target, purger: Purger, result: RollbackResult, known: dict[str, str]) -> None:
+def _purge(
+    target: Target, purger: Purger, result: RollbackResult, known: dict[str, str], salt: str
+) -> None:
     changed = [p.key for p in result.plan.puts] + result.plan.deletes
+    pending = parse_pending(target.read_meta(PENDING_PURGE), salt)
     try:
-        result.purged = purge_changed(purger, target, changed, known, read_pending(target))
+        result.purged = purge_changed(purger, target, changed, known, pending, salt)
     except StorageError as exc:
         result.purge_error = exc
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..delivery.cdn import Purger
-from ..delivery.purge import warn_unnamed
+from ..delivery.purge import pending_keys
 from ..documents.render import Rendered
 from ..errors import PublisherError
 from ..redact import key_hash
@@ -44,5 +44,4 @@ def _purge_keys(
 ) -> list[str]:
     """The keys a purge covers: the changed ones and those a failed purge left pending."""
     known = {key_hash(k, salt): k for k in [*rendered.keys, *plan.deletes]}
-    warn_unnamed(pending, known)
-    return sorted(set(changed) | {known[h] for h in pending if h in known})
+    return sorted(set(changed) | set(pending_keys(pending, known)))

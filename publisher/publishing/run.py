@@ -18,7 +18,7 @@ from ..bookkeeping.manifest import NewGeneration, manifest_documents, record_gen
 from ..bookkeeping.reusable_orgs import org_section
 from ..bookkeeping.write_behind import WriteBehind
 from ..delivery.cdn import Purger
-from ..delivery.purge import purge_changed
+from ..delivery.purge import pending_count, purge_changed
 from ..delivery.sender import Sender
 from ..delivery.webhooks import scope_shas
 from ..documents.diff import ExperimentChange
@@ -151,18 +151,14 @@ def _pending_without_cdn(run: PublishRun, snapshot: Snapshot) -> None:
     """A purge an earlier publish left pending, and no CDN to retry it with: exit 4 before
     anything is written (the edge would go on serving what that publish changed), unless
     told to go on (it stays pending)."""
-    count = len(snapshot.pending_purge)
-    if not count or run.purger is not None:
+    if not snapshot.pending_purge or run.purger is not None:
         return
+    count = pending_count(snapshot.pending_purge)
     if run.options.ignore_pending_purge:  # a dry run stops as the publish would
-        log.warning(
-            "a CDN purge of %d %s is pending: not retried (no CDN given)",
-            count,
-            plural(count, "document"),
-        )
+        log.warning("a CDN purge of %s is pending: not retried (no CDN given)", count)
         return
     raise StorageError(
-        f"a CDN purge of {count} {plural(count, 'document')} is pending from an earlier "
+        f"a CDN purge of {count} is pending from an earlier "
         "publish (_publisher/pending-purge.json), and this publish knows no CDN: give the "
         "CDN's options (--cdn with --purge-url or --distribution-id) to retry it, or "
         "--ignore-pending-purge to publish without it (it stays pending)"
@@ -390,7 +386,7 @@ def _purge(run: PublishRun, checked: Prepared, snapshot: Snapshot, result: Publi
     run.progress.start("purge")
     try:
         result.purged = purge_changed(
-            run.purger, run.target, changed, known, snapshot.pending_purge
+            run.purger, run.target, changed, known, snapshot.pending_purge, salt
         )
     except StorageError as exc:
         result.purge_error = exc

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..bookkeeping.completion_marker import QUICK, UNSETTLED
 from ..bookkeeping.manifest import MANIFEST, Manifest, parse_manifest
-from ..delivery.purge import read_pending
+from ..delivery.purge import PENDING_PURGE, parse_pending
 from ..delivery.webhook_record import RECORD, Record
 from ..documents.render import CONTENT_TYPE, Rendered
 from ..progress import timed
@@ -64,12 +64,13 @@ class Snapshot:
                 [
                     lambda: target.read_meta_tagged(MANIFEST),
                     lambda: Record.parse(target.read_meta(RECORD)),
-                    lambda: read_pending(target),
+                    lambda: target.read_meta(PENDING_PURGE),
                     lambda: target.read_meta(QUICK),
                 ]
             )
-            (raw, tag), record, pending, quick = reads
+            (raw, tag), record, pending_raw, quick = reads
             manifest = parse_manifest(raw)
+            pending = parse_pending(pending_raw, manifest.salt)
             last = manifest.full_scan_at
             # `unsettled`: a publish that began writing documents and stopped short left
             # the manifest behind what is live: only a listing tells what it wrote.

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 if TYPE_CHECKING:  # imported when a configuration is rendered: a publish needs none
     import jinja2
@@ -65,18 +65,7 @@ def _environment() -> jinja2.Environment:
 
 def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
     shown = _named(options)
-    try:
-        parts = urlsplit(options.origin)
-        port = parts.port
-    except ValueError:
-        where = (
-            "--origin: not"
-            if options.target is None
-            else f"--target {printable(options.target)}: its origin is not"
-        )
-        raise UsageError(
-            f"{where} a valid URL (http[s]://host[:port][/path], a port of 1-65535)"
-        ) from None
+    parts, port = _split(options, shown)
     scheme, host = parts.scheme.lower(), _host(parts.hostname or "")
     if port == 0:
         raise UsageError(f"{shown}: port 0 is not a port: give 1-65535")
@@ -121,6 +110,26 @@ def _values(kind: str, options: EdgeOptions) -> dict[str, object]:
         "edge_prefix": EdgePaths(options.edge_prefix).prefix,
         "edge_prefix_re": options.edge_prefix.replace(".", "\\."),
     }
+
+
+def _split(options: EdgeOptions, shown: str) -> tuple[SplitResult, int | None]:
+    """The origin's parts and port, or a usage error."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in options.origin):
+        # urlsplit drops tabs and newlines without a word: the origin written would not
+        # be the one given
+        raise UsageError(f"{shown}: no control character (a tab, a newline) in the origin")
+    try:
+        parts = urlsplit(options.origin)
+        return parts, parts.port
+    except ValueError:
+        where = (
+            "--origin: not"
+            if options.target is None
+            else f"--target {printable(options.target)}: its origin is not"
+        )
+        raise UsageError(
+            f"{where} a valid URL (http[s]://host[:port][/path], a port of 1-65535)"
+        ) from None
 
 
 def _named(options: EdgeOptions) -> str:

@@ -63,6 +63,9 @@ class BoundedServer(ThreadingHTTPServer):
     """A threaded server with a cap on connections and a deadline for each."""
 
     daemon_threads = True
+    request_queue_size = 128
+    """Connections the kernel holds until they are accepted (socketserver's 5 made about one
+    connect in seven wait a second for a retry while a few others were open)."""
     max_connections = MAX_CONNECTIONS
     per_client = PER_CLIENT
     deadline = CONNECTION_DEADLINE

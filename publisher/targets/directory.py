@@ -15,7 +15,7 @@ from pathlib import Path
 from ..documents.render import Document
 from ..errors import LockHeldError, StorageError, UsageError
 from ..files import TooLarge, read_regular, write_atomic
-from ..meta_json import meta_cap, too_large
+from ..meta_json import UNREADABLE, meta_cap, too_large
 from ..redact import KEY_NAME, key_label
 from ..settings import DOCUMENT_READ_CAP
 from .interface import CONFIG, META, LiveObject
@@ -109,9 +109,10 @@ class LocalTarget:
             body = self._read(self.meta / name, meta_cap(name))
         except TooLarge:
             too_large(name)
-            return None
+            return UNREADABLE
         if body is None and os.path.lexists(self.meta / name):
             log.warning("ignoring _publisher/%s: not a regular file", name)
+            return UNREADABLE
         return body
 
     def read_meta_tagged(self, name: str) -> tuple[bytes | None, str | None]:

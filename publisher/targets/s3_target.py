@@ -13,7 +13,7 @@ from typing import Protocol
 from ..aws import BOOKKEEPING, Headers, S3Bucket, is_not_implemented, is_precondition_failed
 from ..documents.render import CONTENT_TYPE, Document
 from ..errors import LockHeldError, Problem, StorageError, UsageError
-from ..meta_json import meta_cap, too_large
+from ..meta_json import UNREADABLE, meta_cap, too_large
 from ..names import BUCKET_NAME
 from ..redact import KEY_NAME, key_label, plural, printable
 from ..settings import DEFAULT_CACHE_CONTROL, DOCUMENT_READ_CAP
@@ -191,7 +191,7 @@ class S3Target:
         found = self.bucket.get(self._meta + name, meta_cap(name))
         if found is not None and found.too_large:
             too_large(name)
-            return None, None
+            return UNREADABLE, None
         return (found.body, found.etag) if found else (None, None)
 
     def meta_unchanged(self, name: str, tag: str | None) -> bool:
