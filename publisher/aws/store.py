@@ -331,6 +331,6 @@ def _profile_named(options: AwsOptions, name: str) -> str:
     source = options.profile_source
     return (
         f"{source} {name}"
-        if source.startswith("-") or source.isupper()
+        if source.startswith(("-", "PUBLISHER_", "AWS_"))
         else f"profile {name} ({source})"
     )

@@ -258,12 +258,12 @@ def check_output(path: Path, protect: Sequence[Path] = ()) -> Path:
         raise UsageError(f"{shown}: cannot write: its directory does not exist")
     if not os.access(real.parent, os.W_OK) or (real.exists() and not os.access(real, os.W_OK)):
         raise UsageError(f"{shown}: cannot write: permission denied")
-    _probe(real.parent, shown)
     for kept in protect:
         other = Path(os.path.realpath(kept))
         if real == other or other in real.parents:
             what = "the state file" if real == other else f"a file under {printable(str(kept))}"
             raise UsageError(f"{shown}: refusing to overwrite {what}: choose another path")
+    _probe(real.parent, shown)  # last: nothing is made where the output is refused
     return real
 
 
